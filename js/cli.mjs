@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// Node command line for the PLDR-LLM runtime. Each subcommand lives in js/commands/<name>.mjs
+// and exports `run(argv: string[]): Promise<number>` (the exit code) and `help: string`.
+
+const COMMANDS = {
+  generate: 'Generate text or token ids from a prompt',
+  chat: 'Interactive terminal chat',
+  eval: 'Full-pass logits / G_LM of id sequences (verification)',
+  tokenize: 'Encode strings to ids (or --decode ids to strings) with a SentencePiece model',
+  inspect: 'List the tensors, dtypes and config of a model folder and report problems',
+};
+
+function usage() {
+  const lines = Object.entries(COMMANDS).map(([name, what]) => `  ${name.padEnd(10)} ${what}`);
+  return `usage: pldr <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n` +
+    `Run "pldr <command> --help" for the options of a command.\n`;
+}
+
+async function main(argv) {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  if (!Object.hasOwn(COMMANDS, name)) {
+    process.stderr.write(`pldr: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  const command = await import(`./commands/${name}.mjs`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(command.help);
+    return 0;
+  }
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err) => {
+    process.stderr.write(`pldr: ${err && err.message ? err.message : err}\n`);
+    process.exitCode = 1;
+  },
+);
