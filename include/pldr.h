@@ -1,0 +1,237 @@
+/* pldr.h — PLDR-LLM inference runtime: the one public C API.
+ *
+ * A PLDR-LLM puts a learned energy-curvature tensor G_LM between query and key. G_LM is computed
+ * by a deep net (the A-net) and, once computed, cached (the G-cache); with a KV-cache on top a
+ * decode step costs about what a plain transformer step costs.
+ *
+ * Usage:
+ *
+ *     pldr_model_params mp = pldr_model_default_params();       // G-cache mode "first"
+ *     pldr_model *m = pldr_model_new(&mp);
+ *     pldr_model_set_hparam(m, "hidden_size", 256);              // ... every number of config.json
+ *     if (pldr_model_alloc(m) != PLDR_OK) fail(pldr_model_error(m));
+ *     for each tensor in the shards:                             // bytes go straight to their home
+ *         pldr_model_upload_begin(m, name, PLDR_DTYPE_F32, shape, ndim);
+ *         while (bytes left) { pldr_model_upload_window(m, &dst, &cap);
+ *                              copy up to cap bytes to dst; pldr_model_upload_commit(m, n); }
+ *         pldr_model_upload_end(m);
+ *     pldr_model_finalize(m);                                    // every tensor present?
+ *
+ *     pldr_session_params sp = pldr_session_default_params();
+ *     sp.context_length = 512;
+ *     pldr_session *s = pldr_session_new(m, &sp);                // KV-cache lives here
+ *     pldr_session_prefill(s, ids, n_ids, NULL);                 // G_LM computed once, here
+ *     for (;;) {
+ *         int32_t next = argmax(pldr_session_logits(s), pldr_model_vocab_size(m));
+ *         if (next == 3) break;                                  // [END]
+ *         pldr_session_decode(s, next);                          // A-net skipped: G-cache
+ *     }
+ *     pldr_session_free(s);
+ *     pldr_model_free(m);
+ *
+ * Conventions: functions returning int return PLDR_OK (0) on success or a negative pldr_status;
+ * the handle then holds a message naming the problem (pldr_model_error / pldr_session_error).
+ * No function aborts, exits or prints. Handles are not thread-safe; use one session per thread.
+ * Tensors are float32, row-major; "[L][H][dk][dk]" means L*H*dk*dk floats in that order.
+ */
+#ifndef PLDR_H
+#define PLDR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Status codes */
+
+typedef enum pldr_status {
+    PLDR_OK = 0,
+    PLDR_IGNORED = 1,                  /* pldr_model_set_hparam: the key is not a hyperparameter */
+    PLDR_ERR_INVALID_ARGUMENT = -1,    /* NULL pointer, negative size, option out of range */
+    PLDR_ERR_OUT_OF_MEMORY = -2,
+    PLDR_ERR_BAD_CONFIG = -3,          /* hyperparameters missing, inconsistent or unsupported */
+    PLDR_ERR_UNKNOWN_TENSOR = -4,      /* a tensor name the model does not have */
+    PLDR_ERR_SHAPE = -5,               /* a tensor shape that disagrees with the hyperparameters */
+    PLDR_ERR_DTYPE = -6,               /* a dtype the runtime cannot read for that tensor */
+    PLDR_ERR_MISSING_TENSOR = -7,      /* finalize: a tensor was never uploaded */
+    PLDR_ERR_STATE = -8,               /* call out of order (e.g. upload after finalize) */
+    PLDR_ERR_CONTEXT_OVERFLOW = -9,    /* more tokens than the session's context length */
+    PLDR_ERR_TOKEN = -10,              /* a token id outside [0, vocab) */
+    PLDR_ERR_GCACHE = -11,             /* G-cache unavailable or of the wrong size for the mode */
+} pldr_status;
+
+/* Name of a status code ("PLDR_ERR_SHAPE"); never NULL. */
+const char *pldr_status_name(int status);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Model: hyperparameters, weights and (in mode "first" / "fixed") the G-cache */
+
+typedef struct pldr_model pldr_model;
+
+typedef enum pldr_gcache_mode {
+    PLDR_GCACHE_FIRST = 0,   /* G_LM computed during the first prefill the model ever runs, then
+                                reused by every later step and session (the paper's mode) */
+    PLDR_GCACHE_PROMPT = 1,  /* computed at each session's first prefill (the reference's loop) */
+    PLDR_GCACHE_OFF = 2,     /* no G-cache, no KV-cache: every step recomputes the whole sequence
+                                including the A-net (the reference's no-cache path) */
+    PLDR_GCACHE_FIXED = 3,   /* G installed with pldr_model_set_gcache and never recomputed */
+} pldr_gcache_mode;
+
+typedef enum pldr_dtype {
+    PLDR_DTYPE_F32 = 0,
+    PLDR_DTYPE_F16 = 1,
+    PLDR_DTYPE_BF16 = 2,
+    PLDR_DTYPE_Q8_0 = 3,     /* docs/FORMAT.md: blocks of 32, f16 scale + 32 int8 */
+    PLDR_DTYPE_Q4_0 = 4,     /* docs/FORMAT.md: blocks of 32, f16 scale + 16 bytes of nibbles */
+    PLDR_DTYPE_U8 = 5,
+    PLDR_DTYPE_BOOL = 6,     /* only decoder.past_G_values_status (accepted, not used) */
+} pldr_dtype;
+
+/* How the large matrices are stored in memory. Everything else is always float32. */
+typedef enum pldr_weight_format {
+    PLDR_WEIGHTS_F32 = 0,    /* as float32 (quantized uploads stay quantized) */
+    PLDR_WEIGHTS_Q8 = 1,     /* quantized to q8_0 at load time */
+    PLDR_WEIGHTS_Q4 = 2,     /* quantized to q4_0 at load time */
+} pldr_weight_format;
+
+/* Model options. Layout for callers that fill it through memory (JavaScript): int32 fields in
+ * this order. Obtain defaults from pldr_model_default_params(). */
+typedef struct pldr_model_params {
+    int32_t gcache_mode;     /* pldr_gcache_mode; default PLDR_GCACHE_FIRST */
+    int32_t weight_format;   /* pldr_weight_format; default PLDR_WEIGHTS_F32 */
+} pldr_model_params;
+
+pldr_model_params pldr_model_default_params(void);
+
+/* A new, empty model. params may be NULL (defaults); they are validated by pldr_model_alloc.
+ * Returns NULL only when out of memory. Free with pldr_model_free. */
+pldr_model *pldr_model_new(const pldr_model_params *params);
+
+void pldr_model_free(pldr_model *model);
+
+/* Message of the last error on this model ("" when none). Owned by the model. */
+const char *pldr_model_error(const pldr_model *model);
+
+/* Sets one hyperparameter by its config.json name, Hugging Face or native (docs/FORMAT.md):
+ * num_hidden_layers|num_layers, hidden_size|d_model, num_attention_heads|num_heads, head_dim,
+ * intermediate_size|dff, A_dff, num_reslayerA, num_denseA, vocab_size|input_vocab_size,
+ * max_position_embeddings|max_seq_len, rope_theta|rope_base, reference_rope (0/1), layer_norm_eps,
+ * attention_bias, glu_bias, tie_word_embeddings (0/1), eos_token_id, pad_token_id.
+ * Returns PLDR_OK, PLDR_IGNORED for a key that is not a hyperparameter (e.g. bos_token_id), or
+ * PLDR_ERR_BAD_CONFIG for a value that cannot be right (negative, fractional, unsupported). */
+int pldr_model_set_hparam(pldr_model *model, const char *key, double value);
+
+/* String-valued hyperparameters: rope ("interleaved" | "rotate_half"), custom_G_type
+ * ("" | "null" | "identity" | "random" | "external"), hidden_act ("silu"), model_type
+ * ("pldrllm"). Returns like pldr_model_set_hparam. */
+int pldr_model_set_hparam_str(pldr_model *model, const char *key, const char *value);
+
+/* Reads back a hyperparameter (any accepted name); NaN when unknown or unset. */
+double pldr_model_hparam(const pldr_model *model, const char *key);
+
+/* Validates the hyperparameters and params, builds the tensor table and the RoPE table.
+ * After this, tensors can be uploaded. */
+int pldr_model_alloc(pldr_model *model);
+
+/* Starts the upload of tensor `name` (a leading "model." is ignored) holding data of `dtype`
+ * with the given logical shape (for Q8_0/Q4_0 the unquantized [rows, cols]). Checks name, shape
+ * and dtype and allocates the tensor's memory. One upload at a time. */
+int pldr_model_upload_begin(pldr_model *model, const char *name, int dtype,
+                            const int32_t *shape, int ndim);
+
+/* Where to write the next bytes of the tensor being uploaded: *dst receives a pointer into the
+ * model's memory and *capacity how many bytes may be written there (0 when all were received).
+ * For float32 tensors this is the tensor's final home: no extra copy. */
+int pldr_model_upload_window(pldr_model *model, void **dst, size_t *capacity);
+
+/* Declares that `nbytes` (≤ capacity) bytes were written at the start of the window. */
+int pldr_model_upload_commit(pldr_model *model, size_t nbytes);
+
+/* Ends the upload; fails if fewer bytes than the shape needs were committed. */
+int pldr_model_upload_end(pldr_model *model);
+
+/* Checks that every tensor was uploaded (naming the first one missing) and readies the model.
+ * Models with custom_G_type take their G from decoder.past_G_values (or identity). */
+int pldr_model_finalize(pldr_model *model);
+
+/* Installs G_LM [L][H][dk][dk] (count = L*H*dk*dk floats, copied) and switches the model to mode
+ * "fixed". Allowed any time after pldr_model_alloc. */
+int pldr_model_set_gcache(pldr_model *model, const float *g, size_t count);
+
+/* Computes G_LM with the A-net from the prompt ids[0..n) (e.g. the empty prompt [3]) and
+ * installs it as in pldr_model_set_gcache. Needs a finalized model with an A-net. */
+int pldr_model_compute_gcache(pldr_model *model, const int32_t *ids, int n);
+
+/* The model's G-cache [L][H][dk][dk] (modes first — once computed — and fixed), or NULL.
+ * Owned by the model; valid until the G-cache changes or the model is freed. */
+const float *pldr_model_gcache(const pldr_model *model);
+
+/* Number of floats of a G-cache: L*H*dk*dk (0 before pldr_model_alloc). */
+size_t pldr_model_gcache_count(const pldr_model *model);
+
+int pldr_model_gcache_mode(const pldr_model *model);
+int pldr_model_vocab_size(const pldr_model *model);
+int pldr_model_context_max(const pldr_model *model);
+int pldr_model_eos_id(const pldr_model *model);
+
+/* Bytes of memory held by weights (including the RoPE table and the model's G-cache). */
+size_t pldr_model_weight_bytes(const pldr_model *model);
+
+/* How many times the A-net has run for this model (all sessions): shows the G-cache at work. */
+int64_t pldr_model_anet_runs(const pldr_model *model);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Session: KV-cache, position, the G-cache of mode "prompt", scratch */
+
+typedef struct pldr_session pldr_session;
+
+typedef struct pldr_session_params {
+    int32_t context_length;  /* positions the KV-cache holds; 0 = max_position_embeddings */
+} pldr_session_params;
+
+pldr_session_params pldr_session_default_params(void);
+
+/* A new session on a finalized model; params may be NULL. Returns NULL on failure, with the
+ * reason in pldr_model_error(model). The model must outlive the session. */
+pldr_session *pldr_session_new(pldr_model *model, const pldr_session_params *params);
+
+void pldr_session_free(pldr_session *session);
+
+const char *pldr_session_error(const pldr_session *session);
+
+/* Runs ids[0..n) at the next positions. all_logits, when not NULL, receives the logits of every
+ * position [n][vocab]; the last position's are always available from pldr_session_logits.
+ * Key positions holding the pad id are masked (as in the reference's full pass). */
+int pldr_session_prefill(pldr_session *session, const int32_t *ids, int n, float *all_logits);
+
+/* Runs one token at the next position, using the KV-cache and the G-cache. */
+int pldr_session_decode(pldr_session *session, int32_t id);
+
+/* Logits [vocab] of the last position run, or NULL (nothing run yet, or rewound since).
+ * Owned by the session; valid until the next call on it. */
+const float *pldr_session_logits(const pldr_session *session);
+
+/* Drops the last n cached positions (n ≤ position). Rewinding to 0 in mode "prompt" forgets the
+ * session's G-cache: the next prefill computes it again. */
+int pldr_session_rewind(pldr_session *session, int n);
+
+/* Number of positions held (tokens run and not rewound). */
+int pldr_session_position(const pldr_session *session);
+int pldr_session_context_length(const pldr_session *session);
+
+/* The G_LM (which = 0) or A_LM (which = 1) the session's attention uses now, [L][H][dk][dk];
+ * NULL before the first prefill. Owned by the model or session. */
+const float *pldr_session_gcache(const pldr_session *session, int which);
+
+/* Bytes held by the KV-cache, and by scratch buffers (activations, A-net work space). */
+size_t pldr_session_kv_bytes(const pldr_session *session);
+size_t pldr_session_scratch_bytes(const pldr_session *session);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PLDR_H */

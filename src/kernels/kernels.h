@@ -1,0 +1,75 @@
+/* kernels.h — numeric kernels, apart from the model logic.
+ *
+ * Each kernel has a portable scalar reference (pk_ref_*, kernels_ref.c) and a WebAssembly SIMD128
+ * version (pk_simd_*, kernels_simd.c; natively the same source compiles through SIMDe). Tests
+ * compare the two. The model calls the pk_* names, bound at compile time: PLDR_SCALAR selects the
+ * reference kernels.
+ */
+#ifndef PLDR_KERNELS_H
+#define PLDR_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A weight matrix [rows][cols] in one of the storage formats (pldr_dtype: F32, Q8_0, Q4_0).
+ * Quantized rows hold ceil(cols/32) blocks (docs/FORMAT.md). */
+typedef struct pldr_matrix {
+    const void *data;
+    int32_t format;
+    int32_t rows, cols;
+} pldr_matrix;
+
+#define PK_QBLOCK 32
+
+typedef struct { uint16_t d; int8_t qs[PK_QBLOCK]; } block_q8_0;      /* x = d * qs[i] */
+typedef struct { uint16_t d; uint8_t qs[PK_QBLOCK / 2]; } block_q4_0; /* x = d * (q - 8) */
+
+/* Bytes of a matrix [rows][cols] in `format`. */
+size_t pk_matrix_bytes(int format, int rows, int cols);
+
+/* IEEE half <-> float, bfloat16 -> float. */
+float pk_f16_to_f32(uint16_t h);
+uint16_t pk_f32_to_f16(float f);
+float pk_bf16_to_f32(uint16_t h);
+
+/* One row of cols floats into ceil(cols/32) blocks (the last zero-padded). */
+void pk_quantize_row_q8_0(const float *x, void *blocks, int cols);
+void pk_quantize_row_q4_0(const float *x, void *blocks, int cols);
+
+#define PK_DECLARE(prefix)                                                                        \
+    /* Y[n][rows] = X[n][cols] · Wᵀ + bias (bias may be NULL) */                                  \
+    void prefix##matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n);\
+    /* out[cols] = row `row` of W, dequantized */                                                 \
+    void prefix##matrix_row(float *out, const pldr_matrix *W, int row);                           \
+    float prefix##dot(const float *a, const float *b, int n);                                     \
+    /* y += a * x */                                                                              \
+    void prefix##axpy(float *y, float a, const float *x, int n);                                  \
+    /* y = a + b */                                                                               \
+    void prefix##add(float *y, const float *a, const float *b, int n);                            \
+    /* a = silu(a) ⊙ b */                                                                         \
+    void prefix##silu_mul(float *a, const float *b, int n);                                       \
+    /* y = (x - mean) / sqrt(var + eps) · g + b over n values (biased variance) */                \
+    void prefix##layernorm(float *y, const float *x, const float *g, const float *b, int n,       \
+                           float eps);                                                            \
+    /* x = softmax(x) in place */                                                                 \
+    void prefix##softmax(float *x, int n);
+
+PK_DECLARE(pk_ref_)
+PK_DECLARE(pk_simd_)
+
+#ifdef PLDR_SCALAR
+#define PK(name) pk_ref_##name
+#else
+#define PK(name) pk_simd_##name
+#endif
+
+#define pk_matmul PK(matmul)
+#define pk_matrix_row PK(matrix_row)
+#define pk_dot PK(dot)
+#define pk_axpy PK(axpy)
+#define pk_add PK(add)
+#define pk_silu_mul PK(silu_mul)
+#define pk_layernorm PK(layernorm)
+#define pk_softmax PK(softmax)
+
+#endif /* PLDR_KERNELS_H */

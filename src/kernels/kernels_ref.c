@@ -1,0 +1,75 @@
+/* kernels_ref.c — portable scalar reference kernels: the definition the SIMD kernels are tested
+ * against. Plain loops, one accumulator per output. */
+#include <math.h>
+
+#include "kernels.h"
+#include "pldr.h"
+
+void pk_ref_matrix_row(float *out, const pldr_matrix *W, int row) {
+    int cols = W->cols, nb = (cols + PK_QBLOCK - 1) / PK_QBLOCK;
+    if (W->format == PLDR_DTYPE_F32) {
+        const float *src = (const float *)W->data + (size_t)row * cols;
+        for (int i = 0; i < cols; i++) out[i] = src[i];
+    } else if (W->format == PLDR_DTYPE_Q8_0) {
+        const block_q8_0 *blk = (const block_q8_0 *)W->data + (size_t)row * nb;
+        for (int i = 0; i < cols; i++) {
+            const block_q8_0 *b = &blk[i / PK_QBLOCK];
+            out[i] = pk_f16_to_f32(b->d) * (float)b->qs[i % PK_QBLOCK];
+        }
+    } else {
+        const block_q4_0 *blk = (const block_q4_0 *)W->data + (size_t)row * nb;
+        for (int i = 0; i < cols; i++) {
+            const block_q4_0 *b = &blk[i / PK_QBLOCK];
+            int j = i % PK_QBLOCK;
+            int q = j < 16 ? (b->qs[j] & 15) : (b->qs[j - 16] >> 4);
+            out[i] = pk_f16_to_f32(b->d) * (float)(q - 8);
+        }
+    }
+}
+
+float pk_ref_dot(const float *a, const float *b, int n) {
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void pk_ref_matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n) {
+    int rows = W->rows, cols = W->cols;
+    float row[cols > 0 ? cols : 1];
+    for (int r = 0; r < rows; r++) {
+        pk_ref_matrix_row(row, W, r);
+        for (int t = 0; t < n; t++)
+            Y[(size_t)t * rows + r] = pk_ref_dot(X + (size_t)t * cols, row, cols) + (bias ? bias[r] : 0.0f);
+    }
+}
+
+void pk_ref_axpy(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+void pk_ref_add(float *y, const float *a, const float *b, int n) {
+    for (int i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+void pk_ref_silu_mul(float *a, const float *b, int n) {
+    for (int i = 0; i < n; i++) a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+}
+
+void pk_ref_layernorm(float *y, const float *x, const float *g, const float *b, int n, float eps) {
+    double mean = 0.0, var = 0.0;
+    for (int i = 0; i < n; i++) mean += x[i];
+    mean /= n;
+    for (int i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
+    var /= n;
+    float inv = (float)(1.0 / sqrt(var + eps)), m = (float)mean;
+    for (int i = 0; i < n; i++) y[i] = (x[i] - m) * inv * g[i] + b[i];
+}
+
+void pk_ref_softmax(float *x, int n) {
+    float max = x[0];
+    for (int i = 1; i < n; i++) if (x[i] > max) max = x[i];
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - max); sum += x[i]; }
+    float inv = (float)(1.0 / sum);
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}

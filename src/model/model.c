@@ -1,0 +1,157 @@
+/* model.c — model lifecycle, errors and the model-level G-cache. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+const char *pldr_status_name(int status) {
+    switch (status) {
+    case PLDR_OK: return "PLDR_OK";
+    case PLDR_IGNORED: return "PLDR_IGNORED";
+    case PLDR_ERR_INVALID_ARGUMENT: return "PLDR_ERR_INVALID_ARGUMENT";
+    case PLDR_ERR_OUT_OF_MEMORY: return "PLDR_ERR_OUT_OF_MEMORY";
+    case PLDR_ERR_BAD_CONFIG: return "PLDR_ERR_BAD_CONFIG";
+    case PLDR_ERR_UNKNOWN_TENSOR: return "PLDR_ERR_UNKNOWN_TENSOR";
+    case PLDR_ERR_SHAPE: return "PLDR_ERR_SHAPE";
+    case PLDR_ERR_DTYPE: return "PLDR_ERR_DTYPE";
+    case PLDR_ERR_MISSING_TENSOR: return "PLDR_ERR_MISSING_TENSOR";
+    case PLDR_ERR_STATE: return "PLDR_ERR_STATE";
+    case PLDR_ERR_CONTEXT_OVERFLOW: return "PLDR_ERR_CONTEXT_OVERFLOW";
+    case PLDR_ERR_TOKEN: return "PLDR_ERR_TOKEN";
+    case PLDR_ERR_GCACHE: return "PLDR_ERR_GCACHE";
+    default: return "PLDR_ERR_UNKNOWN";
+    }
+}
+
+int vformat_error(char *buf, size_t cap, const char *fmt, va_list ap) {
+    vsnprintf(buf, cap, fmt, ap);
+    return 0;
+}
+
+int model_fail(pldr_model *m, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vformat_error(m->error, sizeof m->error, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+pldr_model_params pldr_model_default_params(void) {
+    return (pldr_model_params){.gcache_mode = PLDR_GCACHE_FIRST, .weight_format = PLDR_WEIGHTS_F32};
+}
+
+pldr_model *pldr_model_new(const pldr_model_params *params) {
+    pldr_model *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->params = params ? *params : pldr_model_default_params();
+    hparams_init(&m->hp);
+    return m;
+}
+
+void pldr_model_free(pldr_model *m) {
+    if (!m) return;
+    tensors_free(m);
+    free(m->rope_cos);
+    free(m->rope_sin);
+    free(m->g_cache);
+    free(m->a_cache);
+    free(m);
+}
+
+const char *pldr_model_error(const pldr_model *m) { return m ? m->error : "no model (NULL)"; }
+
+static int validate_params(pldr_model *m) {
+    const pldr_model_params *p = &m->params;
+    if (p->gcache_mode < PLDR_GCACHE_FIRST || p->gcache_mode > PLDR_GCACHE_FIXED)
+        return model_fail(m, PLDR_ERR_INVALID_ARGUMENT, "gcache_mode %d is not one of first (0), prompt (1), off (2), fixed (3)",
+                          (int)p->gcache_mode);
+    if (p->weight_format < PLDR_WEIGHTS_F32 || p->weight_format > PLDR_WEIGHTS_Q4)
+        return model_fail(m, PLDR_ERR_INVALID_ARGUMENT, "weight_format %d is not one of f32 (0), q8 (1), q4 (2)",
+                          (int)p->weight_format);
+    if (m->hp.custom_g != CUSTOM_G_NONE) {
+        if (p->gcache_mode == PLDR_GCACHE_PROMPT || p->gcache_mode == PLDR_GCACHE_OFF)
+            return model_fail(m, PLDR_ERR_GCACHE, "this model has a predefined G (custom_G_type) and no A-net: "
+                              "G-cache mode \"%s\" needs the A-net; use \"fixed\"",
+                              p->gcache_mode == PLDR_GCACHE_PROMPT ? "prompt" : "off");
+        m->params.gcache_mode = PLDR_GCACHE_FIXED; /* "first": the predefined G is the G-cache */
+    }
+    return PLDR_OK;
+}
+
+int pldr_model_alloc(pldr_model *m) {
+    if (!m) return PLDR_ERR_INVALID_ARGUMENT;
+    if (m->stage != STAGE_NEW) return model_fail(m, PLDR_ERR_STATE, "pldr_model_alloc called twice");
+    int rc = hparams_validate(m);
+    if (!rc) rc = validate_params(m);
+    if (!rc) rc = tensors_build(m);
+    if (!rc) rc = rope_build(m);
+    if (rc) return rc;
+    size_t n = g_count(&m->hp);
+    m->g_cache = calloc(n, sizeof(float));
+    m->a_cache = calloc(n, sizeof(float));
+    if (!m->g_cache || !m->a_cache) return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory for the G-cache");
+    m->bytes += 2 * n * sizeof(float);
+    m->stage = STAGE_LOADING;
+    return PLDR_OK;
+}
+
+static void set_identity(float *g, const pldr_hparams *hp) {
+    int dk = hp->head_dim;
+    memset(g, 0, g_count(hp) * sizeof(float));
+    for (int lh = 0; lh < hp->n_layers * hp->n_heads; lh++)
+        for (int i = 0; i < dk; i++) g[(size_t)lh * dk * dk + (size_t)i * dk + i] = 1.0f;
+}
+
+/* G-only models: G_LM is past_G_values[l][2][0] (spec §5), or identity for "identity". */
+static void install_predefined_g(pldr_model *m) {
+    const pldr_hparams *hp = &m->hp;
+    size_t per_layer = (size_t)hp->n_heads * hp->head_dim * hp->head_dim;
+    if (m->past_g) {
+        for (int l = 0; l < hp->n_layers; l++) {
+            memcpy(m->a_cache + l * per_layer, m->past_g + (3 * l + 1) * per_layer, per_layer * sizeof(float));
+            memcpy(m->g_cache + l * per_layer, m->past_g + (3 * l + 2) * per_layer, per_layer * sizeof(float));
+        }
+        m->g_valid = 1;
+    } else if (hp->custom_g == CUSTOM_G_IDENTITY) {
+        set_identity(m->g_cache, hp);
+        m->g_valid = 1;
+    }
+}
+
+int pldr_model_finalize(pldr_model *m) {
+    if (!m) return PLDR_ERR_INVALID_ARGUMENT;
+    if (m->stage != STAGE_LOADING)
+        return model_fail(m, PLDR_ERR_STATE, m->stage == STAGE_NEW ? "finalize before pldr_model_alloc" : "finalize called twice");
+    int rc = tensors_check_complete(m);
+    if (rc) return rc;
+    if (m->hp.custom_g != CUSTOM_G_NONE && !m->g_valid) install_predefined_g(m);
+    m->stage = STAGE_READY;
+    return PLDR_OK;
+}
+
+int pldr_model_set_gcache(pldr_model *m, const float *g, size_t count) {
+    if (!m) return PLDR_ERR_INVALID_ARGUMENT;
+    if (m->stage == STAGE_NEW) return model_fail(m, PLDR_ERR_STATE, "set_gcache before pldr_model_alloc");
+    size_t n = g_count(&m->hp);
+    if (!g || count != n)
+        return model_fail(m, PLDR_ERR_GCACHE, "G-cache of %zu floats, but this model needs [%d][%d][%d][%d] = %zu",
+                          count, m->hp.n_layers, m->hp.n_heads, m->hp.head_dim, m->hp.head_dim, n);
+    for (size_t i = 0; i < n; i++)
+        if (!(g[i] == g[i]) || g[i] - g[i] != 0.0f)
+            return model_fail(m, PLDR_ERR_GCACHE, "G-cache value %zu is not finite", i);
+    memcpy(m->g_cache, g, n * sizeof(float));
+    memset(m->a_cache, 0, n * sizeof(float));
+    m->g_valid = 1;
+    m->params.gcache_mode = PLDR_GCACHE_FIXED;
+    return PLDR_OK;
+}
+
+const float *pldr_model_gcache(const pldr_model *m) { return m && m->g_valid ? m->g_cache : NULL; }
+size_t pldr_model_gcache_count(const pldr_model *m) { return m && m->stage != STAGE_NEW ? g_count(&m->hp) : 0; }
+int pldr_model_gcache_mode(const pldr_model *m) { return m ? m->params.gcache_mode : -1; }
+int pldr_model_vocab_size(const pldr_model *m) { return m ? m->hp.vocab : 0; }
+int pldr_model_context_max(const pldr_model *m) { return m ? m->hp.max_pos : 0; }
+int pldr_model_eos_id(const pldr_model *m) { return m ? m->hp.eos_id : -1; }
+size_t pldr_model_weight_bytes(const pldr_model *m) { return m ? m->bytes : 0; }
+int64_t pldr_model_anet_runs(const pldr_model *m) { return m ? m->anet_runs : 0; }

@@ -1,0 +1,137 @@
+/* model.h — the model (weights, hyperparameters, RoPE table, model-level G-cache); internal. */
+#ifndef PLDR_MODEL_H
+#define PLDR_MODEL_H
+
+#include <stdarg.h>
+
+#include "../kernels/kernels.h"
+#include "pldr.h"
+
+enum { CUSTOM_G_NONE = 0, CUSTOM_G_IDENTITY, CUSTOM_G_RANDOM, CUSTOM_G_EXTERNAL };
+
+typedef struct pldr_hparams {
+    int n_layers;        /* L */
+    int d_model;         /* D */
+    int n_heads;         /* H */
+    int head_dim;        /* dk = D / H */
+    int dff;             /* FFN width */
+    int a_dff;           /* A-net GLU width */
+    int n_reslayer_a;    /* residual blocks in the A-net */
+    int n_dense_a;       /* GLUs per residual block */
+    int vocab;           /* V */
+    int max_pos;         /* context the RoPE table covers */
+    double rope_theta;
+    double ln_eps;
+    int rope_interleaved; /* 1: v51 pairs (2i, 2i+1); 0: v52 rotate-half pairs (i, i+dk/2) */
+    int custom_g;         /* CUSTOM_G_*: predefined G, no A-net */
+    int eos_id, pad_id;
+    int attention_bias, glu_bias, tie_embeddings;
+} pldr_hparams;
+
+typedef struct { /* GLU: w3(silu(w1 x + b1) ⊙ (w2 x + b2)) + b3 */
+    pldr_matrix w1, w2, w3; /* [hidden][in], [hidden][in], [out][hidden] */
+    float *b1, *b2, *b3;    /* [hidden], [hidden], [out] */
+} pldr_glu;
+
+typedef struct {
+    pldr_matrix wq, wk, wv, wo;      /* [D][D] */
+    float *bq, *bk, *bv, *bo;        /* [D] */
+    float *plga_w, *plga_b;          /* [H][dk][dk]  W, b_W of spec §2.4 */
+    float *plga_p;                   /* [H][dk][dk]  power P */
+    float *plga_a, *plga_ba;         /* [H][dk][dk]  a, b_a */
+    float *ln_a_g, *ln_a_b;          /* [dk]  mha1.layernorm1 on A0 */
+    pldr_glu *anet;                  /* [n_reslayer_a * n_dense_a] */
+    float **ln_res_g, **ln_res_b;    /* [n_reslayer_a] -> [dk] */
+    float *ln1_g, *ln1_b;            /* [D] */
+    float *ln2_g, *ln2_b;            /* [D] */
+    pldr_glu ffn;                    /* w1, w2 [dff][D], w3 [D][dff] */
+} pldr_layer;
+
+/* One entry per tensor name the model accepts. */
+typedef struct {
+    char name[112];
+    int ndim;
+    int32_t shape[6];
+    float **f32;          /* destination of a float32-only tensor, or NULL */
+    pldr_matrix *matrix;  /* destination of a (possibly quantized) matrix, or NULL */
+    int quantizable;      /* may be stored as q8_0 / q4_0 */
+    int optional;         /* decoder.past_G_values(_status) */
+    int ignored;          /* accepted and dropped (decoder.past_G_values_status) */
+    int present;
+    void *mem;            /* malloc'd storage */
+    size_t bytes;
+} tensor_slot;
+
+/* The tensor being uploaded (pldr_model_upload_*). */
+typedef struct {
+    tensor_slot *slot;
+    int dtype;            /* dtype of the incoming bytes */
+    int format;           /* storage format (pldr_dtype) */
+    size_t total;         /* bytes expected */
+    size_t received;      /* bytes committed */
+    size_t n_elems;
+    unsigned char *base;  /* where incoming bytes land (tail half of the f32 storage for F16/BF16) */
+    /* quantize-at-load: whole rows are staged, converted to float32 and quantized */
+    unsigned char *stage; /* [stage_cap] bytes of incoming rows */
+    size_t stage_cap, stage_len, row_bytes;
+    int rows_done;
+    float *row;           /* [cols] */
+} upload_state;
+
+enum { STAGE_NEW = 0, STAGE_LOADING, STAGE_READY };
+
+struct pldr_model {
+    pldr_model_params params;
+    pldr_hparams hp;
+    int stage;
+    char error[512];
+
+    pldr_matrix embedding;           /* [V][D] */
+    float *ln_in_g, *ln_in_b;        /* [D] decoder.layernorm1 */
+    pldr_layer *layers;              /* [L] */
+    pldr_matrix head;                /* [V][D] final_layer */
+    float *head_b;                   /* [V] */
+    float *past_g;                   /* [L][3][1][H][dk][dk] G-only models */
+
+    tensor_slot *slots;
+    int n_slots;
+    upload_state up;
+
+    float *rope_cos, *rope_sin;      /* [max_pos][dk/2] */
+    float *g_cache;                  /* [L][H][dk][dk] mode first/fixed */
+    float *a_cache;                  /* [L][H][dk][dk] A_LM beside it (zero when installed) */
+    int g_valid;
+    int64_t anet_runs;
+    size_t bytes;                    /* weights + tables + G-cache */
+};
+
+/* errors: format the message into the handle, return code */
+int model_fail(pldr_model *m, int code, const char *fmt, ...);
+int vformat_error(char *buf, size_t cap, const char *fmt, va_list ap);
+
+/* hparams.c */
+void hparams_init(pldr_hparams *hp);
+int hparams_validate(pldr_model *m);
+
+/* tensors.c */
+int tensors_build(pldr_model *m);
+void tensors_free(pldr_model *m);
+
+int tensors_check_complete(pldr_model *m);
+
+/* upload_quant.c: uploads of float tensors stored quantized */
+int upload_quant_begin(pldr_model *m);
+int upload_quant_window(pldr_model *m, void **dst, size_t *capacity);
+int upload_quant_commit(pldr_model *m, size_t nbytes);
+void upload_quant_end(pldr_model *m);
+
+/* rope.c */
+int rope_build(pldr_model *m);
+/* rotates the head vectors of x [D] in place for absolute position pos (spec §2.2) */
+void rope_apply(const pldr_model *m, float *x, int pos);
+
+static inline size_t g_count(const pldr_hparams *hp) {
+    return (size_t)hp->n_layers * hp->n_heads * hp->head_dim * hp->head_dim;
+}
+
+#endif

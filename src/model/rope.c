@@ -1,0 +1,42 @@
+/* rope.c — rotary position embedding (spec §2.2). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "model.h"
+
+/* θ_i = base^(-2i/dk) and the angle pos·θ_i are float32, as in the reference's table. */
+int rope_build(pldr_model *m) {
+    const pldr_hparams *hp = &m->hp;
+    int half = hp->head_dim / 2;
+    size_t n = (size_t)hp->max_pos * half;
+    m->rope_cos = malloc(n * sizeof(float));
+    m->rope_sin = malloc(n * sizeof(float));
+    if (!m->rope_cos || !m->rope_sin)
+        return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory for the RoPE table (%d positions)", hp->max_pos);
+    for (int i = 0; i < half; i++) {
+        float theta = 1.0f / powf((float)hp->rope_theta, (float)(2 * i) / (float)hp->head_dim);
+        for (int p = 0; p < hp->max_pos; p++) {
+            float angle = (float)p * theta;
+            m->rope_cos[(size_t)p * half + i] = (float)cos((double)angle);
+            m->rope_sin[(size_t)p * half + i] = (float)sin((double)angle);
+        }
+    }
+    m->bytes += 2 * n * sizeof(float);
+    return PLDR_OK;
+}
+
+void rope_apply(const pldr_model *m, float *x, int pos) {
+    const pldr_hparams *hp = &m->hp;
+    int dk = hp->head_dim, half = dk / 2;
+    const float *c = m->rope_cos + (size_t)pos * half, *s = m->rope_sin + (size_t)pos * half;
+    for (int h = 0; h < hp->n_heads; h++) {
+        float *v = x + h * dk;
+        for (int i = 0; i < half; i++) {
+            int a = hp->rope_interleaved ? 2 * i : i;       /* v51: (x[2i], x[2i+1]) */
+            int b = hp->rope_interleaved ? 2 * i + 1 : i + half; /* v52: (x[i], x[i+dk/2]) */
+            float x0 = v[a], x1 = v[b];
+            v[a] = x0 * c[i] - x1 * s[i];
+            v[b] = x1 * c[i] + x0 * s[i];
+        }
+    }
+}

@@ -1,0 +1,361 @@
+/* tensors.c — the tensor table (names, shapes, destinations) and streaming uploads into it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+/* ---- building the table ----------------------------------------------------------------------- */
+
+typedef struct {
+    pldr_model *m;
+    int cap;
+} table_builder;
+
+static tensor_slot *add_slot(table_builder *tb, const char *name, int ndim, const int32_t *shape) {
+    pldr_model *m = tb->m;
+    if (m->n_slots == tb->cap) {
+        int cap = tb->cap ? tb->cap * 2 : 256;
+        tensor_slot *s = realloc(m->slots, (size_t)cap * sizeof *s);
+        if (!s) return NULL;
+        m->slots = s;
+        tb->cap = cap;
+    }
+    tensor_slot *slot = &m->slots[m->n_slots++];
+    memset(slot, 0, sizeof *slot);
+    snprintf(slot->name, sizeof slot->name, "%s", name);
+    slot->ndim = ndim;
+    memcpy(slot->shape, shape, (size_t)ndim * sizeof *shape);
+    return slot;
+}
+
+static int add_vec(table_builder *tb, float **dst, int n, const char *fmt, ...) {
+    char name[112];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    int32_t shape[1] = {n};
+    tensor_slot *s = add_slot(tb, name, 1, shape);
+    if (!s) return -1;
+    s->f32 = dst;
+    return 0;
+}
+
+static int add_cube(table_builder *tb, float **dst, int h, int dk, const char *fmt, int layer) {
+    char name[112];
+    snprintf(name, sizeof name, fmt, layer);
+    int32_t shape[3] = {h, dk, dk};
+    tensor_slot *s = add_slot(tb, name, 3, shape);
+    if (!s) return -1;
+    s->f32 = dst;
+    return 0;
+}
+
+/* A matrix [rows][cols]; `quantizable` ones may be stored as q8_0/q4_0. */
+static int add_matrix(table_builder *tb, pldr_matrix *dst, int rows, int cols, int quantizable,
+                      const char *name) {
+    int32_t shape[2] = {rows, cols};
+    tensor_slot *s = add_slot(tb, name, 2, shape);
+    if (!s) return -1;
+    dst->rows = rows;
+    dst->cols = cols;
+    dst->format = PLDR_DTYPE_F32;
+    s->matrix = dst;
+    s->quantizable = quantizable;
+    return 0;
+}
+
+/* Linear layer: "<prefix>.weight" [out][in] and "<prefix>.bias" [out] */
+static int add_linear(table_builder *tb, pldr_matrix *w, float **b, int out, int in, int quantizable,
+                      const char *prefix) {
+    char name[112];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    if (add_matrix(tb, w, out, in, quantizable, name)) return -1;
+    return add_vec(tb, b, out, "%s.bias", prefix);
+}
+
+static int add_glu(table_builder *tb, pldr_glu *g, int in, int hidden, int out, int quantizable,
+                   const char *prefix) {
+    char p[112];
+    snprintf(p, sizeof p, "%s.gluw1", prefix);
+    if (add_linear(tb, &g->w1, &g->b1, hidden, in, quantizable, p)) return -1;
+    snprintf(p, sizeof p, "%s.gluw2", prefix);
+    if (add_linear(tb, &g->w2, &g->b2, hidden, in, quantizable, p)) return -1;
+    snprintf(p, sizeof p, "%s.gluw3", prefix);
+    return add_linear(tb, &g->w3, &g->b3, out, hidden, quantizable, p);
+}
+
+static int add_anet(table_builder *tb, pldr_layer *ly, const pldr_hparams *hp, int i) {
+    int dk = hp->head_dim, H = hp->n_heads;
+    const char *plga = "decoder.dec_layers.%d.mha1.plgatt_layer.";
+    char fmt[128];
+    float **cubes[5] = {&ly->plga_w, &ly->plga_b, &ly->plga_p, &ly->plga_a, &ly->plga_ba};
+    const char *names[5] = {"Wlst", "blst", "pwlst", "alst", "balst"};
+    for (int c = 0; c < 5; c++) {
+        snprintf(fmt, sizeof fmt, "%s%s", plga, names[c]);
+        if (add_cube(tb, cubes[c], H, dk, fmt, i)) return -1;
+    }
+    if (add_vec(tb, &ly->ln_a_g, dk, "decoder.dec_layers.%d.mha1.layernorm1.weight", i) ||
+        add_vec(tb, &ly->ln_a_b, dk, "decoder.dec_layers.%d.mha1.layernorm1.bias", i))
+        return -1;
+    for (int j = 0; j < hp->n_reslayer_a; j++) {
+        for (int k = 0; k < hp->n_dense_a; k++) {
+            char prefix[112];
+            snprintf(prefix, sizeof prefix, "decoder.dec_layers.%d.mha1.reslayerAs.%d.denseAs.%d", i, j, k);
+            if (add_glu(tb, &ly->anet[j * hp->n_dense_a + k], dk, hp->a_dff, dk, 0, prefix)) return -1;
+        }
+        if (add_vec(tb, &ly->ln_res_g[j], dk, "decoder.dec_layers.%d.mha1.reslayerAs.%d.layernormA.weight", i, j) ||
+            add_vec(tb, &ly->ln_res_b[j], dk, "decoder.dec_layers.%d.mha1.reslayerAs.%d.layernormA.bias", i, j))
+            return -1;
+    }
+    return 0;
+}
+
+static int add_layer(table_builder *tb, pldr_layer *ly, const pldr_hparams *hp, int i) {
+    int D = hp->d_model;
+    char p[112];
+    pldr_matrix *w[4] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo};
+    float **b[4] = {&ly->bq, &ly->bk, &ly->bv, &ly->bo};
+    const char *names[4] = {"wq", "wk", "wv", "dense"};
+    for (int j = 0; j < 4; j++) {
+        snprintf(p, sizeof p, "decoder.dec_layers.%d.mha1.%s", i, names[j]);
+        if (add_linear(tb, w[j], b[j], D, D, 1, p)) return -1;
+    }
+    if (hp->custom_g == CUSTOM_G_NONE && add_anet(tb, ly, hp, i)) return -1;
+    snprintf(p, sizeof p, "decoder.dec_layers.%d.ffn", i);
+    if (add_glu(tb, &ly->ffn, D, hp->dff, D, 1, p)) return -1;
+    return add_vec(tb, &ly->ln1_g, D, "decoder.dec_layers.%d.layernorm1.weight", i) ||
+           add_vec(tb, &ly->ln1_b, D, "decoder.dec_layers.%d.layernorm1.bias", i) ||
+           add_vec(tb, &ly->ln2_g, D, "decoder.dec_layers.%d.layernorm2.weight", i) ||
+           add_vec(tb, &ly->ln2_b, D, "decoder.dec_layers.%d.layernorm2.bias", i);
+}
+
+static int alloc_layer_arrays(pldr_model *m) {
+    const pldr_hparams *hp = &m->hp;
+    m->layers = calloc((size_t)hp->n_layers, sizeof *m->layers);
+    if (!m->layers) return -1;
+    for (int i = 0; i < hp->n_layers && hp->custom_g == CUSTOM_G_NONE; i++) {
+        pldr_layer *ly = &m->layers[i];
+        ly->anet = calloc((size_t)(hp->n_reslayer_a * hp->n_dense_a) + 1, sizeof *ly->anet);
+        ly->ln_res_g = calloc((size_t)hp->n_reslayer_a + 1, sizeof(float *));
+        ly->ln_res_b = calloc((size_t)hp->n_reslayer_a + 1, sizeof(float *));
+        if (!ly->anet || !ly->ln_res_g || !ly->ln_res_b) return -1;
+    }
+    return 0;
+}
+
+int tensors_build(pldr_model *m) {
+    const pldr_hparams *hp = &m->hp;
+    table_builder tb = {m, 0};
+    if (alloc_layer_arrays(m)) return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory building the tensor table");
+    int fail = add_matrix(&tb, &m->embedding, hp->vocab, hp->d_model, 1, "decoder.embedding.weight") ||
+               add_vec(&tb, &m->ln_in_g, hp->d_model, "decoder.layernorm1.weight") ||
+               add_vec(&tb, &m->ln_in_b, hp->d_model, "decoder.layernorm1.bias");
+    for (int i = 0; i < hp->n_layers && !fail; i++) fail = add_layer(&tb, &m->layers[i], hp, i);
+    fail = fail || add_linear(&tb, &m->head, &m->head_b, hp->vocab, hp->d_model, 1, "final_layer");
+    if (!fail && hp->custom_g != CUSTOM_G_NONE) {
+        int32_t shape[6] = {hp->n_layers, 3, 1, hp->n_heads, hp->head_dim, hp->head_dim};
+        tensor_slot *s = add_slot(&tb, "decoder.past_G_values", 6, shape);
+        int32_t status_shape[1] = {hp->n_layers};
+        tensor_slot *st = s ? add_slot(&tb, "decoder.past_G_values_status", 1, status_shape) : NULL;
+        fail = !s || !st;
+        if (!fail) {
+            s->f32 = &m->past_g;
+            s->optional = 1;
+            st->optional = 1;
+            st->ignored = 1; /* a bool per layer saying "G set": always true for a saved model */
+        }
+    }
+    if (fail) return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory building the tensor table");
+    return PLDR_OK;
+}
+
+void tensors_free(pldr_model *m) {
+    for (int i = 0; i < m->n_slots; i++) free(m->slots[i].mem);
+    free(m->slots);
+    if (m->layers)
+        for (int i = 0; i < m->hp.n_layers; i++) {
+            free(m->layers[i].anet);
+            free(m->layers[i].ln_res_g);
+            free(m->layers[i].ln_res_b);
+        }
+    free(m->layers);
+    upload_quant_end(m);
+}
+
+/* ---- uploads ---------------------------------------------------------------------------------- */
+
+static const char *dtype_name(int dtype) {
+    static const char *names[] = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "U8", "BOOL"};
+    return dtype >= 0 && dtype < (int)(sizeof names / sizeof names[0]) ? names[dtype] : "unknown";
+}
+
+static size_t dtype_elem_bytes(int dtype) {
+    switch (dtype) {
+    case PLDR_DTYPE_F32: return 4;
+    case PLDR_DTYPE_F16: case PLDR_DTYPE_BF16: return 2;
+    case PLDR_DTYPE_U8: case PLDR_DTYPE_BOOL: return 1;
+    default: return 0;
+    }
+}
+
+static tensor_slot *find_slot(pldr_model *m, const char *name) {
+    if (strncmp(name, "model.", 6) == 0) name += 6;
+    for (int i = 0; i < m->n_slots; i++)
+        if (strcmp(m->slots[i].name, name) == 0) return &m->slots[i];
+    return NULL;
+}
+
+static void format_shape(char *buf, size_t cap, const int32_t *shape, int ndim) {
+    size_t len = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, i ? ", %d" : "%d", (int)shape[i]);
+    if (len < cap) snprintf(buf + len, cap - len, "]");
+}
+
+static int check_shape(pldr_model *m, const tensor_slot *s, const int32_t *shape, int ndim) {
+    int same = ndim == s->ndim;
+    for (int i = 0; same && i < ndim; i++) same = shape[i] == s->shape[i];
+    if (same) return PLDR_OK;
+    char got[96], want[96];
+    format_shape(got, sizeof got, shape, ndim);
+    format_shape(want, sizeof want, s->shape, s->ndim);
+    return model_fail(m, PLDR_ERR_SHAPE, "tensor %s: shape %s but the config needs %s", s->name, got, want);
+}
+
+static size_t slot_elems(const tensor_slot *s) {
+    size_t n = 1;
+    for (int i = 0; i < s->ndim; i++) n *= (size_t)s->shape[i];
+    return n;
+}
+
+/* How a slot stores data arriving as `dtype`; -1 if it cannot. */
+static int storage_format(const pldr_model *m, const tensor_slot *s, int dtype) {
+    if (s->ignored) return dtype_elem_bytes(dtype) ? dtype : -1;
+    if (dtype == PLDR_DTYPE_Q8_0 || dtype == PLDR_DTYPE_Q4_0) return s->quantizable ? dtype : -1;
+    if (dtype != PLDR_DTYPE_F32 && dtype != PLDR_DTYPE_F16 && dtype != PLDR_DTYPE_BF16) return -1;
+    if (s->quantizable && m->params.weight_format == PLDR_WEIGHTS_Q8) return PLDR_DTYPE_Q8_0;
+    if (s->quantizable && m->params.weight_format == PLDR_WEIGHTS_Q4) return PLDR_DTYPE_Q4_0;
+    return PLDR_DTYPE_F32;
+}
+
+static int begin_fail(pldr_model *m, int code) {
+    m->up = (upload_state){0};
+    return code;
+}
+
+int pldr_model_upload_begin(pldr_model *m, const char *name, int dtype, const int32_t *shape, int ndim) {
+    if (!m) return PLDR_ERR_INVALID_ARGUMENT;
+    if (!name || (!shape && ndim > 0) || ndim < 0 || ndim > 6)
+        return model_fail(m, PLDR_ERR_INVALID_ARGUMENT, "upload_begin: invalid name or shape");
+    if (m->stage != STAGE_LOADING)
+        return model_fail(m, PLDR_ERR_STATE, "tensor %s: uploads are accepted between pldr_model_alloc and pldr_model_finalize", name);
+    if (m->up.slot)
+        return model_fail(m, PLDR_ERR_STATE, "tensor %s: the upload of %s has not ended", name, m->up.slot->name);
+    tensor_slot *s = find_slot(m, name);
+    if (!s)
+        return model_fail(m, PLDR_ERR_UNKNOWN_TENSOR, "unknown tensor \"%s\": not part of a PLDR-LLM with this config%s", name,
+                          m->hp.custom_g != CUSTOM_G_NONE ? " (custom_G_type is set: no A-net or PLGA tensors)" : "");
+    if (s->present) return model_fail(m, PLDR_ERR_STATE, "tensor %s uploaded twice", s->name);
+    int rc = check_shape(m, s, shape, ndim);
+    if (rc) return rc;
+    int format = storage_format(m, s, dtype);
+    if (format < 0)
+        return model_fail(m, PLDR_ERR_DTYPE, "tensor %s: dtype %s is not supported here (expected F32, F16 or BF16%s)",
+                          s->name, dtype_name(dtype), s->quantizable ? ", Q8_0 or Q4_0" : "");
+    size_t n = slot_elems(s);
+    size_t in_bytes = (dtype == PLDR_DTYPE_Q8_0 || dtype == PLDR_DTYPE_Q4_0)
+                          ? pk_matrix_bytes(dtype, s->shape[0], s->shape[1]) : n * dtype_elem_bytes(dtype);
+    size_t store_bytes = s->matrix ? pk_matrix_bytes(format, s->shape[0], s->shape[1])
+                                   : s->ignored ? in_bytes : n * sizeof(float);
+    m->up = (upload_state){.slot = s, .dtype = dtype, .format = format, .total = in_bytes, .n_elems = n};
+    free(s->mem);
+    s->mem = malloc(store_bytes ? store_bytes : 1);
+    if (!s->mem) return begin_fail(m, model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory for tensor %s (%zu bytes)", s->name, store_bytes));
+    s->bytes = store_bytes;
+    if (format == dtype || s->ignored) {
+        m->up.base = s->mem;                                    /* bytes land in their final home */
+    } else if (format == PLDR_DTYPE_F32) {
+        m->up.base = (unsigned char *)s->mem + store_bytes - in_bytes; /* tail half, widened in place */
+    } else {
+        rc = upload_quant_begin(m);
+        if (rc) return begin_fail(m, rc);
+    }
+    return PLDR_OK;
+}
+
+int pldr_model_upload_window(pldr_model *m, void **dst, size_t *capacity) {
+    if (!m || !dst || !capacity) return PLDR_ERR_INVALID_ARGUMENT;
+    if (!m->up.slot) return model_fail(m, PLDR_ERR_STATE, "upload_window: no upload in progress");
+    if (m->up.stage) return upload_quant_window(m, dst, capacity);
+    *dst = m->up.base + m->up.received;
+    *capacity = m->up.total - m->up.received;
+    return PLDR_OK;
+}
+
+/* F16/BF16 elements [from, to) were received: widen them to float32 front to back. Element i
+ * lands at bytes [4i, 4i+4), at or before the start of its own 2 bytes: nothing unread is hit. */
+static void widen(upload_state *up, size_t from, size_t to) {
+    float *out = (float *)up->slot->mem;
+    const unsigned char *in = up->base;
+    for (size_t i = from; i < to; i++) {
+        uint16_t h = (uint16_t)(in[2 * i] | in[2 * i + 1] << 8);
+        out[i] = up->dtype == PLDR_DTYPE_BF16 ? pk_bf16_to_f32(h) : pk_f16_to_f32(h);
+    }
+}
+
+int pldr_model_upload_commit(pldr_model *m, size_t nbytes) {
+    if (!m) return PLDR_ERR_INVALID_ARGUMENT;
+    upload_state *up = &m->up;
+    if (!up->slot) return model_fail(m, PLDR_ERR_STATE, "upload_commit: no upload in progress");
+    if (up->stage) return upload_quant_commit(m, nbytes);
+    if (nbytes > up->total - up->received)
+        return model_fail(m, PLDR_ERR_INVALID_ARGUMENT, "tensor %s: %zu bytes committed past the end of the tensor", up->slot->name, nbytes);
+    size_t before = up->received;
+    up->received += nbytes;
+    if (up->format == PLDR_DTYPE_F32 && up->dtype != PLDR_DTYPE_F32 && !up->slot->ignored)
+        widen(up, before / 2, up->received / 2);
+    return PLDR_OK;
+}
+
+int pldr_model_upload_end(pldr_model *m) {
+    if (!m) return PLDR_ERR_INVALID_ARGUMENT;
+    upload_state *up = &m->up;
+    if (!up->slot) return model_fail(m, PLDR_ERR_STATE, "upload_end: no upload in progress");
+    tensor_slot *s = up->slot;
+    if (up->received != up->total) {
+        int rc = model_fail(m, PLDR_ERR_SHAPE, "tensor %s: received %zu of %zu bytes", s->name, up->received, up->total);
+        free(s->mem);
+        s->mem = NULL;
+        upload_quant_end(m);
+        *up = (upload_state){0};
+        return rc;
+    }
+    upload_quant_end(m);
+    if (s->matrix) {
+        s->matrix->data = s->mem;
+        s->matrix->format = up->format;
+    } else if (s->f32) {
+        *s->f32 = s->mem;
+    }
+    s->present = 1;
+    m->bytes += s->bytes;
+    *up = (upload_state){0};
+    return PLDR_OK;
+}
+
+int tensors_check_complete(pldr_model *m) {
+    if (m->up.slot)
+        return model_fail(m, PLDR_ERR_STATE, "finalize: the upload of %s has not ended", m->up.slot->name);
+    int missing = 0;
+    const char *first = NULL;
+    for (int i = 0; i < m->n_slots; i++)
+        if (!m->slots[i].present && !m->slots[i].optional) {
+            if (!first) first = m->slots[i].name;
+            missing++;
+        }
+    if (missing)
+        return model_fail(m, PLDR_ERR_MISSING_TENSOR, "tensor %s is missing (%d missing in all)", first, missing);
+    return PLDR_OK;
+}
