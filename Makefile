@@ -1,0 +1,58 @@
+# PLDR-LLM in-browser runtime.
+#   make          dist/pldr.wasm (Emscripten, SIMD128, standalone: no JS glue)
+#   make native   build/pldr-native (gcc -O3 -march=native, the same C sources)
+#   make test     every test (node --test, python unittest), WASM and native
+#   make bench    benchmarks: WASM vs native, bandwidth ceiling, G-cache
+#   make chat     build and serve the chat page (issue: web)
+#   make setup    install the toolchain on Debian 12 when missing
+
+SHELL := /bin/bash
+EMCC ?= emcc
+CC ?= gcc
+export NODE_PATH := /usr/share/nodejs
+
+LIB_SRC := $(wildcard src/kernels/*.c src/model/*.c src/session/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+HEADERS := include/pldr.h $(wildcard src/*/*.h)
+EXPORTS := $(shell bash tools/exports.sh)
+
+WARN := -std=c11 -Wall -Wextra -Iinclude
+WASM_FLAGS := -O3 -msimd128 -flto --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
+	-sINITIAL_MEMORY=16MB -sMAXIMUM_MEMORY=4GB -sTOTAL_STACK=1MB -sEXPORTED_FUNCTIONS=$(EXPORTS)
+NATIVE_FLAGS := -O3 -march=native -Wno-format-truncation
+
+.PHONY: all native test test-js test-py bench setup clean
+all: dist/pldr.wasm
+
+setup:
+	@bash tools/setup.sh
+
+build/stamp-setup: tools/setup.sh
+	@bash tools/setup.sh
+	@mkdir -p build && touch $@
+
+dist/pldr.wasm: $(LIB_SRC) $(HEADERS) Makefile | build/stamp-setup
+	@mkdir -p build dist
+	$(EMCC) $(WARN) $(WASM_FLAGS) $(LIB_SRC) -o build/pldr.raw.wasm
+	wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+		--enable-mutable-globals build/pldr.raw.wasm -o $@
+	@echo "dist/pldr.wasm: $$(stat -c %s $@) bytes"
+
+native: build/pldr-native
+build/pldr-native: $(LIB_SRC) $(CLI_SRC) $(HEADERS) Makefile | build/stamp-setup
+	@mkdir -p build
+	$(CC) $(WARN) $(NATIVE_FLAGS) $(LIB_SRC) $(CLI_SRC) -lm -o $@
+
+node_modules/.stamp: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: all native node_modules/.stamp
+	node --test --test-concurrency=1 tests/
+	python3 -m unittest discover -s tests -p '*_test.py'
+
+bench: all native
+	node bench/run.mjs
+
+clean:
+	rm -rf build dist

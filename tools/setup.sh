@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the toolchain on a fresh Debian 12 machine when something is missing:
+# Emscripten + binaryen + wabt (WebAssembly), gcc + SIMDe (native build), Node.js 20 + npm,
+# python3 (converter), chromium (browser tests). Quiet and quick when everything is there.
+set -euo pipefail
+
+need=()
+command -v emcc >/dev/null || need+=(emscripten)
+command -v wasm-opt >/dev/null || need+=(binaryen)
+command -v wasm2wat >/dev/null || need+=(wabt)
+command -v gcc >/dev/null || need+=(gcc)
+command -v make >/dev/null || need+=(make)
+[ -f /usr/include/simde/wasm/simd128.h ] || need+=(libsimde-dev)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+command -v python3 >/dev/null || need+=(python3)
+if [ "${PLDR_SKIP_BROWSER:-0}" != 1 ]; then
+  command -v chromium >/dev/null || need+=(chromium)
+fi
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js $node_major found; Node.js 20 or newer is needed (fetch, node:test, WebAssembly SIMD)" >&2
+  exit 1
+fi
