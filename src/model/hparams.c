@@ -165,7 +165,8 @@ int hparams_validate(pldr_model *m) {
     /* sizes whose products must stay well inside 32-bit tensor element counts */
     double biggest = (double)hp->vocab * hp->d_model;
     if ((double)hp->dff * hp->d_model > biggest) biggest = (double)hp->dff * hp->d_model;
-    if (biggest > 1.0e9 || hp->max_pos > 1 << 20 || hp->n_layers > 1024 || dk > 1024)
+    /* a tensor's byte size must fit a size_t (32 bits in WebAssembly) with room to spare */
+    if (biggest * 4.0 > (double)(SIZE_MAX / 2) || hp->max_pos > 1 << 20 || hp->n_layers > 1024 || dk > 1024)
         return model_fail(m, PLDR_ERR_BAD_CONFIG, "hyperparameters describe a model too large for this runtime");
     return PLDR_OK;
 }

@@ -1,0 +1,115 @@
+// Instantiates dist/pldr.wasm (a standalone module: no Emscripten glue) in Node and browsers and
+// gives typed access to its memory. One Runtime per module instance.
+import { EngineError } from './errors.js';
+import { DEFAULT_WASM_URL } from './wasm-location.js';
+
+const STATUS_NAMES = {
+  '1': 'PLDR_IGNORED', '-1': 'PLDR_ERR_INVALID_ARGUMENT', '-2': 'PLDR_ERR_OUT_OF_MEMORY',
+  '-3': 'PLDR_ERR_BAD_CONFIG', '-4': 'PLDR_ERR_UNKNOWN_TENSOR', '-5': 'PLDR_ERR_SHAPE',
+  '-6': 'PLDR_ERR_DTYPE', '-7': 'PLDR_ERR_MISSING_TENSOR', '-8': 'PLDR_ERR_STATE',
+  '-9': 'PLDR_ERR_CONTEXT_OVERFLOW', '-10': 'PLDR_ERR_TOKEN', '-11': 'PLDR_ERR_GCACHE',
+};
+
+/** @param {number} status a negative pldr_status */
+export function statusName(status) {
+  return STATUS_NAMES[String(status)] ?? `PLDR_ERR_${status}`;
+}
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+/** @param {URL} url */
+async function compileModule(url) {
+  if (isNode && url.protocol === 'file:') {
+    const { readFile } = await import('node:fs/promises');
+    return WebAssembly.compile(await readFile(url));
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new EngineError('E_WASM', `cannot load ${url}: HTTP ${response.status}`);
+  if (WebAssembly.compileStreaming && response.headers.get('content-type')?.startsWith('application/wasm')) {
+    return WebAssembly.compileStreaming(response);
+  }
+  return WebAssembly.compile(await response.arrayBuffer());
+}
+
+const moduleCache = new Map();
+
+/** A WebAssembly instance of the runtime with helpers to move data in and out of its memory. */
+export class Runtime {
+  /** @param {WebAssembly.Instance} instance */
+  constructor(instance) {
+    /** @type {Record<string, Function> & {memory: WebAssembly.Memory}} */
+    this.x = /** @type {any} */ (instance.exports);
+    this.encoder = new TextEncoder();
+    this.decoder = new TextDecoder();
+  }
+
+  /** Views are made afresh: memory growth replaces the buffer. */
+  get u8() { return new Uint8Array(this.x.memory.buffer); }
+  get i32() { return new Int32Array(this.x.memory.buffer); }
+  get u32() { return new Uint32Array(this.x.memory.buffer); }
+  get f32() { return new Float32Array(this.x.memory.buffer); }
+
+  /** @param {number} bytes @returns {number} pointer; throws when out of memory */
+  malloc(bytes) {
+    const ptr = this.x.malloc(Math.max(1, bytes)) >>> 0; // pointers past 2 GiB are negative i32s
+    if (!ptr) throw new EngineError('PLDR_ERR_OUT_OF_MEMORY', `out of WebAssembly memory allocating ${bytes} bytes`);
+    return ptr;
+  }
+
+  /** @param {number} ptr */
+  free(ptr) { if (ptr) this.x.free(ptr); }
+
+  /** @param {string} text @returns {number} pointer to a NUL-terminated UTF-8 copy (caller frees) */
+  cstring(text) {
+    const bytes = this.encoder.encode(text);
+    const ptr = this.malloc(bytes.length + 1);
+    const u8 = this.u8;
+    u8.set(bytes, ptr);
+    u8[ptr + bytes.length] = 0;
+    return ptr;
+  }
+
+  /** @param {number} ptr */
+  readCString(ptr) {
+    ptr >>>= 0;
+    if (!ptr) return '';
+    const u8 = this.u8;
+    let end = ptr;
+    while (u8[end] !== 0) end++;
+    return this.decoder.decode(u8.subarray(ptr, end));
+  }
+
+  /**
+   * Calls fn with C strings for each of `texts`, freeing them afterwards.
+   * @template T @param {string[]} texts @param {(...ptrs: number[]) => T} fn @returns {T}
+   */
+  withStrings(texts, fn) {
+    const ptrs = texts.map((t) => this.cstring(t));
+    try { return fn(...ptrs); } finally { ptrs.forEach((p) => this.free(p)); }
+  }
+
+  /** Copies a typed array into fresh memory; returns the pointer (caller frees). */
+  copyIn(/** @type {Int32Array|Float32Array} */ array) {
+    const ptr = this.malloc(array.byteLength);
+    this.u8.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), ptr);
+    return ptr;
+  }
+}
+
+/**
+ * Loads and instantiates the runtime. The compiled module is cached per URL.
+ * @param {{wasmUrl?: string|URL}} [options]
+ * @returns {Promise<Runtime>}
+ */
+export async function createRuntime(options = {}) {
+  const url = new URL(String(options.wasmUrl ?? DEFAULT_WASM_URL), isNode ? `file://${process.cwd()}/` : globalThis.location?.href);
+  let module = moduleCache.get(url.href);
+  if (!module) {
+    module = compileModule(url);
+    moduleCache.set(url.href, module);
+    module.catch(() => moduleCache.delete(url.href));
+  }
+  const imports = { env: { emscripten_notify_memory_growth() {} } };
+  const instance = await WebAssembly.instantiate(await module, imports);
+  return new Runtime(instance);
+}
