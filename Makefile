@@ -11,9 +11,9 @@ EMCC ?= emcc
 CC ?= gcc
 export NODE_PATH := /usr/share/nodejs
 
-LIB_SRC := $(wildcard src/kernels/*.c src/model/*.c src/session/*.c)
+LIB_SRC := $(wildcard src/*.c src/kernels/*.c src/model/*.c src/session/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
-HEADERS := include/pldr.h $(wildcard src/*/*.h)
+HEADERS := include/pldr.h $(wildcard src/*.h src/*/*.h)
 EXPORTS := $(shell bash tools/exports.sh)
 
 WARN := -std=c11 -Wall -Wextra -Iinclude
@@ -31,9 +31,9 @@ build/stamp-setup: tools/setup.sh
 	@bash tools/setup.sh
 	@mkdir -p build && touch $@
 
-dist/pldr.wasm: $(LIB_SRC) $(HEADERS) Makefile | build/stamp-setup
+dist/pldr.wasm: $(LIB_SRC) $(HEADERS) src/host_imports.js Makefile | build/stamp-setup
 	@mkdir -p build dist
-	$(EMCC) $(WARN) $(WASM_FLAGS) $(LIB_SRC) -o build/pldr.raw.wasm
+	$(EMCC) $(WARN) $(WASM_FLAGS) --js-library src/host_imports.js $(LIB_SRC) -o build/pldr.raw.wasm
 	wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
 		--enable-mutable-globals build/pldr.raw.wasm -o $@
 	@echo "dist/pldr.wasm: $$(stat -c %s $@) bytes"

@@ -183,6 +183,9 @@ size_t pldr_model_weight_bytes(const pldr_model *model);
 /* How many times the A-net has run for this model (all sessions): shows the G-cache at work. */
 int64_t pldr_model_anet_runs(const pldr_model *model);
 
+/* Milliseconds spent in the A-net so far (all runs): the one-off cost of computing G. */
+double pldr_model_anet_ms(const pldr_model *model);
+
 /* ---------------------------------------------------------------------------------------------- */
 /* Session: KV-cache, position, the G-cache of mode "prompt", scratch */
 
@@ -217,6 +220,11 @@ const float *pldr_session_logits(const pldr_session *session);
 /* Drops the last n cached positions (n ≤ position). Rewinding to 0 in mode "prompt" forgets the
  * session's G-cache: the next prefill computes it again. */
 int pldr_session_rewind(pldr_session *session, int n);
+
+/* Context shift: drops the cached positions [keep, keep + n_drop) and slides the later ones back
+ * by n_drop (their keys are re-rotated, nothing is recomputed). The G-cache is kept. Used to slide
+ * the window of a long chat instead of failing at the context length. */
+int pldr_session_shift(pldr_session *session, int keep, int n_drop);
 
 /* Number of positions held (tokens run and not rewound). */
 int pldr_session_position(const pldr_session *session);

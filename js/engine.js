@@ -164,6 +164,8 @@ export class Model {
   get weightBytes() { return this.rt.x.pldr_model_weight_bytes(this.handle) >>> 0; }
   /** How many times the A-net ran (all sessions): 1 after the first prompt in mode "first". */
   get anetRuns() { return Number(this.rt.x.pldr_model_anet_runs(this.handle)); }
+  /** Milliseconds spent computing G with the A-net (all runs). */
+  get anetMs() { return this.rt.x.pldr_model_anet_ms(this.handle); }
 
   /** @param {string} key any accepted config name @returns {number} NaN when unset */
   hparam(key) { return this.rt.withStrings([key], (k) => this.rt.x.pldr_model_hparam(this.handle, k)); }
@@ -251,6 +253,9 @@ export class Session {
 
   /** Drops the last n positions. */
   rewind(n) { this.#check(this.rt.x.pldr_session_rewind(this.handle, n), 'rewind'); }
+
+  /** Drops positions [keep, keep + nDrop) and slides the later ones back, keeping the G-cache. */
+  shift(keep, nDrop) { this.#check(this.rt.x.pldr_session_shift(this.handle, keep, nDrop), 'context shift'); }
 
   get position() { return this.rt.x.pldr_session_position(this.handle); }
   get contextLength() { return this.rt.x.pldr_session_context_length(this.handle); }

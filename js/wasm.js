@@ -109,7 +109,7 @@ export async function createRuntime(options = {}) {
     moduleCache.set(url.href, module);
     module.catch(() => moduleCache.delete(url.href));
   }
-  const imports = { env: { emscripten_notify_memory_growth() {} } };
+  const imports = { env: { emscripten_notify_memory_growth() {}, pldr_host_now_ms: () => performance.now() } };
   const instance = await WebAssembly.instantiate(await module, imports);
   return new Runtime(instance);
 }

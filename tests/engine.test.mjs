@@ -171,3 +171,33 @@ test('memory is reported for weights, KV-cache and scratch', async () => {
   assert.ok(mem.scratch > 0);
   assert.ok(model.weightBytes > 4 * (SMALL.V * SMALL.D * 2));
 });
+
+test('context shift drops a span and re-rotates later keys: equals a fresh prefill (one layer, fixed G)', async () => {
+  const shape = { ...SMALL, L: 1 }; // one layer: cached K/V depend only on tokens and positions
+  const { model, rt, tensors } = await buildModel(shape, { gcache: 'prompt' });
+  const s = model.newSession({ contextLength: 16 });
+  s.prefill(IDS);
+  const G = s.gcache();
+  const fixed = Model.create(rt, configFor(shape));
+  uploadTensors(fixed, tensors);
+  fixed.finalize();
+  fixed.setGcache(G);
+  const shifted = fixed.newSession({ contextLength: 16 });
+  shifted.prefill(IDS);
+  shifted.shift(2, 3); // keep IDS[0..2), drop IDS[2..5)
+  assert.equal(shifted.position, IDS.length - 3);
+  const a = shifted.decode(17);
+  const fresh = fixed.newSession({ contextLength: 16 });
+  fresh.prefill([...IDS.slice(0, 2), ...IDS.slice(5)]);
+  const b = fresh.decode(17);
+  assert.ok(maxDiff(a, b) <= REL_TOL * maxAbs(b), `shifted vs fresh differ by ${maxDiff(a, b)}`);
+  assert.throws(() => shifted.shift(4, 100), /cannot drop 100 positions after the first 4/);
+  assert.equal(model.anetRuns, 1);
+});
+
+test('the one-off A-net time is reported', async () => {
+  const { model } = await buildModel(SMALL);
+  assert.equal(model.anetMs, 0);
+  model.newSession().prefill([1, 2, 3]);
+  assert.ok(model.anetMs > 0);
+});

@@ -155,3 +155,4 @@ int pldr_model_context_max(const pldr_model *m) { return m ? m->hp.max_pos : 0; 
 int pldr_model_eos_id(const pldr_model *m) { return m ? m->hp.eos_id : -1; }
 size_t pldr_model_weight_bytes(const pldr_model *m) { return m ? m->bytes : 0; }
 int64_t pldr_model_anet_runs(const pldr_model *m) { return m ? m->anet_runs : 0; }
+double pldr_model_anet_ms(const pldr_model *m) { return m ? m->anet_ms : 0.0; }

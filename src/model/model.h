@@ -102,6 +102,7 @@ struct pldr_model {
     float *a_cache;                  /* [L][H][dk][dk] A_LM beside it (zero when installed) */
     int g_valid;
     int64_t anet_runs;
+    double anet_ms;                  /* time spent in the A-net */
     size_t bytes;                    /* weights + tables + G-cache */
 };
 

@@ -70,7 +70,7 @@ static void residual_norm(float *x, float *f, const float *g, const float *b, in
 }
 
 static void layer_forward(pldr_session *s, const forward_args *a, int l) {
-    const pldr_model *m = s->model;
+    pldr_model *m = s->model;
     const pldr_layer *ly = &m->layers[l];
     const pldr_hparams *hp = &m->hp;
     int n = a->n, D = hp->d_model;
