@@ -224,10 +224,10 @@ def tensor_rec(key, dtype, numel, offset, size, stride):
                 (pid, offset, tuple(size), tuple(stride), False, ODict([])))
 
 
-def write_pth(path, obj, storages, top="archive"):
+def write_pth(path, obj, storages, top="archive", byteorder="little"):
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
         z.writestr(top + "/data.pkl", pickle_bytes(obj))
-        z.writestr(top + "/byteorder", "little")
+        z.writestr(top + "/byteorder", byteorder)
         for key, raw in storages.items():
             z.writestr(top + "/data/" + key, raw)
         z.writestr(top + "/version", "3\n")
@@ -314,6 +314,36 @@ class FloatConversion(ConvertTestCase):
                   "pad_token_id": 0, "eos_token_id": 3}
         for k, v in expect.items():
             self.assertEqual(c.get(k, "absent"), v, k)
+
+    def test_big_endian_pth_and_reference_hyperparameters(self):
+        """A checkpoint written on a big-endian machine (byteorder entry) and the reference's
+        hyperparameter dict saved as JSON (native names plus training extras)."""
+        want = micro_tensors()
+        storages, sd = {}, []
+        for i, (name, (dt, shape, raw)) in enumerate(want.items()):
+            a = array.array("I")
+            a.frombytes(raw)
+            a.byteswap()
+            storages[str(i)] = a.tobytes()
+            strides = [math.prod(shape[j + 1:]) for j in range(len(shape))]
+            sd.append((name, tensor_rec(str(i), "F32", len(raw) // 4, 0, shape, strides)))
+        src = self.path("be.pth")
+        write_pth(src, {"model_state_dict": ODict(sd)}, storages, byteorder="big")
+        hp = {"num_layers": 2, "d_model": 128, "num_heads": 2, "dff": 341, "num_reslayerA": 2,
+              "num_denseA": 2, "A_dff": 32, "input_vocab_size": 512, "max_seq_len": 256,
+              "epochs": 1, "save_model_path": "x", "learning_rate": 0.001, "warmup_steps": 2000}
+        with open(self.path("hp.json"), "w") as f:
+            json.dump({"hpdict": hp}, f)
+        dst = self.path("out")
+        self.convert_ok(src, dst, "--quiet", "--config", self.path("hp.json"))
+        got = load_folder(dst)
+        for name, (dt, shape, raw) in want.items():
+            self.assertEqual(got[name][2], raw, name)
+        with open(os.path.join(dst, "config.json")) as f:
+            c = json.load(f)
+        self.assertEqual((c["hidden_size"], c["max_position_embeddings"], c["rope_theta"]),
+                         (128, 256, 10000.0))
+        self.assertNotIn("epochs", c)
 
     def test_bf16_input_and_output(self):
         bf = read_st(os.path.join(MICRO, "model.bf16.safetensors"))
@@ -586,6 +616,50 @@ class Quantized(ConvertTestCase):
         d = struct.unpack("<e", data[:2])[0]
         self.assertEqual(d, lo + 2 ** -17)  # rounded up, not truncated
         self.assertEqual(struct.unpack("<b", data[2 + 5:3 + 5])[0], -127)
+
+
+    def test_tiny_values_subnormal_scales(self):
+        """Blocks whose scale is a subnormal float16 still decode within bounds (codes clamped
+        to the int8 range, never wrapped)."""
+        from pldr_convert import quant as conv_quant
+        rnd = random.Random(3)
+        vals = [rnd.gauss(0, 1) * 10 ** rnd.uniform(-9, -3) for _ in range(32 * 300)]
+        vals[0:32] = [1e-6 * (i - 16) for i in range(32)]
+        x = array.array("f", vals)
+        for fmt, bb in (("q8_0", 34), ("q4_0", 18)):
+            data = conv_quant.quantize_chunk(fmt, x.tobytes(), 300, 32)
+            self.assertEqual(len(data), 300 * bb)
+            for i in range(300):
+                blk = data[i * bb:(i + 1) * bb]
+                d = struct.unpack("<e", blk[:2])[0]
+                xs = x[i * 32:(i + 1) * 32]
+                amax = max(abs(v) for v in xs)
+                if fmt == "q8_0":
+                    q = struct.unpack("<32b", blk[2:])
+                    self.assertEqual(d, f16(amax / 127))
+                    self.assertLessEqual(max(abs(v) for v in q), 127)
+                    for v, c in zip(xs, q):
+                        if d and abs(v / d) <= 127:
+                            self.assertLessEqual(abs(v - d * c), abs(d) / 2 * (1 + 1e-6))
+                        elif d:  # clamped: the sign is right and the code is at the edge
+                            self.assertEqual(c, 127 if v > 0 else -127)
+                else:
+                    q = [v & 15 for v in blk[2:]] + [v >> 4 for v in blk[2:]]
+                    for v, c in zip(xs, q):
+                        if d and -8 <= v / d <= 7:
+                            self.assertLessEqual(abs(v - d * (c - 8)), abs(d) / 2 * (1 + 1e-6))
+
+    def test_nan_cannot_be_quantized(self):
+        t = micro_tensors()
+        name = "decoder.dec_layers.1.ffn.gluw3.weight"
+        dt, shape, raw = t[name]
+        t[name] = (dt, shape, raw[:400] + struct.pack("<f", float("nan")) + raw[404:])
+        src = self.path("nan.safetensors")
+        write_st(src, t)
+        shutil.copy(os.path.join(MICRO, "config.json"), self.path("config.json"))
+        self.assert_fails([src, self.path("out"), "--dtype", "q8"], name, "NaN")
+        # F32 output copies it as it is
+        self.convert_ok(src, self.path("f32"), "--quiet")
 
 
 class GOnly(ConvertTestCase):

@@ -315,8 +315,6 @@ class Converter:
             yield from self._quantize(t, src.read_f32())
 
     def _quantize(self, t, raw):
-        if dtypes.has_nonfinite(raw):
-            raise ConvertError("tensor %s holds Inf or NaN values; cannot quantize it" % t.name)
         rows_per = max(1, QUANT_TASK_ELEMS // t.cols)
         row_bytes = 4 * t.cols
         tasks = [(t.fmt, raw[r * row_bytes:min(t.rows, r + rows_per) * row_bytes],
@@ -334,9 +332,12 @@ class Converter:
                     last = now
                     self.log.info("    %s: %d%% (%.0fs)"
                                   % (t.name, 100 * (i + 1) // len(tasks), now - start))
+        except quant.NonFiniteError:
+            raise ConvertError("tensor %s holds Inf or NaN values; cannot quantize it"
+                               % t.name) from None
         except OverflowError:
-            raise ConvertError("tensor %s: a block scale does not fit in float16 (|x| > 8e6); "
-                               "cannot quantize it" % t.name) from None
+            raise ConvertError("tensor %s: values too large for a float16 block scale; cannot "
+                               "quantize it" % t.name) from None
 
     def write_shard(self, path, tensors, align, counter):
         head, spans, size = _shard_layout(tensors, align)

@@ -20,8 +20,10 @@ import io
 import pickle
 import zipfile
 
-from .dtypes import ITEMSIZE, to_f32
+from .dtypes import to_f32
 from .errors import ConvertError
+
+MAX_PICKLE = 256 << 20  # a state dict's data.pkl is kilobytes; refuse absurd sizes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,6 +241,9 @@ class PthCheckpoint:
         try:
             self._zip = zipfile.ZipFile(path)
         except zipfile.BadZipFile as e:
+            if _starts_with(path, b"\x80"):
+                raise ConvertError("%s: a legacy (pre-zip) torch.save file; only the zip format "
+                                   "of PyTorch >= 1.6 can be read" % path) from None
             raise ConvertError("%s: not a readable zip (truncated or corrupt PyTorch checkpoint?): %s"
                                % (path, e)) from None
         except OSError as e:
@@ -259,13 +264,18 @@ class PthCheckpoint:
             if value not in ("little", "big"):
                 raise ConvertError("%s: byteorder entry says %r" % (path, value))
             self._byteorder = value
+        if self._zip.getinfo(pkls[0]).file_size > MAX_PICKLE:
+            raise ConvertError("%s: %s is %d bytes, too large for a state dict"
+                               % (path, pkls[0], self._zip.getinfo(pkls[0]).file_size))
         obj = load_pickle(self._read_entry(pkls[0]), "%s: %s" % (path, pkls[0]))
         self.tensors = self._state_dict(obj)
         self._cache = (None, None)
 
-    def _read_entry(self, name):
+    def _read_entry(self, name, size=None):
+        """Bytes of a zip member (its first `size` bytes if given), CRC-checked when read whole."""
         try:
-            return self._zip.read(name)
+            with self._zip.open(name) as f:
+                return f.read() if size is None else f.read(size)
         except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
             raise ConvertError("%s: cannot read %s from the zip (truncated or corrupt?): %s"
                                % (self.path, name, e)) from None
@@ -308,15 +318,21 @@ class PthCheckpoint:
         if entry not in self._names:
             raise ConvertError("%s: tensor %s: storage file %s missing from the zip"
                                % (self.path, name, entry))
+        need = st.numel * isz
         if self._cache[0] == entry:
             data = self._cache[1]
         else:
             self._cache = (None, None)
-            data = self._read_entry(entry)
+            declared = self._zip.getinfo(entry).file_size
+            if declared < need:
+                raise ConvertError("%s: tensor %s: storage %s has %d bytes, expected %d"
+                                   % (self.path, name, entry, declared, need))
+            # never inflate more than the storage needs (a hostile zip may declare more)
+            data = self._read_entry(entry, None if declared == need else need)
             self._cache = (entry, data)
-        if len(data) < st.numel * isz:
-            raise ConvertError("%s: tensor %s: storage %s has %d bytes, expected %d"
-                               % (self.path, name, entry, len(data), st.numel * isz))
+        if len(data) < need:
+            raise ConvertError("%s: tensor %s: storage %s ended after %d of %d bytes"
+                               % (self.path, name, entry, len(data), need))
         numel = _prod(ref.shape)
         if numel == 0:
             return b""
@@ -330,6 +346,14 @@ class PthCheckpoint:
         if self._byteorder == "big" and isz > 1:
             out = _byteswap(out, isz)
         return out
+
+
+def _starts_with(path, magic):
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(magic)) == magic
+    except OSError:
+        return False
 
 
 def _contiguous_strides(shape):
