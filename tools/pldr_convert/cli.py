@@ -454,10 +454,11 @@ def parse_args(argv):
     p.add_argument("--force", action="store_true", help="replace a non-empty DST")
     p.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1), metavar="N",
                    help="worker processes for quantization (default: CPUs, at most 8)")
-    p.add_argument("--align", type=int, default=8, metavar="N",
-                   help="align every tensor's data offset to N bytes, zero-filling gaps "
-                        "(default 8; 1 writes gap-free files, which the reference safetensors "
-                        "library requires)")
+    p.add_argument("--align", type=int, default=1, metavar="N",
+                   help="pad so that every tensor's data offset is a multiple of N, zero-filling "
+                        "the gaps. Default 1: no gaps, as standard safetensors readers (the "
+                        "reference library, js/safetensors.js) require; the data section itself "
+                        "always starts on an 8-byte boundary")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     a = p.parse_args(argv)
     if not a.shard_mb > 0:
