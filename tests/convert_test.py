@@ -725,6 +725,33 @@ class GOnly(ConvertTestCase):
         self.assertEqual(got2["decoder.past_G_values"][:3], got["decoder.past_G_values"][:3])
         self.assertEqual(got2["decoder.dec_layers.0.mha1.wq.weight"][0], "U8")
 
+    def test_g_only_sources_without_g(self):
+        """custom_G_type "identity" needs no G tensor; "external" without one is refused."""
+        t = micro_tensors()
+        t = {k: v for k, v in t.items()
+             if "reslayerAs" not in k and "plgatt_layer" not in k and ".mha1.layernorm1." not in k}
+        with open(os.path.join(MICRO, "config.json")) as f:
+            cfg = json.load(f)
+        src = self.path("gonly.safetensors")
+        write_st(src, t)
+        for g_type in ("identity", "external"):
+            cfg["custom_G_type"] = g_type
+            with open(self.path("config.json"), "w") as f:
+                json.dump(cfg, f)
+            dst = self.path("out-" + g_type)
+            if g_type == "identity":
+                self.convert_ok(src, dst, "--quiet")
+                got = load_folder(dst)
+                self.assertEqual(set(got), set(t))
+                with open(os.path.join(dst, "config.json")) as f:
+                    self.assertEqual(json.load(f)["custom_G_type"], "identity")
+            else:
+                self.assert_fails([src, dst], "missing tensors (1)", "decoder.past_G_values",
+                                  "--gcache")
+        # the A-net tensors present under a G-only config are named
+        write_st(src, micro_tensors())
+        self.assert_fails([src, self.path("out-x")], "unexpected tensors", "reslayerAs")
+
     def test_gcache_wrong_size(self):
         dst = self.path("g")
         self.assert_fails([os.path.join(MICRO, "model.pth"), dst, "--gcache", GCACHE_110M],

@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import BrokenExecutor
 
 from . import config as cfgmod
 from . import dtypes, quant
@@ -106,21 +107,24 @@ def validate(tensors, mc, cfg_path, have_gcache):
             want[G_NAME] = g_shape
     missing = [n for n in want if n not in tensors]
     unexpected = [n for n in tensors if n not in want]
+    problems = []
     if missing:
         hint = ""
         if not mc.g_only and G_NAME in tensors and all(cfgmod.is_a_net(n) for n in missing):
-            hint = ("; the source looks G-only (%s present, no A-net) but %s has custom_G_type "
-                    "null" % (G_NAME, cfg_path))
+            hint = (" (the source looks G-only: %s present, no A-net; but %s has custom_G_type "
+                    "null)" % (G_NAME, cfg_path))
         elif mc.g_only and missing == [G_NAME]:
-            hint = ("; custom_G_type %r needs it (or pass --gcache)" % mc.custom_G_type)
-        raise ConvertError("missing tensors (%d): %s%s" % (len(missing), _names_list(missing), hint))
+            hint = " (custom_G_type %r needs it, or pass --gcache)" % mc.custom_G_type
+        problems.append("missing tensors (%d): %s%s" % (len(missing), _names_list(missing), hint))
     if unexpected:
         hint = ""
         if mc.g_only and any(cfgmod.is_a_net(n) for n in unexpected):
-            hint = ("; %s says custom_G_type %r (no A-net) but the source has A-net tensors"
+            hint = (" (%s says custom_G_type %r, no A-net, but the source has A-net tensors)"
                     % (cfg_path, mc.custom_G_type))
-        raise ConvertError("unexpected tensors (%d): %s%s"
-                           % (len(unexpected), _names_list(unexpected), hint))
+        problems.append("unexpected tensors (%d): %s%s"
+                        % (len(unexpected), _names_list(unexpected), hint))
+    if problems:
+        raise ConvertError("; ".join(problems))
     for name, shape in want.items():
         t = tensors[name]
         if list(t.shape) != list(shape):
@@ -288,12 +292,17 @@ class Converter:
         self._pool = None
 
     def pool(self):
+        """Worker processes for quantization, or None to work in this process."""
         if self._pool is None and self.jobs > 1:
-            import concurrent.futures
-            import multiprocessing
-            ctx = multiprocessing.get_context(
-                "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-            self._pool = concurrent.futures.ProcessPoolExecutor(self.jobs, mp_context=ctx)
+            try:
+                import concurrent.futures
+                import multiprocessing
+                ctx = multiprocessing.get_context(
+                    "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+                self._pool = concurrent.futures.ProcessPoolExecutor(self.jobs, mp_context=ctx)
+            except Exception as e:  # no process support here (sandbox, no semaphores...)
+                self.log.warn("no worker processes (%s); quantizing in one process" % e)
+                self.jobs = 1
         return self._pool
 
     def close(self):
@@ -332,6 +341,9 @@ class Converter:
                     last = now
                     self.log.info("    %s: %d%% (%.0fs)"
                                   % (t.name, 100 * (i + 1) // len(tasks), now - start))
+        except BrokenExecutor:
+            raise ConvertError("tensor %s: a quantization worker process died (out of memory?); "
+                               "try --jobs 1" % t.name) from None
         except quant.NonFiniteError:
             raise ConvertError("tensor %s holds Inf or NaN values; cannot quantize it"
                                % t.name) from None
