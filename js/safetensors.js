@@ -6,8 +6,9 @@ import { LoadError } from './errors.js';
 /** A header longer than this is treated as corrupt rather than buffered. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
-/** Bytes per element of the dtypes the runtime reads. */
-export const DTYPE_BYTES = Object.freeze({ F32: 4, F16: 2, BF16: 2, U8: 1 });
+/** Bytes per element of the dtypes the runtime reads. BOOL only appears as the
+ * decoder.past_G_values_status flags of predefined-G models (accepted, not used). */
+export const DTYPE_BYTES = Object.freeze({ F32: 4, F16: 2, BF16: 2, U8: 1, BOOL: 1 });
 
 /** Bytes per 32-value block of each quantized format (docs/FORMAT.md §Quantized tensors). */
 export const QUANT_BLOCK_BYTES = Object.freeze({ q8_0: 34, q4_0: 18 });
