@@ -27,7 +27,8 @@ function heldBackLength(text, stops) {
  * value (the generator's `value` when done) is the GenerationResult.
  * @param {import('./conversation.js').Conversation} conv
  * @param {{sampler: import('./sampler.js').Sampler, maxTokens: number, eosId: number,
- *          stop?: string[], signal?: AbortSignal, textStream: TextStream}} o
+ *          stop?: string[], signal?: AbortSignal, textStream: TextStream,
+ *          onLogits?: (step: number, logits: Float32Array) => void}} o   onLogits: a live view, before sampling
  * @returns {AsyncGenerator<Piece, GenerationResult>}
  */
 export async function* generateTokens(conv, o) {
@@ -46,6 +47,7 @@ export async function* generateTokens(conv, o) {
 
   for (let step = 0; step < o.maxTokens; step++) {
     if (o.signal?.aborted) { finishReason = 'abort'; break; }
+    o.onLogits?.(step, logits);
     const id = o.sampler.sample(logits, conv.ids);
     if (id === o.eosId) { finishReason = 'eos'; break; }
     conv.append([id]);
