@@ -153,6 +153,16 @@ int pldr_model_upload_commit(pldr_model *model, size_t nbytes);
 /* Ends the upload; fails if fewer bytes than the shape needs were committed. */
 int pldr_model_upload_end(pldr_model *model);
 
+/* Validates a tensor header (name, dtype, shape) exactly as pldr_model_upload_begin would, without
+ * allocating or uploading anything: for inspecting a model folder. */
+int pldr_model_check_tensor(pldr_model *model, const char *name, int dtype, const int32_t *shape, int ndim);
+
+/* The tensors this model expects (after pldr_model_alloc): their count, names (owned by the
+ * model), and status bits: 1 uploaded, 2 checked by pldr_model_check_tensor, 4 optional. */
+int pldr_model_tensor_count(const pldr_model *model);
+const char *pldr_model_tensor_name(const pldr_model *model, int index);
+int pldr_model_tensor_status(const pldr_model *model, int index);
+
 /* Checks that every tensor was uploaded (naming the first one missing) and readies the model.
  * Models with custom_G_type take their G from decoder.past_G_values (or identity). */
 int pldr_model_finalize(pldr_model *model);

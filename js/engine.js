@@ -11,6 +11,13 @@ export const GCACHE_MODES = /** @type {const} */ (['first', 'prompt', 'off', 'fi
 export const WEIGHT_FORMATS = /** @type {const} */ (['f32', 'q8', 'q4']);
 const DTYPES = { F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, U8: 5, BOOL: 6 };
 
+/** The C dtype code and logical shape of a loader TensorInfo (99: a dtype the C API rejects). */
+function tensorDtype(info) {
+  const dtype = info.quant ? ({ q8_0: DTYPES.Q8_0, q4_0: DTYPES.Q4_0 }[info.quant.format] ?? 99)
+    : (DTYPES[/** @type {keyof typeof DTYPES} */ (info.dtype)] ?? 99);
+  return { dtype, shape: info.quant ? info.quant.shape : info.shape };
+}
+
 /** @param {string} what @param {number} rc @param {string} message */
 function engineError(what, rc, message) {
   return new EngineError(statusName(rc), what ? `${what}: ${message}` : message);
@@ -89,12 +96,10 @@ export class Model {
    */
   beginTensor(info) {
     const { rt } = this;
-    const dtype = info.quant ? (info.quant.format === 'q8_0' ? DTYPES.Q8_0 : info.quant.format === 'q4_0' ? DTYPES.Q4_0 : -1)
-      : (DTYPES[/** @type {keyof typeof DTYPES} */ (info.dtype)] ?? -1);
-    const shape = info.quant ? info.quant.shape : info.shape;
+    const { dtype, shape } = tensorDtype(info);
     const shapePtr = rt.copyIn(new Int32Array(shape));
     try {
-      const rc = rt.withStrings([info.name], (n) => rt.x.pldr_model_upload_begin(this.handle, n, dtype < 0 ? 99 : dtype, shapePtr, shape.length));
+      const rc = rt.withStrings([info.name], (n) => rt.x.pldr_model_upload_begin(this.handle, n, dtype, shapePtr, shape.length));
       this.#check(rc, '');
     } finally {
       rt.free(shapePtr);
@@ -131,6 +136,28 @@ export class Model {
           offset += n;
         }
     }
+  }
+
+  /** Validates a tensor's name, dtype and shape as beginTensor would, without loading it. */
+  checkTensor(info) {
+    const { dtype, shape } = tensorDtype(info);
+    const shapePtr = this.rt.copyIn(new Int32Array(shape));
+    try {
+      const rc = this.rt.withStrings([info.name], (n) => this.rt.x.pldr_model_check_tensor(this.handle, n, dtype, shapePtr, shape.length));
+      this.#check(rc, '');
+    } finally {
+      this.rt.free(shapePtr);
+    }
+  }
+
+  /** Names of required tensors neither uploaded nor checked. */
+  missingTensors() {
+    const out = [];
+    for (let i = 0, n = this.rt.x.pldr_model_tensor_count(this.handle); i < n; i++) {
+      const status = this.rt.x.pldr_model_tensor_status(this.handle, i);
+      if (!(status & 7)) out.push(this.rt.readCString(this.rt.x.pldr_model_tensor_name(this.handle, i)));
+    }
+    return out;
   }
 
   /** Checks every tensor arrived; the model is then ready for sessions. */

@@ -290,7 +290,7 @@ class ModelLoad {
 // --- sources ----------------------------------------------------------------------------------
 
 /** @returns {Promise<{source: import('./sources.js').FileSource, store: import('./model-cache.js').FileStore|null}>} */
-async function openFiles(source, { fetch, cache = true, cacheDir, retries = 4, retryDelayMs = 250 }) {
+export async function openFiles(source, { fetch, cache = true, cacheDir, retries = 4, retryDelayMs = 250 } = {}) {
   if (!(typeof source === 'string' && source !== '') && !(source instanceof URL)) {
     throw new LoadError('E_SOURCE', 'the model source must be a URL or, in Node, a directory path');
   }

@@ -58,6 +58,7 @@ typedef struct {
     int optional;         /* decoder.past_G_values(_status) */
     int ignored;          /* accepted and dropped (decoder.past_G_values_status) */
     int present;
+    int seen;             /* passed pldr_model_check_tensor */
     void *mem;            /* malloc'd storage */
     size_t bytes;
 } tensor_slot;

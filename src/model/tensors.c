@@ -245,14 +245,14 @@ static int begin_fail(pldr_model *m, int code) {
     return code;
 }
 
-int pldr_model_upload_begin(pldr_model *m, const char *name, int dtype, const int32_t *shape, int ndim) {
-    if (!m) return PLDR_ERR_INVALID_ARGUMENT;
+/* The checks of upload_begin that need no memory: name known, not yet uploaded, shape, dtype.
+ * On success *slot and *format say where the tensor goes and how it is stored. */
+static int check_upload(pldr_model *m, const char *name, int dtype, const int32_t *shape, int ndim,
+                        tensor_slot **slot, int *format) {
     if (!name || (!shape && ndim > 0) || ndim < 0 || ndim > 6)
-        return model_fail(m, PLDR_ERR_INVALID_ARGUMENT, "upload_begin: invalid name or shape");
+        return model_fail(m, PLDR_ERR_INVALID_ARGUMENT, "invalid tensor name or shape");
     if (m->stage != STAGE_LOADING)
         return model_fail(m, PLDR_ERR_STATE, "tensor %s: uploads are accepted between pldr_model_alloc and pldr_model_finalize", name);
-    if (m->up.slot)
-        return model_fail(m, PLDR_ERR_STATE, "tensor %s: the upload of %s has not ended", name, m->up.slot->name);
     tensor_slot *s = find_slot(m, name);
     if (!s)
         return model_fail(m, PLDR_ERR_UNKNOWN_TENSOR, "unknown tensor \"%s\": not part of a PLDR-LLM with this config%s", name,
@@ -260,10 +260,43 @@ int pldr_model_upload_begin(pldr_model *m, const char *name, int dtype, const in
     if (s->present) return model_fail(m, PLDR_ERR_STATE, "tensor %s uploaded twice", s->name);
     int rc = check_shape(m, s, shape, ndim);
     if (rc) return rc;
-    int format = storage_format(m, s, dtype);
-    if (format < 0)
+    *format = storage_format(m, s, dtype);
+    if (*format < 0)
         return model_fail(m, PLDR_ERR_DTYPE, "tensor %s: dtype %s is not supported here (expected F32, F16 or BF16%s)",
                           s->name, dtype_name(dtype), s->quantizable ? ", Q8_0 or Q4_0" : "");
+    *slot = s;
+    return PLDR_OK;
+}
+
+int pldr_model_check_tensor(pldr_model *m, const char *name, int dtype, const int32_t *shape, int ndim) {
+    if (!m) return PLDR_ERR_INVALID_ARGUMENT;
+    tensor_slot *s = NULL;
+    int format = -1;
+    int rc = check_upload(m, name, dtype, shape, ndim, &s, &format);
+    if (!rc) s->seen = 1;
+    return rc;
+}
+
+int pldr_model_tensor_count(const pldr_model *m) { return m ? m->n_slots : 0; }
+
+const char *pldr_model_tensor_name(const pldr_model *m, int i) {
+    return m && i >= 0 && i < m->n_slots ? m->slots[i].name : NULL;
+}
+
+int pldr_model_tensor_status(const pldr_model *m, int i) {
+    if (!m || i < 0 || i >= m->n_slots) return -1;
+    const tensor_slot *s = &m->slots[i];
+    return (s->present ? 1 : 0) | (s->seen ? 2 : 0) | (s->optional ? 4 : 0);
+}
+
+int pldr_model_upload_begin(pldr_model *m, const char *name, int dtype, const int32_t *shape, int ndim) {
+    if (!m) return PLDR_ERR_INVALID_ARGUMENT;
+    if (m->up.slot)
+        return model_fail(m, PLDR_ERR_STATE, "tensor %s: the upload of %s has not ended", name ? name : "?", m->up.slot->name);
+    tensor_slot *s = NULL;
+    int format = -1;
+    int rc = check_upload(m, name, dtype, shape, ndim, &s, &format);
+    if (rc) return rc;
     size_t n = slot_elems(s);
     size_t in_bytes = (dtype == PLDR_DTYPE_Q8_0 || dtype == PLDR_DTYPE_Q4_0)
                           ? pk_matrix_bytes(dtype, s->shape[0], s->shape[1]) : n * dtype_elem_bytes(dtype);
