@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, argmax, loadWasmModel } from './helpers/engines.mjs';
 import { readF32 } from './helpers/files.mjs';
+import { maxAbs, maxDiff } from './helpers/numeric.mjs';
 import { inspectModel } from '../js/inspect.js';
 
 const python = spawnSync('python3', ['--version']).status === 0;
@@ -26,8 +27,6 @@ function convert(src, name, ...args) {
   return dst;
 }
 
-const maxAbs = (a) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-const maxDiff = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
 test('pldr-micro model.pth converts to a folder whose logits match the golden ones', { skip }, async () => {
   const dst = convert(join(MICRO, 'model.pth'), 'micro-pth', '--config', join(MICRO, 'config.json'));

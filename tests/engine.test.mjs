@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRuntime } from '../js/wasm.js';
 import { Model } from '../js/engine.js';
+import { maxAbs, maxDiff } from './helpers/numeric.mjs';
 import { configFor, synthesize, uploadTensors } from './helpers/synthetic.mjs';
 import { referenceForward, flattenG } from './helpers/reference.mjs';
 
@@ -20,20 +21,6 @@ async function buildModel(shape, options = {}, seed = 1) {
   model.finalize();
   const W = new Map(tensors.map((t) => [t.name, t]));
   return { rt, model, config, W, tensors };
-}
-
-/** max |a - b| over all elements */
-function maxDiff(a, b) {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-function maxAbs(a) {
-  let m = 0;
-  for (const v of a) m = Math.max(m, Math.abs(v));
-  return m;
 }
 
 // float32 runtime vs float64 reference: errors are a few float32 ulps of the largest values

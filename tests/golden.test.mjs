@@ -10,6 +10,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ENGINES, ROOT, loadWasmModel, wasmEngine } from './helpers/engines.mjs';
+import { maxAbs, maxDiff } from './helpers/numeric.mjs';
 import { bytesToF32 } from './helpers/files.mjs';
 
 const TOL_FACTOR = 4;
@@ -18,19 +19,6 @@ const GOLD = join(ROOT, 'tests/fixtures/golden/pldr-tiny');
 const MICRO = join(ROOT, 'tests/fixtures/pldr-micro');
 const golden = JSON.parse(readFileSync(join(GOLD, 'golden.json'), 'utf8'));
 import { readF32 } from './helpers/files.mjs';
-
-function maxDiff(a, b) {
-  assert.equal(a.length, b.length, 'lengths differ');
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-function maxAbs(a) {
-  let m = 0;
-  for (const v of a) m = Math.max(m, Math.abs(v));
-  return m;
-}
 
 function assertClose(actual, expected, tol, what) {
   const d = maxDiff(actual, expected);
