@@ -3,7 +3,9 @@
 #   make native   build/pldr-native (gcc -O3 -march=native, the same C sources)
 #   make test     every test (node --test, python unittest), WASM and native
 #   make bench    benchmarks: WASM vs native, bandwidth ceiling, G-cache
-#   make chat     build and serve the chat page (issue: web)
+#   make chat     build, then serve the chat page on http://localhost:8080/web/ (PORT=… to change)
+#   make serve    the dev server alone (tools/serve.mjs: wasm MIME type, Range, COOP/COEP)
+#   make dist     dist/site/: the static site (page, js, wasm, default model) for any static host
 #   make setup    install the toolchain on Debian 12 when missing
 
 SHELL := /bin/bash
@@ -56,3 +58,18 @@ bench: all native
 
 clean:
 	rm -rf build dist
+
+# --- the web page: dev server and static site ------------------------------------------------
+PORT ?= 8080
+DIST_SITE ?= dist/site
+DIST_MODEL ?= models/pldr-tiny
+
+.PHONY: serve chat dist
+serve:
+	node tools/serve.mjs --port $(PORT) --page web/
+
+chat: all
+	node tools/serve.mjs --port $(PORT) --page web/
+
+dist: all
+	node tools/dist.mjs --out $(DIST_SITE) --model '$(DIST_MODEL)'

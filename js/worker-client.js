@@ -1,0 +1,381 @@
+// The page's side of js/worker.js: `PldrWorker` mirrors the engine API (load, respond, generate,
+// stats, reset) over messages, so the page's main thread never runs the model. Also the small
+// pieces of page logic that the chat page (web/app.js) and <pldr-chat> share: plain-words error
+// explanations, a download meter (bytes, speed, time left) and the status line.
+//
+//   const client = new PldrWorker();
+//   const info = await client.load(new URL('../models/pldr-tiny/', location), {onProgress});
+//   for await (const {text} of client.respond([{role: 'user', content: 'Hi'}], {signal})) ...
+//   const stats = await client.stats();
+import { AbortError, EngineError, LoadError, PldrError, TokenizerError } from './errors.js';
+
+/**
+ * @typedef {import('./worker.js').ModelInfo} ModelInfo
+ * @typedef {{loaded: number, total: number|null, file: string, fileLoaded: number,
+ *   fileTotal: number|null, fromCache: boolean}} LoadProgress
+ * @typedef {{temperature?: number, topK?: number, topP?: number, minP?: number,
+ *   repetitionPenalty?: number, seed?: number, maxTokens?: number, stop?: string[],
+ *   signal?: AbortSignal}} GenerateOptions
+ * @typedef {{finishReason: 'eos'|'length'|'stop'|'abort', text: string, stats: Record<string, any>}} GenerateResult
+ * @typedef {{role: 'system'|'user'|'assistant', content: string}} Message
+ */
+
+export const WORKER_URL = new URL('./worker.js', import.meta.url);
+
+/**
+ * Starts the module worker. Through a blob: URL that imports the real script, so that (1) the
+ * worker shares the page's service worker (a blob worker inherits its creator's controller; a
+ * worker at its own URL is matched against scopes by that URL) and the engine's files load
+ * offline, and (2) a page may load this module from another origin that sends CORS headers.
+ * @param {URL} url
+ * @returns {Worker}
+ */
+function startWorker(url) {
+  try {
+    const code = `import ${JSON.stringify(url.href)};`;
+    const blob = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
+    const worker = new Worker(blob, { type: 'module', name: 'pldr-engine' });
+    setTimeout(() => URL.revokeObjectURL(blob), 60_000);
+    return worker;
+  } catch {
+    return new Worker(url, { type: 'module', name: 'pldr-engine' });   // e.g. a CSP without blob: workers
+  }
+}
+
+/** The engine in a Web Worker, with the engine's own API shape. */
+export class PldrWorker extends EventTarget {
+  #worker;
+  #nextId = 1;
+  /** @type {Map<number, (message: any) => void>} */
+  #handlers = new Map();
+  #active = 0;
+  /** @type {Error|null} set when the worker died */
+  #failure = null;
+
+  /** @param {{workerUrl?: string|URL}} [options] */
+  constructor({ workerUrl = WORKER_URL } = {}) {
+    super();
+    this.#worker = startWorker(new URL(String(workerUrl), globalThis.location?.href));
+    this.#worker.addEventListener('message', (event) => this.#receive(event.data));
+    this.#worker.addEventListener('error', (event) => {
+      event.preventDefault?.();
+      const detail = event.message || 'the worker script failed to load or threw at start-up';
+      this.#fail(new PldrError('E_WORKER', `the engine could not start in a Web Worker: ${detail}`));
+    });
+    this.#worker.addEventListener('messageerror', () => {
+      this.#fail(new PldrError('E_WORKER', 'a message from the engine worker could not be read'));
+    });
+  }
+
+  /** Whether a request (load or generation) is running. */
+  get busy() { return this.#active > 0; }
+
+  #receive(message) {
+    if (!message || typeof message !== 'object') return;
+    if (message.type === 'notice') {
+      this.dispatchEvent(Object.assign(new Event(message.kind), { detail: message }));
+      return;
+    }
+    if (message.id === -1 && message.type === 'error') {
+      this.dispatchEvent(Object.assign(new Event('error'), { error: toError(message.error) }));
+      return;
+    }
+    this.#handlers.get(message.id)?.(message);
+  }
+
+  #fail(err) {
+    this.#failure = err;
+    for (const handler of [...this.#handlers.values()]) handler({ type: 'error', error: err });
+    this.dispatchEvent(Object.assign(new Event('error'), { error: err }));
+  }
+
+  /**
+   * Sends one request; `onEvent` sees its progress/token messages; resolves with its result.
+   * @param {Record<string, any>} request @param {{signal?: AbortSignal, onEvent?: (m: any) => void}} [o]
+   */
+  #request(request, { signal, onEvent } = {}) {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (signal?.aborted) return Promise.reject(new AbortError());
+    const id = this.#nextId++;
+    this.#active++;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => this.#worker.postMessage({ type: 'stop', id });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const finish = () => {
+        this.#handlers.delete(id);
+        signal?.removeEventListener('abort', onAbort);
+        this.#active--;
+      };
+      this.#handlers.set(id, (m) => {
+        if (m.type === 'done') { finish(); resolve(m.result); }
+        else if (m.type === 'error') { finish(); reject(m.error instanceof Error ? m.error : toError(m.error)); }
+        else onEvent?.(m);
+      });
+      this.#worker.postMessage({ ...request, id });
+    });
+  }
+
+  /**
+   * Loads a model folder (an absolute URL, or one relative to the page) in the worker; a model
+   * loaded before is freed, and a running generation stopped.
+   * @param {string|URL} source
+   * @param {{onProgress?: (p: LoadProgress) => void, signal?: AbortSignal, gcache?: string,
+   *   quant?: string, contextLength?: number, cache?: boolean, wasmUrl?: string|URL, template?: object}} [options]
+   * @returns {Promise<ModelInfo>}
+   */
+  load(source, { onProgress, signal, ...options } = {}) {
+    let url;
+    try {
+      url = new URL(String(source), globalThis.document?.baseURI ?? globalThis.location?.href).href;
+    } catch {
+      return Promise.reject(new LoadError('E_SOURCE', `"${source}" is not a URL`));
+    }
+    if (!/^https?:$/.test(new URL(url).protocol)) {
+      return Promise.reject(new LoadError('E_SOURCE', `${url}: only http(s) model URLs can be loaded in a browser`));
+    }
+    if (options.wasmUrl) options.wasmUrl = new URL(String(options.wasmUrl), globalThis.location?.href).href;
+    return this.#request({ type: 'load', source: url, options: stripUndefined(options) }, {
+      signal,
+      onEvent: (m) => {
+        if (m.type !== 'progress') return;
+        const { type, id, ...progress } = m;
+        onProgress?.(progress);
+      },
+    });
+  }
+
+  /**
+   * The assistant's reply to `messages`, streamed. Earlier messages stay in the worker's
+   * KV-cache: send the whole conversation each time, with the replies as they were returned.
+   * @param {Message[]} messages @param {GenerateOptions} [options]
+   * @returns {AsyncGenerator<{text: string, id: number}, GenerateResult>}
+   */
+  respond(messages, options = {}) {
+    return this.#stream({ type: 'generate', mode: 'chat', messages }, options);
+  }
+
+  /**
+   * A raw continuation of `prompt` from a fresh context, streamed.
+   * @param {string} prompt @param {GenerateOptions} [options]
+   * @returns {AsyncGenerator<{text: string, id: number}, GenerateResult>}
+   */
+  generate(prompt, options = {}) {
+    return this.#stream({ type: 'generate', mode: 'complete', prompt }, options);
+  }
+
+  async *#stream(request, { signal, ...options }) {
+    /** @type {any[]} */
+    const queue = [];
+    let wake = () => {};
+    let settled = false;
+    const push = (m) => { queue.push(m); wake(); };
+    const inner = new AbortController();   // stops the worker when the loop is left early
+    const forward = () => inner.abort();
+    signal?.addEventListener('abort', forward, { once: true });
+    if (signal?.aborted) inner.abort();
+    this.#request({ ...request, options: stripUndefined(options) }, { signal: inner.signal, onEvent: push })
+      .then((result) => push({ type: 'done', result }), (error) => push({ type: 'error', error }));
+    try {
+      for (;;) {
+        while (queue.length) {
+          const m = queue.shift();
+          if (m.type === 'token') yield { text: m.text, id: m.tokenId };
+          else if (m.type === 'done') { settled = true; return /** @type {GenerateResult} */ (m.result); }
+          else if (m.type === 'error') { settled = true; throw m.error; }
+        }
+        await new Promise((resolve) => { wake = resolve; });
+      }
+    } finally {
+      signal?.removeEventListener('abort', forward);
+      if (!settled) inner.abort();
+    }
+  }
+
+  /** Stops whatever runs in the worker (a load or a generation). */
+  stop() {
+    this.#worker.postMessage({ type: 'stop' });
+  }
+
+  /** Forgets the conversation (the G-cache stays). @returns {Promise<void>} */
+  async reset() { await this.#request({ type: 'reset' }); }
+
+  /** Speed and memory of the last call (see Engine.stats). @returns {Promise<Record<string, any>>} */
+  stats() { return this.#request({ type: 'stats' }); }
+
+  /** Frees the model, keeping the worker. @returns {Promise<void>} */
+  async unload() { await this.#request({ type: 'unload' }); }
+
+  /** Ends the worker; the client cannot be used afterwards. */
+  terminate() {
+    this.#worker.terminate();
+    this.#fail(new PldrError('E_WORKER', 'the engine worker was terminated'));
+  }
+}
+
+/** Turns an error that crossed postMessage back into the matching PldrError subclass. */
+export function toError(e) {
+  if (e instanceof Error) return e;
+  const o = e ?? {};
+  const message = String(o.message ?? 'unknown error');
+  let err;
+  if (o.name === 'AbortError' || o.code === 'E_ABORTED') err = new AbortError(message);
+  else if (o.name === 'LoadError') err = new LoadError(o.code, message, { file: o.file, url: o.url, status: o.status, tensor: o.tensor });
+  else if (o.name === 'EngineError') err = new EngineError(o.code, message);
+  else if (o.name === 'TokenizerError') err = new TokenizerError(o.code, message);
+  else {
+    err = new PldrError(o.code ?? (o.name === 'CompileError' ? 'E_WASM' : 'E_INTERNAL'), message);
+    if (o.name && o.name !== 'PldrError' && o.name !== 'Error') err.name = o.name;
+  }
+  return err;
+}
+
+function stripUndefined(o) {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+// --- words for people ---------------------------------------------------------------------------
+
+const DAMAGED = new Set(['E_CHECKSUM', 'E_TRUNCATED', 'E_HEADER_SIZE', 'E_HEADER_JSON', 'E_OFFSETS', 'E_OVERLAP',
+  'E_SHAPE', 'E_DTYPE', 'E_QUANT', 'E_TENSOR_MISSING', 'E_TENSOR_SHARD', 'E_SIZE']);
+
+/**
+ * What went wrong, in plain words: a title, what happened (the error's own message, which names
+ * the file), and what to try.
+ * @param {unknown} error
+ * @returns {{title: string, detail: string, hint: string, code: string}}
+ */
+export function explainError(error) {
+  const e = /** @type {any} */ (error ?? {});
+  const code = String(e.code ?? e.name ?? 'E_INTERNAL');
+  const detail = String(e.message ?? e);
+  const file = e.file ? baseName(e.file) : null;
+  const say = (title, hint = '') => ({ title, detail, hint, code });
+  if (code === 'PLDR_ERR_OUT_OF_MEMORY' || /out of (\w+ )?memory|Array buffer allocation failed|Maximum memory size/i.test(detail)) {
+    return { ...say('Not enough memory for this model in this browser tab.',
+      'Try a smaller weight format (q8 is 4× smaller than f32, q4 about 7×), a smaller model, or close other tabs.'), code: 'PLDR_ERR_OUT_OF_MEMORY' };
+  }
+  if (e.name === 'AbortError' || code === 'E_ABORTED') return say('Stopped.');
+  if (DAMAGED.has(code)) {
+    return say(`The model file ${file ?? ''} is damaged or incomplete.`.replace('  ', ' '),
+      'Download or convert the model again. A damaged copy is never kept in the browser cache, so loading again fetches it afresh.');
+  }
+  switch (code) {
+    case 'E_SOURCE': return say('That is not a model address.',
+      'Enter the URL of a folder in Hugging Face layout: it holds config.json, tokenizer.model and model.safetensors (or model.safetensors.index.json and its shards).');
+    case 'E_NOT_FOUND': return say(file === 'config.json' || !file ? 'No model found at that address.' : `The model folder has no ${file}.`,
+      'Check the URL: it should point at the folder that holds config.json and the .safetensors files (on Hugging Face: …/resolve/main/).');
+    case 'E_HTTP': return say(`The server refused to send ${file ?? 'the model'}${e.status ? ` (HTTP ${e.status})` : ''}.`,
+      'The model may be private or gated, or the address is wrong.');
+    case 'E_NETWORK': return say('The model could not be downloaded: the network failed.',
+      'Check the connection. A model on another site must allow cross-origin requests (CORS); Hugging Face does.');
+    case 'E_RANGE': return say('The model changed on the server during the download.', 'Load it again.');
+    case 'E_CONFIG': case 'E_INDEX': case 'E_MANIFEST': return say(`The model folder's ${file ?? 'description'} is not valid.`,
+      'It is not a PLDR-LLM folder, or the file is damaged.');
+    case 'E_SINK': return say('This model does not fit this runtime.', 'Is it a PLDR-LLM checkpoint? tools/convert turns released checkpoints into loadable folders.');
+    case 'E_READ': return say(`Reading ${file ?? 'the model'} failed.`, 'Load it again.');
+    case 'E_WASM': case 'CompileError': case 'LinkError': return say('The WebAssembly engine could not start.',
+      'This page needs a browser with WebAssembly SIMD: Chrome or Edge 91+, Firefox 89+, Safari 16.4+.');
+    case 'E_WORKER': return say('The engine could not start in a Web Worker.', 'This page needs module workers (Chrome 80+, Firefox 114+, Safari 15+).');
+    case 'E_TOKENIZER': return say('This model folder has no tokenizer.model, so it cannot read or write text.');
+    case 'E_OPTION': return say('A setting is not valid.', 'Check the values under Settings.');
+    case 'E_CONTEXT': return say('The text does not fit in the model\'s context window.', 'Start a new conversation or send a shorter message.');
+    case 'E_NO_MODEL': return say('No model is loaded yet.', 'Load a model first.');
+    case 'E_BUSY': return say('The model is still busy.', 'Wait for the answer to finish or press Stop.');
+    default: return say('Something went wrong.', '');
+  }
+}
+
+/**
+ * A short name for a loaded model: the folder's name, or the repository's on Hugging Face
+ * (…/user/model/resolve/main/ → model).
+ * @param {{source: string, name?: string}} info
+ */
+export function modelLabel(info) {
+  try {
+    const path = new URL(info.source).pathname.split('/').filter(Boolean);
+    const i = path.indexOf('resolve');
+    return (i >= 1 ? path[i - 1] : path.at(-1)) ?? info.name ?? 'model';
+  } catch {
+    return info.name ?? 'model';
+  }
+}
+
+function baseName(path) {
+  return String(path).split(/[/\\]/).filter(Boolean).pop() ?? String(path);
+}
+
+/** @param {number|null|undefined} n @returns {string} "44.0 MB" */
+export function formatBytes(n) {
+  if (n == null || !Number.isFinite(n)) return '?';
+  if (n < 1000) return `${n} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n / 1000, i = 0;
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+  return `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
+}
+
+/** @param {number} seconds @returns {string} "5 s", "2 min 10 s" */
+export function formatDuration(seconds) {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  if (seconds < 10) return `${Math.max(1, Math.round(seconds))} s`;
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  const m = Math.floor(seconds / 60), s = Math.round(seconds % 60);
+  if (m < 60) return s ? `${m} min ${s} s` : `${m} min`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+/** Download speed over the last few seconds, and the time left at that speed. */
+export class DownloadMeter {
+  /** @param {number} [windowMs] */
+  constructor(windowMs = 3000) {
+    this.windowMs = windowMs;
+    /** @type {{t: number, loaded: number}[]} */
+    this.samples = [];
+    this.started = performance.now();
+  }
+
+  /**
+   * @param {LoadProgress} p
+   * @returns {{fraction: number|null, text: string, speed: number|null, secondsLeft: number|null}}
+   */
+  update(p) {
+    const now = performance.now();
+    this.samples.push({ t: now, loaded: p.loaded });
+    while (this.samples.length > 2 && now - this.samples[0].t > this.windowMs) this.samples.shift();
+    const first = this.samples[0];
+    const dt = (now - first.t) / 1000;
+    const speed = dt > 0.2 ? (p.loaded - first.loaded) / dt : null;
+    const total = p.total && p.total >= p.loaded ? p.total : null;
+    const secondsLeft = total != null && speed ? (total - p.loaded) / speed : null;
+    const parts = [total != null ? `${formatBytes(p.loaded)} of ${formatBytes(total)}` : formatBytes(p.loaded)];
+    if (p.fromCache) parts.push('from the browser cache');
+    else if (speed) parts.push(`${formatBytes(speed)}/s`);
+    if (!p.fromCache && secondsLeft != null && total !== p.loaded) parts.push(`${formatDuration(secondsLeft)} left`);
+    return { fraction: total ? p.loaded / total : null, text: parts.join(' · '), speed, secondsLeft };
+  }
+}
+
+/**
+ * The status line after a reply: speeds, the one-off cost of G_LM, context and memory.
+ * @param {Record<string, any>} s Engine.stats()
+ * @returns {string[]} short phrases
+ */
+export function describeStats(s) {
+  const out = [];
+  const rate = (v) => (v == null ? '–' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+  if (s.prefillTokens) out.push(`prefill ${s.prefillTokens} tok at ${rate(s.prefillTokensPerSec)} tok/s`);
+  if (s.decodeTokens) out.push(`decode ${rate(s.decodeTokensPerSec)} tok/s`);
+  const ms = s.gcacheMs >= 10 ? s.gcacheMs.toFixed(0) : (s.gcacheMs ?? 0).toFixed(1);
+  out.push(gcachePhrase(s.gcacheMode, s.gcacheRuns, ms));
+  if (s.contextLength) out.push(`context ${s.contextUsed}/${s.contextLength}`);
+  if (s.contextShifts) out.push(`${s.contextShifts} context shift${s.contextShifts > 1 ? 's' : ''}`);
+  if (s.memory?.wasmTotal) out.push(`${formatBytes(s.memory.wasmTotal)} memory`);
+  return out;
+}
+
+function gcachePhrase(mode, runs, ms) {
+  if (mode === 'off') return 'G-cache off: the A-net runs at every step';
+  if (mode === 'prompt') return runs ? `G_LM computed for each new prompt (${runs}×, ${ms} ms in all)` : 'G_LM computed for each new prompt';
+  if (!runs) return mode === 'fixed' ? 'G_LM installed — cached' : 'G_LM is computed on the first prompt, then cached';
+  return `G_LM computed once in ${ms} ms — cached`;
+}

@@ -1,0 +1,420 @@
+// The chat page, the service worker and <pldr-chat> in headless Chromium, served by tools/serve.mjs:
+// one engine in two environments (a greedy reply in the page equals the Node engine's), Stop,
+// the Cache API on reload and offline, the embed example, and readable errors. Screenshots go to
+// tests/artifacts/.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PLDR } from '../js/pldr.js';
+import { startServer } from '../tools/serve.mjs';
+import { buildSite } from '../tools/dist.mjs';
+import { ARTIFACTS, ROOT, browserSkipReason, launchBrowser, screenshot, watchPage } from './helpers/browser.mjs';
+import { DownloadMeter, describeStats, explainError, formatBytes, modelLabel, toError } from '../js/worker-client.js';
+import { EngineError, LoadError } from '../js/errors.js';
+
+const MODEL_DIR = join(ROOT, 'models/pldr-tiny');
+const SHARD = /\.safetensors$/;
+const LOAD_TIMEOUT = 90_000;
+const skip = browserSkipReason();
+
+/** Greedy settings typed into the page, and the same options for the Node engine. */
+const GREEDY = { temperature: 0, topK: 40, topP: 0.95, maxTokens: 24, repetitionPenalty: 1 };
+
+describe('tools/serve.mjs', () => {
+  let server;
+  before(async () => { server = await startServer({ root: ROOT }); });
+  after(() => server.close());
+  const get = (path, headers = {}, method = 'GET') => fetch(new URL(path, server.url), { headers, method, redirect: 'manual' });
+
+  test('serves wasm as application/wasm with COOP/COEP, and answers HEAD with the size', async () => {
+    const r = await get('dist/pldr.wasm', {}, 'HEAD');
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-type'), 'application/wasm');
+    assert.equal(r.headers.get('cross-origin-opener-policy'), 'same-origin');
+    assert.equal(r.headers.get('cross-origin-embedder-policy'), 'require-corp');
+    assert.equal(Number(r.headers.get('content-length')), readFileSync(join(ROOT, 'dist/pldr.wasm')).length);
+    assert.equal((await get('js/worker.js')).headers.get('content-type'), 'text/javascript; charset=utf-8');
+  });
+
+  test('answers Range requests: 206 with Content-Range, suffix ranges, 416 past the end', async () => {
+    const file = 'models/pldr-tiny/config.json';
+    const bytes = readFileSync(join(ROOT, file));
+    let r = await get(file, { Range: 'bytes=10-19' });
+    assert.equal(r.status, 206);
+    assert.equal(r.headers.get('content-range'), `bytes 10-19/${bytes.length}`);
+    assert.deepEqual(Buffer.from(await r.arrayBuffer()), bytes.subarray(10, 20));
+    r = await get(file, { Range: 'bytes=-5' });
+    assert.deepEqual(Buffer.from(await r.arrayBuffer()), bytes.subarray(bytes.length - 5));
+    r = await get(file, { Range: `bytes=${bytes.length}-` });
+    assert.equal(r.status, 416);
+    assert.equal(r.headers.get('content-range'), `bytes */${bytes.length}`);
+  });
+
+  test('redirects folders to their slash, serves index.html, revalidates with ETag, stays inside its root', async () => {
+    let r = await get('web');
+    assert.equal(r.status, 301);
+    assert.equal(r.headers.get('location'), '/web/');
+    r = await get('web/');
+    assert.equal(r.status, 200);
+    assert.match(await r.text(), /<title>PLDR-LLM/);
+    const etag = r.headers.get('etag');
+    assert.equal((await get('web/', { 'If-None-Match': etag })).status, 304);
+    assert.equal((await get('no/such/file.js')).status, 404);
+    // (fetch would normalise the dots away before sending; node:http sends the path as it is)
+    const status = await new Promise((ok, fail) => {
+      http.get(new URL('/..%2f..%2f..%2fetc%2fpasswd', server.url), (res) => { res.resume(); ok(res.statusCode); }).on('error', fail);
+    });
+    assert.equal(status, 403);
+  });
+});
+
+describe('worker-client helpers', () => {
+  test('errors read in plain words, naming the file', () => {
+    const notFound = explainError(new LoadError('E_NOT_FOUND', 'http://x/m/config.json: HTTP 404', { file: 'config.json' }));
+    assert.equal(notFound.title, 'No model found at that address.');
+    const damaged = explainError(new LoadError('E_HEADER_JSON', 'bad header', { file: 'model-00002-of-00004.safetensors' }));
+    assert.equal(damaged.title, 'The model file model-00002-of-00004.safetensors is damaged or incomplete.');
+    const oom = explainError(new EngineError('PLDR_ERR_OUT_OF_MEMORY', 'out of WebAssembly memory allocating 1 bytes'));
+    assert.match(oom.title, /Not enough memory/);
+    assert.match(oom.hint, /q8/);
+    assert.equal(explainError(new LoadError('E_SINK', 'model-00001: out of WebAssembly memory allocating 5 bytes')).code, 'PLDR_ERR_OUT_OF_MEMORY');
+    assert.equal(explainError(new Error('boom')).title, 'Something went wrong.');
+  });
+
+  test('errors survive the trip through postMessage with their class, code and file', () => {
+    const sent = structuredClone({ name: 'LoadError', code: 'E_TRUNCATED', message: 'short', file: 'a.safetensors' });
+    const err = toError(sent);
+    assert.ok(err instanceof LoadError);
+    assert.equal(err.code, 'E_TRUNCATED');
+    assert.equal(err.file, 'a.safetensors');
+    assert.equal(toError({ name: 'AbortError', message: 'stop' }).code, 'E_ABORTED');
+  });
+
+  test('sizes, download speed, time left and the status line', () => {
+    assert.equal(formatBytes(999), '999 B');
+    assert.equal(formatBytes(45_000_000), '45.0 MB');
+    const meter = new DownloadMeter();
+    meter.samples.push({ t: performance.now() - 1000, loaded: 0 });
+    const m = meter.update({ loaded: 10_000_000, total: 40_000_000, file: 'a', fileLoaded: 0, fileTotal: null, fromCache: false });
+    assert.equal(m.fraction, 0.25);
+    assert.ok(Math.abs(m.speed - 10_000_000) < 1_000_000, `speed ${m.speed}`);
+    assert.match(m.text, /^10\.0 MB of 40\.0 MB · (9\.\d\d|10\.\d\d?) MB\/s · [34] s left$/);
+    const line = describeStats({ prefillTokens: 12, prefillTokensPerSec: 150.2, decodeTokens: 30, decodeTokensPerSec: 210.7,
+      gcacheMs: 187.9, gcacheRuns: 1, gcacheMode: 'first', contextUsed: 42, contextLength: 1024, memory: { wasmTotal: 58e6 } });
+    assert.deepEqual(line, ['prefill 12 tok at 150 tok/s', 'decode 211 tok/s', 'G_LM computed once in 188 ms — cached',
+      'context 42/1024', '58.0 MB memory']);
+    assert.equal(modelLabel({ source: 'https://huggingface.co/fromthesky/PLDR-LLM-v51-110M-1/resolve/main/' }), 'PLDR-LLM-v51-110M-1');
+    assert.equal(modelLabel({ source: 'http://localhost:8080/models/pldr-tiny/' }), 'pldr-tiny');
+  });
+});
+
+describe('chat page in headless Chromium', { skip }, () => {
+  /** @type {Awaited<ReturnType<typeof startServer>>} */
+  let server;
+  /** @type {Awaited<ReturnType<typeof launchBrowser>>} */
+  let browser;
+  /** @type {import('playwright-core').Page} */
+  let page;
+  let watch;
+  /** @type {import('../js/pldr.js').Engine} */
+  let node;
+
+  before(async () => {
+    rmSync(join(ARTIFACTS, 'models'), { recursive: true, force: true });
+    server = await startServer({ root: ROOT });
+    browser = await launchBrowser();
+    page = browser.context.pages()[0] ?? await browser.context.newPage();
+    watch = watchPage(page);
+    node = await PLDR.load(MODEL_DIR);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    node?.free();
+  });
+
+  const shardRequests = (from = 0) => server.requests.slice(from).filter((r) => SHARD.test(r.path));
+
+  /** Waits for the page's model to be ready, failing with what the page showed otherwise. */
+  async function waitReady(p = page) {
+    try {
+      await p.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state), null, { timeout: LOAD_TIMEOUT });
+    } catch (err) {
+      throw new Error(`the page did not finish loading the model: ${err.message}\n${watch.dump()}`);
+    }
+    const state = await p.evaluate(() => document.body.dataset.state);
+    if (state !== 'ready') {
+      const error = await p.locator('#error').innerText().catch(() => '');
+      assert.fail(`the model did not load: ${error}\n${watch.dump()}`);
+    }
+  }
+
+  async function setSetting(id, value) {
+    await page.evaluate(([id, value]) => {
+      const el = /** @type {HTMLInputElement} */ (document.getElementById(id));
+      el.value = String(value);
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+    }, [id, value]);
+  }
+
+  async function setMode(mode) {
+    await page.locator(`input[name="mode"][value="${mode}"]`).check({ force: true });
+  }
+
+  /** Sends `text` with Enter and waits for the reply to end; returns the reply element's data. */
+  async function ask(text) {
+    const before = await page.locator('.reply').count();
+    await page.locator('#input').fill(text);
+    await page.locator('#input').press('Enter');
+    const reply = page.locator('.reply').nth(before);
+    await reply.waitFor();
+    await page.waitForFunction((i) => {
+      const el = document.querySelectorAll('.reply')[i];
+      return el && el.getAttribute('data-state') !== 'streaming';
+    }, before, { timeout: 60_000 });
+    return reply.evaluate((el) => ({
+      state: el.dataset.state, finish: el.dataset.finish, tokens: Number(el.dataset.tokens),
+      completionTokens: Number(el.dataset.completionTokens), text: el.querySelector('.text, .completion')?.textContent ?? '',
+    }));
+  }
+
+  async function nodeReply(messages) {
+    let text = '';
+    for await (const piece of node.respond(messages, GREEDY)) text += piece.text;
+    return text;
+  }
+
+  test('the page downloads pldr-tiny and a greedy reply equals the Node engine\'s, over two turns', async () => {
+    await page.goto(new URL('web/', server.url).href);
+    await waitReady();
+    assert.ok(shardRequests().length >= 4, 'the four shards came over the network on the first visit');
+    assert.match(await page.locator('#model-pill').innerText(), /pldr-tiny/);
+
+    for (const [id, value] of Object.entries(GREEDY)) await setSetting(id, value);
+    await setMode('chat');
+    const first = 'Hello! What is your name?';
+    const inPage = await ask(first);
+    assert.equal(inPage.state, 'done');
+    const expected = await nodeReply([{ role: 'user', content: first }]);
+    assert.ok(expected.trim().length > 0, 'the Node engine replied something');
+    assert.equal(inPage.text, expected.trimStart(), 'the page shows the reply the Node engine gives');
+
+    const status = await page.locator('#status').innerText();
+    assert.match(status, /G_LM computed once in [\d.]+ ms — cached/);
+    assert.match(status, /prefill \d+ tok at [\d.]+ tok\/s/);
+    assert.match(status, /decode [\d.]+ tok\/s/);
+
+    // second turn: the page sends the conversation; the worker's engine prefills only the new message
+    const second = 'Tell me about the sea.';
+    const inPage2 = await ask(second);
+    const expected2 = await nodeReply([{ role: 'user', content: first }, { role: 'assistant', content: expected },
+      { role: 'user', content: second }]);
+    assert.equal(inPage2.text, expected2.trimStart());
+    const prefill = Number(/prefill (\d+) tok/.exec(await page.locator('#status').innerText())?.[1]);
+    assert.equal(prefill, node.stats().prefillTokens, 'the same number of tokens was prefilled for the second turn');
+    assert.deepEqual(watch.errors, []);
+  });
+
+  test('Stop halts the answer within two tokens, the page stays responsive, and a new message works', async () => {
+    // greedy without a repetition penalty: this prompt loops on and on (no [END]) until Stop
+    await setMode('complete');
+    await setSetting('temperature', 0);
+    await setSetting('repetitionPenalty', 1);
+    await setSetting('maxTokens', 900);
+    // the main thread must keep running while the worker generates
+    await page.evaluate(() => {
+      const w = /** @type {any} */ (window);
+      w.__gaps = { last: performance.now(), max: 0 };
+      w.__gapTimer = setInterval(() => {
+        const now = performance.now();
+        w.__gaps.max = Math.max(w.__gaps.max, now - w.__gaps.last);
+        w.__gaps.last = now;
+      }, 10);
+    });
+    const before = await page.locator('.reply').count();
+    await page.locator('#input').fill('Once upon a time, in a small village by the sea,');
+    await page.locator('#input').press('Enter');
+    await page.waitForFunction((i) => Number(document.querySelectorAll('.reply')[i]?.dataset.tokens) >= 40, before, { timeout: 60_000 });
+    const shot = await screenshot(page, 'chat-mid-answer');
+    assert.ok(readFileSync(shot).length > 10_000);
+    assert.equal(await page.locator('.reply').nth(before).getAttribute('data-state'), 'streaming', 'still writing when Stop is pressed');
+    await page.locator('#stop').click();
+    const reply = page.locator('.reply').nth(before);
+    await page.waitForFunction((i) => document.querySelectorAll('.reply')[i]?.dataset.state !== 'streaming', before, { timeout: 30_000 });
+    const r = await reply.evaluate((el) => ({ ...el.dataset }));
+    assert.equal(r.state, 'stopped');
+    assert.equal(r.finish, 'abort');
+    const atStop = Number(r.tokensAtStop), total = Number(r.completionTokens);
+    assert.ok(atStop >= 40 && atStop < 900, `stopped mid-answer (${atStop} tokens shown at the click)`);
+    assert.ok(total - atStop <= 2, `at most two tokens after Stop (shown ${atStop} at the click, generated ${total})`);
+    const gap = await page.evaluate(() => { clearInterval(/** @type {any} */ (window).__gapTimer); return /** @type {any} */ (window).__gaps.max; });
+    assert.ok(gap < 250, `the main thread was never blocked for long (longest gap ${gap.toFixed(0)} ms)`);
+    assert.equal(await page.locator('#send').isVisible(), true, 'Send is back');
+
+    await setMode('chat');
+    await setSetting('maxTokens', 16);
+    const next = await ask('Are you still there?');
+    assert.equal(next.state, 'done');
+    assert.notEqual(next.finish, 'abort');
+    assert.ok(next.completionTokens > 0 || next.finish === 'eos');
+  });
+
+  test('a reload loads every shard from the Cache API (no shard request), with the page under the service worker', async () => {
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));   // installed: pages, modules, wasm cached
+    const mark = server.requests.length;
+    await page.reload();
+    await waitReady();
+    assert.deepEqual(shardRequests(mark).map((r) => `${r.method} ${r.path}`), [], 'no request for a shard');
+    assert.ok(server.requests.slice(mark).every((r) => !r.path.startsWith('/models/')), 'no request to the model folder at all');
+    assert.match(await page.locator('#model-info').innerText(), /from the browser cache/);
+    assert.equal(await page.evaluate(() => !!navigator.serviceWorker.controller), true, 'the service worker controls the page');
+  });
+
+  test('offline: with the server stopped, the page, the engine and the model come from the caches', async () => {
+    const port = server.port;
+    await server.close();
+    try {
+      await page.reload();
+      await waitReady();
+      for (const [id, value] of Object.entries(GREEDY)) await setSetting(id, value);
+      await setMode('chat');
+      const reply = await ask('Hello! What is your name?');
+      assert.equal(reply.state, 'done');
+      assert.equal(reply.text, (await nodeReply([{ role: 'user', content: 'Hello! What is your name?' }])).trimStart());
+    } finally {
+      server = await startServer({ root: ROOT, port });
+    }
+  });
+
+  test('the embed example answers a prompt', async () => {
+    const embed = await browser.context.newPage();
+    const w = watchPage(embed);
+    try {
+      await embed.goto(new URL('web/embed.html', server.url).href);
+      const box = embed.locator('pldr-chat');
+      await embed.waitForFunction(() => ['ready', 'error'].includes(document.querySelector('pldr-chat')?.dataset.state ?? ''), null, { timeout: LOAD_TIMEOUT });
+      assert.equal(await box.getAttribute('data-state'), 'ready', w.dump());
+      await box.locator('textarea').fill('Hello there! How are you?');
+      await box.locator('textarea').press('Enter');
+      await embed.waitForFunction(() => {
+        const bot = document.querySelector('pldr-chat')?.shadowRoot?.querySelector('.m.bot');
+        return bot && bot.getAttribute('data-state') !== 'streaming';
+      }, null, { timeout: 60_000 });
+      const bot = box.locator('.m.bot').first();
+      assert.equal(await bot.getAttribute('data-state'), 'done', w.dump());
+      assert.ok((await bot.innerText()).trim().length > 0, 'the element shows a reply');
+      await box.scrollIntoViewIfNeeded();
+      await screenshot(embed, 'embed', { fullPage: true });
+      assert.deepEqual(w.errors, []);
+    } finally {
+      await embed.close();
+    }
+  });
+
+  test('a bad model URL shows a readable error in the page', async () => {
+    const bad = await browser.context.newPage();
+    try {
+      await bad.goto(new URL('web/?model=/no/such/model/', server.url).href);
+      await bad.locator('#error').waitFor({ state: 'visible', timeout: 30_000 });
+      assert.equal(await bad.evaluate(() => document.body.dataset.state), 'error');
+      const title = await bad.locator('#error-title').innerText();
+      assert.match(title, /No model found at that address/);
+      assert.match(await bad.locator('#error-hint').innerText(), /config\.json/);
+      assert.equal(await bad.locator('#error').getAttribute('data-code'), 'E_NOT_FOUND');
+      assert.match(await bad.locator('#error-detail').textContent(), /\/no\/such\/model\/config\.json/);
+      assert.equal(await bad.locator('#send').isDisabled(), true);
+      await screenshot(bad, 'error-bad-url');
+    } finally {
+      await bad.close();
+    }
+  });
+
+  test('a corrupted or truncated shard shows a readable error naming the file', async () => {
+    const cases = [
+      { dir: 'corrupt', shard: 'model-00002-of-00004.safetensors', code: 'E_HEADER_JSON',
+        damage: (bytes) => { bytes.fill(0x7b, 9, 40); return bytes; } },   // '{{{{…' where the header's JSON is
+      { dir: 'truncated', shard: 'model-00003-of-00004.safetensors', code: 'E_TRUNCATED',
+        damage: (bytes) => bytes.subarray(0, bytes.length - 1000) },
+    ];
+    for (const c of cases) {
+      const dir = join(ARTIFACTS, 'models', c.dir);
+      mkdirSync(dir, { recursive: true });
+      for (const file of readdirSync(MODEL_DIR)) {
+        if (file !== c.shard) symlinkSync(join(MODEL_DIR, file), join(dir, file));
+      }
+      writeFileSync(join(dir, c.shard), c.damage(readFileSync(join(MODEL_DIR, c.shard))));
+      const p = await browser.context.newPage();
+      try {
+        await p.goto(new URL(`web/?model=../tests/artifacts/models/${c.dir}/`, server.url).href);
+        await p.locator('#error').waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+        assert.equal(await p.locator('#error').getAttribute('data-code'), c.code);
+        assert.equal(await p.locator('#error-title').innerText(), `The model file ${c.shard} is damaged or incomplete.`);
+        assert.match(await p.locator('#error-hint').innerText(), /again/);
+        if (c.dir === 'corrupt') await screenshot(p, 'error-corrupt-shard');
+      } finally {
+        await p.close();
+      }
+    }
+  });
+
+  test('at phone width the page fits the screen and the settings open as a drawer', async () => {
+    const phone = await browser.context.newPage();
+    try {
+      await phone.setViewportSize({ width: 390, height: 844 });
+      await phone.goto(new URL('web/', server.url).href);
+      await waitReady(phone);
+      assert.ok(await phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no horizontal scrolling');
+      assert.equal(await phone.locator('#panel').evaluate((el) => el.getBoundingClientRect().left >= window.innerWidth), true, 'settings hidden');
+      await screenshot(phone, 'chat-phone');
+      await phone.locator('#panel-toggle').click();
+      await phone.waitForFunction(() => document.getElementById('panel').getBoundingClientRect().right <= window.innerWidth + 1);
+      await phone.waitForTimeout(300);
+      await screenshot(phone, 'chat-phone-settings');
+      await phone.keyboard.press('Escape');
+      await phone.waitForFunction(() => !document.body.classList.contains('panel-open'));
+    } finally {
+      await phone.close();
+    }
+  });
+
+  test('make dist: the static site works from its own folder, and wasm + js stay under 300 KB', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'pldr-site-'));
+    const site = buildSite({ out, model: 'models/pldr-tiny', wasm: 'dist/pldr.wasm' });
+    const total = site.wasm + site.js + site.pageJs;
+    assert.ok(total < 300 * 1024, `wasm ${site.wasm} + js ${site.js} + page js ${site.pageJs} = ${total} bytes`);
+    assert.match(readFileSync(join(out, 'js/wasm-location.js'), 'utf8'), /new URL\('\.\.\/pldr\.wasm', import\.meta\.url\)/);
+    assert.deepEqual(readdirSync(join(out, 'js')).filter((f) => ['cli.mjs', 'inspect.js', 'source-node.js'].includes(f)), [],
+      'Node-only modules are left out');
+    const siteServer = await startServer({ root: out });
+    const p = await browser.context.newPage();
+    const w = watchPage(p);
+    try {
+      await p.goto(siteServer.url);   // the root redirects to web/
+      await p.waitForURL(/\/web\/$/);
+      await waitReady(p).catch((err) => { throw new Error(`${err.message}\n${w.dump()}`); });
+      assert.ok(siteServer.requests.some((r) => r.path === '/pldr.wasm'), 'the wasm came from the site root');
+      for (const [id, value] of Object.entries(GREEDY)) {
+        await p.evaluate(([id, value]) => {
+          const el = /** @type {HTMLInputElement} */ (document.getElementById(id));
+          el.value = String(value);
+          el.dispatchEvent(new Event('input', { bubbles: true }));
+        }, [id, value]);
+      }
+      await p.locator('input[name="mode"][value="chat"]').check({ force: true });
+      await p.locator('#input').fill('Hello! What is your name?');
+      await p.locator('#input').press('Enter');
+      await p.waitForFunction(() => document.querySelector('.reply')?.getAttribute('data-state') === 'done', null, { timeout: 60_000 });
+      const text = await p.locator('.reply .text').textContent();
+      assert.equal(text, (await nodeReply([{ role: 'user', content: 'Hello! What is your name?' }])).trimStart());
+      assert.deepEqual(w.errors, []);
+    } finally {
+      await p.close();
+      await siteServer.close();
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,210 @@
+#!/usr/bin/env node
+// `make dist`: a self-contained static site to copy to any static host (GitHub Pages and the like).
+//
+//   dist/site/
+//     index.html          → web/ (a redirect, so the site's root opens the chat page)
+//     web/                the chat page, embed example, service worker
+//     js/                 only the modules the browser imports (followed from the entry modules)
+//     pldr.wasm           the runtime; js/wasm-location.js is rewritten to point here
+//     models/pldr-tiny/   the default model (leave out with --model '')
+//
+// The same relative layout as the repository (web/ and js/ side by side, models/ beside them),
+// so every relative URL in the page, the worker and <pldr-chat> works unchanged.
+//
+//   node tools/dist.mjs [--out dist/site] [--model models/pldr-tiny] [--wasm dist/pldr.wasm]
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ENTRY_MODULES = ['web/app.js', 'js/worker.js', 'js/worker-client.js', 'js/pldr-chat.js'];
+const BUDGET = 300 * 1024;   // wasm + js, model excluded
+
+/** Relative specifiers of static `import … from '…'`, `import '…'`, `export … from '…'`. */
+export function staticImports(source) {
+  const specs = [];
+  const re = /(?:^|[;\n}])\s*(?:import|export)\s+(?:[^'";]*?\s+from\s+)?['"](\.{1,2}\/[^'"]+)['"]/g;
+  for (let m; (m = re.exec(source));) specs.push(m[1]);
+  return specs;
+}
+
+/** Every module reachable from `entries` (paths relative to `root`), entries included. */
+export function moduleGraph(root, entries) {
+  const seen = new Set();
+  const queue = [...entries];
+  while (queue.length) {
+    const file = queue.shift();
+    if (seen.has(file)) continue;
+    const path = join(root, file);
+    if (!existsSync(path)) throw new Error(`${file} is imported but does not exist`);
+    seen.add(file);
+    for (const spec of staticImports(readFileSync(path, 'utf8'))) {
+      queue.push(relative(root, resolve(dirname(path), spec)).split(sep).join('/'));
+    }
+  }
+  return [...seen].sort();
+}
+
+/**
+ * Drops whole-line comments (`// …` lines and `/* … *\/` blocks that start and end a line) and
+ * blank lines: the code itself, names and line structure of statements stay as written, so the
+ * bundle stays readable. Lines inside multi-line template literals are never touched.
+ * @param {string} source @returns {string}
+ */
+export function stripCommentLines(source) {
+  const out = [];
+  let inTemplate = false, inBlock = false;
+  for (const line of source.split('\n')) {
+    const t = line.trim();
+    if (!inTemplate) {
+      if (inBlock) {
+        if (!t.includes('*/')) continue;
+        inBlock = false;
+        const rest = line.slice(line.indexOf('*/') + 2);
+        if (rest.trim() === '') continue;
+        out.push(rest);
+        inTemplate = templateStateAfter(rest, false);
+        continue;
+      }
+      if (t === '' || t.startsWith('//')) continue;
+      if (t.startsWith('/*') && !t.includes('*/')) { inBlock = true; continue; }
+      if (t.startsWith('/*') && t.endsWith('*/') && t.indexOf('*/') === t.length - 2) continue;
+    }
+    out.push(line);
+    inTemplate = templateStateAfter(line, inTemplate);
+  }
+  return out.join('\n') + '\n';
+}
+
+/** Whether a template literal is still open after `line` (strings and comments on it skipped). */
+function templateStateAfter(line, inTemplate) {
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (c === '\\') { i++; continue; }
+    if (inTemplate) {
+      if (c === '`') inTemplate = false;
+      continue;
+    }
+    if (c === '`') inTemplate = true;
+    else if (c === '"' || c === "'") {
+      for (i++; i < line.length && line[i] !== c; i++) if (line[i] === '\\') i++;
+    } else if (c === '/' && line[i + 1] === '/') break;
+  }
+  return inTemplate;
+}
+
+/** Whether `source` parses as an ES module (node --check). */
+function parsesAsModule(source) {
+  const r = spawnSync(process.execPath, ['--input-type=module', '--check'], { input: source, encoding: 'utf8' });
+  return r.status === 0;
+}
+
+function parseArgs(argv) {
+  const o = { out: 'dist/site', model: 'models/pldr-tiny', wasm: 'dist/pldr.wasm', keepComments: false };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--keep-comments') { o.keepComments = true; continue; }
+    const key = argv[i].replace(/^--/, '');
+    if (!(key in o) || i + 1 >= argv.length) {
+      throw new Error(`usage: node tools/dist.mjs [--out DIR] [--model DIR|''] [--wasm FILE] [--keep-comments] (bad: ${argv[i]})`);
+    }
+    o[key] = argv[++i];
+  }
+  return o;
+}
+
+const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
+
+/**
+ * Builds the site. @param {{out: string, model: string, wasm: string, keepComments?: boolean}} o
+ * @returns {Record<string, any>} sizes in bytes: wasm, js (js/), pageJs (web/*.js), pageOther, model, …Gzip
+ */
+export function buildSite(o) {
+  const out = resolve(ROOT, o.out);
+  const wasm = resolve(ROOT, o.wasm);
+  if (!existsSync(wasm)) throw new Error(`${o.wasm} is missing: run make first`);
+  // rmSync below: only ever an empty folder or an earlier build
+  if (existsSync(out) && readdirSync(out).length && !existsSync(join(out, 'pldr.wasm'))) {
+    throw new Error(`${out} is not empty and not an earlier build: refusing to replace it`);
+  }
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+
+  const modules = moduleGraph(ROOT, ENTRY_MODULES);
+  const outside = modules.filter((m) => !m.startsWith('js/') && !m.startsWith('web/'));
+  if (outside.length) throw new Error(`modules outside js/ and web/: ${outside.join(', ')}`);
+  const jsFiles = modules.filter((m) => m.startsWith('js/'));
+  const webFiles = readdirSync(join(ROOT, 'web')).filter((f) => statSync(join(ROOT, 'web', f)).isFile()).map((f) => `web/${f}`);
+  for (const file of [...jsFiles, ...webFiles]) {
+    mkdirSync(dirname(join(out, file)), { recursive: true });
+    const source = readFileSync(join(ROOT, file));
+    if (o.keepComments || !file.endsWith('.js')) {
+      writeFileSync(join(out, file), source);
+      continue;
+    }
+    const stripped = stripCommentLines(source.toString('utf8'));
+    // a module that no longer parses (a shape the line stripper misread) ships as written
+    writeFileSync(join(out, file), parsesAsModule(stripped) || !parsesAsModule(source.toString('utf8')) ? stripped : source);
+  }
+  writeFileSync(join(out, 'js/wasm-location.js'), [
+    '// Where the runtime\'s WebAssembly module lives, relative to this file (rewritten by make dist:',
+    '// in the static site pldr.wasm sits beside the js/ folder).',
+    "export const DEFAULT_WASM_URL = new URL('../pldr.wasm', import.meta.url);",
+    '',
+  ].join('\n'));
+  cpSync(wasm, join(out, 'pldr.wasm'));
+
+  writeFileSync(join(out, 'index.html'), '<!doctype html>\n<meta charset="utf-8">\n<title>PLDR-LLM</title>\n' +
+    '<meta http-equiv="refresh" content="0; url=web/">\n<link rel="canonical" href="web/">\n<a href="web/">Open the PLDR-LLM chat</a>\n');
+  writeFileSync(join(out, '.nojekyll'), '');   // GitHub Pages: serve the files as they are
+
+  let modelBytes = 0;
+  if (o.model) {
+    const from = resolve(ROOT, o.model);
+    if (!existsSync(join(from, 'config.json'))) throw new Error(`${o.model} is not a model folder (no config.json)`);
+    const to = join(out, 'models', basename(from));
+    cpSync(from, to, { recursive: true, dereference: true });
+    for (const f of readdirSync(to)) modelBytes += statSync(join(to, f)).size;
+  }
+
+  const size = (files, base = out) => files.reduce((n, f) => n + statSync(join(base, f)).size, 0);
+  const gz = (files, base = out) => files.reduce((n, f) => n + gzipSync(readFileSync(join(base, f)), { level: 9 }).length, 0);
+  const pageJs = webFiles.filter((f) => f.endsWith('.js'));
+  const pageOther = webFiles.filter((f) => !f.endsWith('.js'));
+  return {
+    wasm: size(['pldr.wasm']), js: size(jsFiles), pageJs: size(pageJs), pageOther: size(pageOther), model: modelBytes,
+    wasmGzip: gz(['pldr.wasm']), jsGzip: gz(jsFiles), pageJsGzip: gz(pageJs), jsCount: jsFiles.length, out,
+  };
+}
+
+function main() {
+  let o;
+  try {
+    o = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  let s;
+  try {
+    s = buildSite(o);
+  } catch (err) {
+    console.error(`dist: ${err.message}`);
+    process.exit(1);
+  }
+  const total = s.wasm + s.js + s.pageJs;
+  const rows = [
+    ['pldr.wasm', s.wasm, s.wasmGzip],
+    [`js/ (${s.jsCount} modules)`, s.js, s.jsGzip],
+    ['web/*.js (page, sw)', s.pageJs, s.pageJsGzip],
+    ['wasm + js', total, s.wasmGzip + s.jsGzip + s.pageJsGzip],
+  ];
+  console.log(`dist: ${relative(process.cwd(), s.out) || '.'}/ — copy this folder to any static host`);
+  for (const [name, bytes, gzip] of rows) console.log(`  ${name.padEnd(24)} ${kb(bytes).padStart(9)}   (${kb(gzip)} gzipped)`);
+  console.log(`  ${'web/ html, css, svg'.padEnd(24)} ${kb(s.pageOther).padStart(9)}`);
+  if (s.model) console.log(`  ${'model (not counted)'.padEnd(24)} ${(s.model / 1e6).toFixed(1).padStart(6)} MB`);
+  console.log(`  wasm + js = ${kb(total)}: ${total <= BUDGET ? 'within' : 'OVER'} the ${kb(BUDGET)} goal`);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();
