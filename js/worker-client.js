@@ -16,8 +16,10 @@ import { AbortError, EngineError, LoadError, PldrError, TokenizerError } from '.
  * @typedef {{temperature?: number, topK?: number, topP?: number, minP?: number,
  *   repetitionPenalty?: number, seed?: number, maxTokens?: number, stop?: string[],
  *   signal?: AbortSignal}} GenerateOptions
- * @typedef {{finishReason: 'eos'|'length'|'stop'|'abort', text: string, stats: Record<string, any>}} GenerateResult
+ * @typedef {{finishReason: 'eos'|'length'|'stop'|'abort', text: string, stats: Record<string, any>,
+ *   tokensAtStop?: number}} GenerateResult   tokensAtStop: tokens generated when Stop reached the worker
  * @typedef {{role: 'system'|'user'|'assistant', content: string}} Message
+ * @typedef {{text: string, id: number, tokens: number}} Piece   tokens: generated so far in this reply
  */
 
 export const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -148,7 +150,7 @@ export class PldrWorker extends EventTarget {
    * The assistant's reply to `messages`, streamed. Earlier messages stay in the worker's
    * KV-cache: send the whole conversation each time, with the replies as they were returned.
    * @param {Message[]} messages @param {GenerateOptions} [options]
-   * @returns {AsyncGenerator<{text: string, id: number}, GenerateResult>}
+   * @returns {AsyncGenerator<Piece, GenerateResult>}
    */
   respond(messages, options = {}) {
     return this.#stream({ type: 'generate', mode: 'chat', messages }, options);
@@ -157,7 +159,7 @@ export class PldrWorker extends EventTarget {
   /**
    * A raw continuation of `prompt` from a fresh context, streamed.
    * @param {string} prompt @param {GenerateOptions} [options]
-   * @returns {AsyncGenerator<{text: string, id: number}, GenerateResult>}
+   * @returns {AsyncGenerator<Piece, GenerateResult>}
    */
   generate(prompt, options = {}) {
     return this.#stream({ type: 'generate', mode: 'complete', prompt }, options);
@@ -179,7 +181,7 @@ export class PldrWorker extends EventTarget {
       for (;;) {
         while (queue.length) {
           const m = queue.shift();
-          if (m.type === 'token') yield { text: m.text, id: m.tokenId };
+          if (m.type === 'token') yield { text: m.text, id: m.tokenId, tokens: m.tokens };
           else if (m.type === 'done') { settled = true; return /** @type {GenerateResult} */ (m.result); }
           else if (m.type === 'error') { settled = true; throw m.error; }
         }

@@ -7,7 +7,7 @@
 //                  {type: 'stop', id?}                          stops request `id` (default: all)
 //                  {type: 'reset', id} | {type: 'stats', id} | {type: 'unload', id}
 //   worker → page  {type: 'progress', id, loaded, total, file, fileLoaded, fileTotal, fromCache}
-//                  {type: 'token', id, text, tokenId}
+//                  {type: 'token', id, text, tokenId, tokens}   tokens: generated so far
 //                  {type: 'notice', id, kind: 'context-shift', dropped, kept}
 //                  {type: 'done', id, result}                   result depends on the request
 //                  {type: 'error', id, error: {name, code, message, file?, url?, status?}}
@@ -31,7 +31,10 @@ import { PldrError } from './errors.js';
 let engine = null;
 /** @type {Promise<void>} settles when every earlier request has finished */
 let tail = Promise.resolve();
-/** @type {Map<number, AbortController>} requests that can be stopped */
+/**
+ * Requests not finished yet. sampled: tokens generated so far; sampledAtStop: when Stop arrived.
+ * @type {Map<number, {controller: AbortController, sampled: number, sampledAtStop?: number}>}
+ */
 const running = new Map();
 
 const post = (message) => self.postMessage(message);
@@ -41,9 +44,9 @@ self.addEventListener('message', (event) => {
   if (!request || typeof request.type !== 'string') return;
   if (request.type === 'stop') return stop(request.id);
   if (request.type === 'load') stop();   // a new model replaces whatever is running
-  const controller = new AbortController();
-  running.set(request.id, controller);
-  const run = tail.then(() => handle(request, controller.signal));
+  const entry = { controller: new AbortController(), sampled: 0 };
+  running.set(request.id, entry);
+  const run = tail.then(() => handle(request, entry));
   tail = run.then(
     (result) => post({ type: 'done', id: request.id, result }),
     (err) => post({ type: 'error', id: request.id, error: serializeError(err) }),
@@ -52,16 +55,18 @@ self.addEventListener('message', (event) => {
 
 /** @param {number} [id] */
 function stop(id) {
-  for (const [key, controller] of running) {
-    if (id === undefined || id === key) controller.abort();
+  for (const [key, entry] of running) {
+    if (id !== undefined && id !== key) continue;
+    entry.sampledAtStop ??= entry.sampled;
+    entry.controller.abort();
   }
 }
 
-/** @param {Request} request @param {AbortSignal} signal */
-async function handle(request, signal) {
+/** @param {Request} request @param {{controller: AbortController, sampled: number, sampledAtStop?: number}} entry */
+async function handle(request, entry) {
   switch (request.type) {
-    case 'load': return load(request, signal);
-    case 'generate': return generate(request, signal);
+    case 'load': return load(request, entry.controller.signal);
+    case 'generate': return generate(request, entry);
     case 'reset': engine?.reset(); return {};
     case 'stats': return needEngine().stats();
     case 'unload': engine?.free(); engine = null; return {};
@@ -108,19 +113,26 @@ async function load({ id, source, options = {} }, signal) {
   };
 }
 
-/** @param {GenerateRequest} request @param {AbortSignal} signal */
-async function generate({ id, mode, messages, prompt, options = {} }, signal) {
+/**
+ * @param {GenerateRequest} request @param {{controller: AbortController, sampled: number, sampledAtStop?: number}} entry
+ * @returns {Promise<{finishReason: string, text: string, stats: object, tokensAtStop?: number}>}
+ *   tokensAtStop: tokens generated when Stop reached the worker
+ */
+async function generate({ id, mode, messages, prompt, options = {} }, entry) {
   const e = needEngine();
-  const run = mode === 'complete' ? e.generate(prompt ?? '', { ...options, signal }) : e.respond(messages ?? [], { ...options, signal });
+  // tokens drawn so far (a piece of text may hold several: held-back bytes, stop-string prefixes)
+  const o = { ...options, signal: entry.controller.signal, onLogits: (step) => { entry.sampled = step + 1; } };
+  const run = mode === 'complete' ? e.generate(prompt ?? '', o) : e.respond(messages ?? [], o);
   let text = '';
   for (;;) {
     const step = await run.next();
     if (step.done) {
       const result = step.value;
-      return { finishReason: result.finishReason, text: result.text ?? text, stats: e.stats() };
+      return { finishReason: result.finishReason, text: result.text ?? text, stats: e.stats(),
+        ...(entry.sampledAtStop !== undefined && { tokensAtStop: entry.sampledAtStop }) };
     }
     text += step.value.text;
-    post({ type: 'token', id, text: step.value.text, tokenId: step.value.id });
+    post({ type: 'token', id, text: step.value.text, tokenId: step.value.id, tokens: entry.sampled });
   }
 }
 

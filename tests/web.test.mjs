@@ -219,7 +219,7 @@ describe('chat page in headless Chromium', { skip }, () => {
     assert.deepEqual(watch.errors, []);
   });
 
-  test('Stop halts the answer within two tokens, the page stays responsive, and a new message works', async () => {
+  test('Stop halts the answer within two tokens, the page stays responsive, and a new message works', async (t) => {
     // greedy without a repetition penalty: this prompt loops on and on (no [END]) until Stop
     await setMode('complete');
     await setSetting('temperature', 0);
@@ -248,10 +248,16 @@ describe('chat page in headless Chromium', { skip }, () => {
     const r = await reply.evaluate((el) => ({ ...el.dataset }));
     assert.equal(r.state, 'stopped');
     assert.equal(r.finish, 'abort');
-    const atStop = Number(r.tokensAtStop), total = Number(r.completionTokens);
-    assert.ok(atStop >= 40 && atStop < 900, `stopped mid-answer (${atStop} tokens shown at the click)`);
-    assert.ok(total - atStop <= 2, `at most two tokens after Stop (shown ${atStop} at the click, generated ${total})`);
+    const shown = Number(r.tokensAtStop), reached = Number(r.workerTokensAtStop), total = Number(r.completionTokens);
+    assert.ok(shown >= 40 && total < 900, `stopped mid-answer (${shown} tokens shown at the click, ${total} in all)`);
+    assert.ok(total - reached <= 2, `at most two tokens after Stop reached the worker (then ${reached}, in all ${total})`);
+    // tokens already on their way to the page when it was clicked still arrive (input events go first)
+    assert.ok(total - shown <= 5, `Stop took effect within a few tokens of the click (${shown} shown then, ${total} in all)`);
+    const ms = Number(r.endedAt) - Number(r.stoppedAt);
+    t.diagnostic(`Stop: ${shown} tokens shown at the click, ${reached} generated when it reached the worker, ${total} in all, ended ${ms.toFixed(0)} ms later`);
+    assert.ok(ms < 250, `the reply ended ${ms.toFixed(0)} ms after the click`);
     const gap = await page.evaluate(() => { clearInterval(/** @type {any} */ (window).__gapTimer); return /** @type {any} */ (window).__gaps.max; });
+    t.diagnostic(`longest main-thread gap while generating: ${gap.toFixed(0)} ms`);
     assert.ok(gap < 250, `the main thread was never blocked for long (longest gap ${gap.toFixed(0)} ms)`);
     assert.equal(await page.locator('#send').isVisible(), true, 'Send is back');
 
@@ -361,12 +367,17 @@ describe('chat page in headless Chromium', { skip }, () => {
     }
   });
 
-  test('at phone width the page fits the screen and the settings open as a drawer', async () => {
+  test('at phone width the page fits the screen, the settings open as a drawer, q8 and G-cache "prompt" work', async () => {
     const phone = await browser.context.newPage();
     try {
       await phone.setViewportSize({ width: 390, height: 844 });
-      await phone.goto(new URL('web/', server.url).href);
+      await phone.goto(new URL('web/?quant=q8&gcache=prompt', server.url).href);
       await waitReady(phone);
+      assert.match(await phone.locator('#model-pill').innerText(), /q8/);
+      await phone.locator('#input').fill('Hi!');
+      await phone.locator('#input').press('Enter');
+      await phone.waitForFunction(() => document.querySelector('.reply')?.getAttribute('data-state') === 'done', null, { timeout: 60_000 });
+      assert.match(await phone.locator('#status').innerText(), /G_LM computed for each new prompt \(1×/);
       assert.ok(await phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no horizontal scrolling');
       assert.equal(await phone.locator('#panel').evaluate((el) => el.getBoundingClientRect().left >= window.innerWidth), true, 'settings hidden');
       await screenshot(phone, 'chat-phone');

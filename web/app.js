@@ -163,7 +163,8 @@ async function loadModel() {
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const where = info.fromCache ? 'from the browser cache' : 'downloaded';
     const shortName = modelLabel(info);
-    ui.pill.textContent = `${shortName} · ${info.quant} · ready`;
+    ui.pill.textContent = `${shortName} · ${info.quant}`;
+    ui.pill.parentElement.title = `${shortName} (${info.quant}, G-cache ${info.gcacheMode}) is ready`;
     ui.modelInfo.textContent = `${shortName}: ${info.config.num_hidden_layers} layers, ${info.config.hidden_size} wide, ` +
       `vocabulary ${info.config.vocab_size}, context ${info.contextLength} · ${formatBytes(info.bytes)} ${where} in ${seconds} s`;
     ui.status.textContent = `Loaded ${shortName} in ${seconds} s (${formatBytes(info.bytes)}, ${where}). ` +
@@ -315,7 +316,10 @@ async function send(text = ui.input.value) {
     run = client.generate(text, { ...options, signal: controller.signal });
   }
   reply.root.dataset.seed = String(options.seed);
-  controller.signal.addEventListener('abort', () => { reply.root.dataset.tokensAtStop = reply.root.dataset.tokens; }, { once: true });
+  controller.signal.addEventListener('abort', () => {
+    reply.root.dataset.tokensAtStop = reply.root.dataset.tokens;   // what the page had shown
+    reply.root.dataset.stoppedAt = String(performance.now());
+  }, { once: true });
 
   let raw = '', pieces = 0;
   const started = performance.now();
@@ -328,6 +332,8 @@ async function send(text = ui.input.value) {
         const s = result.stats;
         reply.root.dataset.finish = result.finishReason;
         reply.root.dataset.completionTokens = String(s.completionTokens);
+        if (result.tokensAtStop !== undefined) reply.root.dataset.workerTokensAtStop = String(result.tokensAtStop);
+        reply.root.dataset.endedAt = String(performance.now());
         const speed = s.decodeTokensPerSec ? ` · ${s.decodeTokensPerSec.toFixed(0)} tok/s` : '';
         const sampled = options.temperature > 0 && options.topK !== 1 ? ` · seed ${options.seed}` : ' · greedy';
         reply.finish(result.finishReason === 'abort' ? 'stopped' : 'done',
@@ -337,10 +343,10 @@ async function send(text = ui.input.value) {
       }
       raw += step.value.text;
       pieces++;
-      reply.update(raw, pieces);
+      reply.update(raw, step.value.tokens);
       if (pieces === 1 || pieces % 8 === 0) {
         const seconds = (performance.now() - started) / 1000;
-        ui.status.textContent = `Generating… ${pieces} tokens in ${seconds.toFixed(1)} s`;
+        ui.status.textContent = `Generating… ${step.value.tokens} tokens in ${seconds.toFixed(1)} s`;
       }
     }
   } catch (err) {
