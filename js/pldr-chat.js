@@ -33,7 +33,8 @@ const STYLE = `
 .box { height: 100%; display: flex; flex-direction: column; background: var(--bg); border: 1px solid var(--border);
   border-radius: var(--pldr-radius, 14px); overflow: hidden; box-shadow: 0 1px 2px rgba(20,20,40,.05), 0 6px 24px rgba(20,20,40,.07); }
 header { display: flex; align-items: center; gap: 8px; padding: 10px 12px; border-bottom: 1px solid var(--border); }
-.logo { width: 22px; height: 22px; border-radius: 7px; background: linear-gradient(135deg, var(--accent), #3b82f6); flex: none; }
+.logo { width: 22px; height: 22px; border-radius: 7px; flex: none;
+  background: linear-gradient(135deg, var(--accent), color-mix(in srgb, var(--accent) 55%, #fff)); }
 .title { font-weight: 700; }
 .state { font-size: 12px; color: var(--muted); overflow: hidden; text-overflow: ellipsis; white-space: nowrap; flex: 1; min-width: 0; }
 .icon { border: 0; background: none; color: var(--muted); font: inherit; font-size: 13px; padding: 4px 8px; border-radius: 8px; cursor: pointer; }
