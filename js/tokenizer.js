@@ -6,7 +6,6 @@ import { ProtoReader, ProtobufError, WIRE_VARINT, WIRE_BYTES, WIRE_FIXED32 } fro
 
 /** Piece types of sentencepiece_model.proto. */
 export const PieceType = Object.freeze({ NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 });
-const TYPE_NAMES = ['', 'NORMAL', 'UNKNOWN', 'CONTROL', 'USER_DEFINED', 'UNUSED', 'BYTE'];
 const MODEL_TYPES = ['', 'UNIGRAM', 'BPE', 'WORD', 'CHAR'];
 
 const SPACE_SYMBOL = '\u2581';
@@ -71,7 +70,7 @@ function readMessage(reader, fields, into) {
     const [name, kind] = known;
     const scalar = kind[0];
     if (wire !== WIRE_OF_KIND[scalar]) throw new ProtobufError(`field ${name} (${field}) has wire type ${wire}`, offset);
-    const value = scalar === 's' ? lenientUtf8.decode(reader.bytesField()) : scalar === 'y' ? reader.bytesField()
+    const value = scalar === 's' ? lenientUtf8.decode(reader.bytesField()) : scalar === 'y' ? reader.bytesField().slice()
       : scalar === 'b' ? reader.bool() : scalar === 'i' ? reader.int32() : reader.float32();
     if (kind.endsWith('[]')) (into[name] ??= []).push(value);
     else into[name] = value;
@@ -255,7 +254,7 @@ class DoubleArrayBuilder {
     this.cap = cap;
   }
 
-  /** Picks a base for `node` with all `labels` (sorted) free, and claims those cells. */
+  /** Picks a base for `node` with the cells of all its child `labels` free, and claims them. */
   place(node, labels) {
     const first = labels[0], n = labels.length;
     for (let p = this.next[0]; ; p = this.next[p]) {

@@ -7,7 +7,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { SentencePieceTokenizer, PieceType, decodeByteRun } from '../js/tokenizer.js';
+import { SentencePieceTokenizer, PieceType, decodeByteRun, utf8CharLength } from '../js/tokenizer.js';
 import { TextStream } from '../js/text-stream.js';
 import { TokenizerError } from '../js/errors.js';
 
@@ -121,6 +121,58 @@ test('byte pieces decode like SentencePiece: one U+FFFD per invalid byte', () =>
   assert.equal(tok.decode(b(0xf4, 0x90, 0x80, 0x80)), '\ufffd'.repeat(4), 'beyond U+10FFFF');
   assert.equal(tok.decode([...b(0xe6, 0x9d), tok.pieceToId('▁the'), 0xb1 + 6]), '\ufffd\ufffd the\ufffd', 'a normal piece ends a byte run');
   assert.equal(decodeByteRun([0x41, 0xef, 0xbf, 0xbd, 0xff]), 'A\ufffd\ufffd');
+});
+
+/** SentencePiece's string_util::DecodeUTF8, written out plainly: length of a valid character, else -1 */
+function referenceCharLength(b) {
+  const trail = (x) => x !== undefined && (x & 0xc0) === 0x80;
+  const valid = (cp) => cp < 0xd800 || (cp >= 0xe000 && cp <= 0x10ffff);
+  if (b[0] < 0x80) return 1;
+  if (b.length >= 2 && (b[0] & 0xe0) === 0xc0) {
+    const cp = ((b[0] & 0x1f) << 6) | (b[1] & 0x3f);
+    return trail(b[1]) && cp >= 0x80 && valid(cp) ? 2 : -1;
+  }
+  if (b.length >= 3 && (b[0] & 0xf0) === 0xe0) {
+    const cp = ((b[0] & 0x0f) << 12) | ((b[1] & 0x3f) << 6) | (b[2] & 0x3f);
+    return trail(b[1]) && trail(b[2]) && cp >= 0x800 && valid(cp) ? 3 : -1;
+  }
+  if (b.length >= 4 && (b[0] & 0xf8) === 0xf0) {
+    const cp = ((b[0] & 0x07) << 18) | ((b[1] & 0x3f) << 12) | ((b[2] & 0x3f) << 6) | (b[3] & 0x3f);
+    return trail(b[1]) && trail(b[2]) && trail(b[3]) && cp >= 0x10000 && valid(cp) ? 4 : -1;
+  }
+  return -1;
+}
+
+test('utf8CharLength matches DecodeUTF8, and calls a prefix incomplete only if it can still be valid', () => {
+  const tails = [0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff];
+  const final = (b) => { const n = utf8CharLength(b, 0, b.length); return n === 0 ? -1 : n; };
+  const need = (b0) => (b0 >= 0xf0 ? 4 : 3);
+  const completions = (b) => (b.length >= need(b[0]) ? [b] : tails.flatMap((t) => completions([...b, t])));
+  let checked = 0;
+  for (let b0 = 0; b0 < 256; b0++) {
+    for (let b1 = 0; b1 < 256; b1++) {
+      const seqs = b0 >= 0xe0 && b0 < 0xf8 ? completions([b0, b1]) : [[b0, b1]];
+      for (const seq of seqs) {
+        for (let len = 1; len <= seq.length; len++) {
+          const b = seq.slice(0, len);
+          if (final(b) !== referenceCharLength(b)) assert.fail(`bytes ${b.map((x) => x.toString(16))}: ${final(b)}`);
+          checked++;
+        }
+      }
+    }
+  }
+  assert.ok(checked > 100000);
+  // incomplete (0) only when some completion is valid; invalid (-1) only when none is
+  const prefixes = [...Array(256).keys()].flatMap((b0) => [[b0], ...[...Array(256).keys()].map((b1) => [b0, b1])]);
+  for (const b0 of [0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5]) for (const t of tails) for (const u of tails) prefixes.push([b0, t, u]);
+  for (const prefix of prefixes) {
+    const n = utf8CharLength(prefix, 0, prefix.length), want = (prefix[0] & 0xe0) === 0xc0 ? 2 : (prefix[0] & 0xf0) === 0xe0 ? 3 : 4;
+    if (n > 0 || prefix.length >= want) continue;
+    // non-trail bytes can only make a sequence invalid, so trail bytes at the range edges suffice
+    const grow = (b) => (b.length === want ? [b] : [0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf].flatMap((t) => grow([...b, t])));
+    const canBeValid = grow(prefix).some((c) => referenceCharLength(c) === want);
+    assert.equal(n === 0, canBeValid, `prefix ${prefix.map((x) => x.toString(16))}`);
+  }
 });
 
 test('encode: each invalid UTF-8 byte becomes a U+FFFD that is not normalised further', () => {
