@@ -1,9 +1,13 @@
 // A minimal protobuf wire-format reader: enough to walk the fields of a message and read
 // varints, fixed32 floats and length-delimited bytes. Bounds-checked; every read advances.
 
+/** wire type of int32/int64/uint/bool/enum fields */
 export const WIRE_VARINT = 0;
+/** wire type of fixed64/double fields */
 export const WIRE_FIXED64 = 1;
+/** wire type of string/bytes/embedded-message fields */
 export const WIRE_BYTES = 2;
+/** wire type of fixed32/float fields */
 export const WIRE_FIXED32 = 5;
 
 const scratch = new DataView(new ArrayBuffer(4));

@@ -1,8 +1,11 @@
 // Streaming detokeniser: fed one id at a time, it returns the text that id adds. Byte-fallback
 // pieces are held until their UTF-8 character is complete or proven invalid, so no emitted
 // piece ends in a broken character, and all the pieces plus flush() equal tokenizer.decode(ids).
+// For a continuation of text already shown (a reply after a prompt), pass { afterText: true }:
+// the first piece's leading '▁' is then a space, as it is inside decode(promptIds + ids).
 import { decodeByteRun, utf8CharLength } from './tokenizer.js';
 
+/** Incremental decode of one id sequence: push(id) → new text; flush() → the rest. */
 export class TextStream {
   /** @type {import('./tokenizer.js').SentencePieceTokenizer} */
   #tok;
@@ -14,9 +17,14 @@ export class TextStream {
   /** @type {number[]|null} every id, kept only when the model has a denormalizer */
   #all = null;
 
-  /** @param {import('./tokenizer.js').SentencePieceTokenizer} tokenizer */
-  constructor(tokenizer) {
+  /**
+   * @param {import('./tokenizer.js').SentencePieceTokenizer} tokenizer
+   * @param {{afterText?: boolean}} [options] afterText: the ids continue a non-empty text, so no
+   *   leading space is dropped (default false: the output is exactly decode(ids))
+   */
+  constructor(tokenizer, options = {}) {
     this.#tok = tokenizer;
+    if (options.afterText) this.#emitted = true;
     // a denormalizer rewrites the whole text, so such a model streams everything at flush()
     if (tokenizer.denormalizer) this.#all = [];
   }

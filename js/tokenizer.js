@@ -773,7 +773,7 @@ export class SentencePieceTokenizer {
    */
   #viterbi(norm) {
     const n = norm.length, { base, check, value } = this.trie;
-    const best = new Float32Array(n + 1), starts = new Int32Array(n + 1).fill(-1), ids = new Int32Array(n + 1);
+    const { best, starts, ids } = this.#lattice(n + 1);
     const score = this.latticeScore, unkScore = this.unkScore;
     for (let s = 0; s < n;) {
       const here = best[s];
@@ -798,6 +798,18 @@ export class SentencePieceTokenizer {
       s += charLen;
     }
     return { starts, ids };
+  }
+
+  /** Scratch arrays of the Viterbi pass, reused between calls; starts[0..size) reset to -1. */
+  #lattice(size) {
+    let l = this.scratch;
+    if (!l || l.starts.length < size) {
+      const cap = Math.max(size, 2 * (l?.starts.length ?? 0), 1024);
+      l = this.scratch = { best: new Float32Array(cap), starts: new Int32Array(cap), ids: new Int32Array(cap) };
+    }
+    l.best[0] = 0;
+    l.starts.fill(-1, 0, size);
+    return l;
   }
 
   /** Backtracks the best path; unknown pieces become byte pieces, or merge into one [UNK]. */

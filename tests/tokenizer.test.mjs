@@ -227,6 +227,16 @@ test('streaming: byte pieces are held until their character is complete or prove
   assert.equal(s.flush(), '\ufffd', 'flush ends an incomplete character');
 });
 
+test('streaming: afterText continues a text, keeping the first leading space', () => {
+  const { tok } = models['pldr-32k'];
+  const prompt = tok.encode('The Python language is'), reply = tok.encode('a programming language, 東京 😀');
+  const s = new TextStream(tok, { afterText: true });
+  const text = reply.map((id) => s.push(id)).join('') + s.flush();
+  assert.equal(text, ' a programming language, 東京 😀');
+  assert.equal(tok.decode(prompt) + text, tok.decode([...prompt, ...reply]));
+  assert.equal(stream(tok, reply).join(''), 'a programming language, 東京 😀', 'by default the output is decode(ids)');
+});
+
 test('streaming: random mixtures of byte, control and normal pieces match decode', () => {
   const random = prng(7);
   for (const name of NAMES) {
@@ -342,7 +352,8 @@ function message(fields) {
     else if (v?.f32 !== undefined) out.push(...varint(no * 8 + 5), ...new Uint8Array(Float32Array.of(v.f32).buffer));
     else {
       const body = typeof v === 'string' ? enc.encode(v) : Array.isArray(v) ? message(v) : v;
-      out.push(...varint(no * 8 + 2), ...varint(body.length), ...body);
+      out.push(...varint(no * 8 + 2), ...varint(body.length));
+      for (const b of body) out.push(b);
     }
   }
   return Uint8Array.from(out);
@@ -385,6 +396,21 @@ test('synthetic: whitespace options of the normalizer spec', () => {
   assert.equal(norm({}, 'a ▁'), '▁a', 'trailing ▁ are removed like spaces');
   const tok = SentencePieceTokenizer.fromBytes(synthetic({ normalizer: [[4, false]] }));
   assert.equal(tok.decode(ids(tok, '▁', '▁', 'a')), ' a', 'only one leading space is dropped without remove_extra_whitespaces');
+});
+
+test('synthetic: a denormalizer_spec rewrites decoded text, in decode and at the end of a stream', () => {
+  const charsmap = models['pldr-tiny'].tok.normalizerSpec.precompiledCharsmap;
+  const denormalizer = [[1, 'nfkc'], [2, charsmap], [3, false], [4, false], [5, false]];
+  const bytes = message([...BASE_PIECES, piece('\ufb01', -1), piece('▁\u2460', -1), [2, [[3, 1]]], [3, [[1, 'identity']]], [5, denormalizer]]);
+  const tok = SentencePieceTokenizer.fromBytes(bytes);
+  assert.equal(tok.normalize('\ufb01'), '▁\ufb01', 'the identity normalizer leaves the ligature');
+  const got = tok.encode('a\ufb01 \u2460');
+  assert.deepEqual(got, ids(tok, '▁', 'a', '\ufb01', '▁\u2460'));
+  assert.equal(tok.decode(got), 'afi 1', 'NFKC applied to the decoded text');
+  const s = new TextStream(tok);
+  assert.deepEqual(got.map((id) => s.push(id)), ['', '', '', '']);
+  assert.equal(s.pending, true);
+  assert.equal(s.flush(), 'afi 1');
 });
 
 test('synthetic: byte fallback and bad piece tables', () => {

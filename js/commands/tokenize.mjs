@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { SentencePieceTokenizer } from '../tokenizer.js';
 import { DEFAULT_MODEL } from './options.mjs';
 
+/** usage text, printed for --help */
 export const help = `usage: pldr tokenize [--tokenizer FILE|DIR] [--decode] [--prompt] [--pieces] < input.json
 
 Reads a JSON array of strings on stdin and writes a JSON array of id arrays (plain SentencePiece
