@@ -367,6 +367,27 @@ describe('chat page in headless Chromium', { skip }, () => {
     }
   });
 
+  test('running out of memory reads as such in the page', async () => {
+    // pldr-tiny whose config promises a 512k context: the weights load, the KV-cache cannot fit
+    const dir = join(ARTIFACTS, 'models', 'huge-context');
+    mkdirSync(dir, { recursive: true });
+    for (const file of readdirSync(MODEL_DIR)) {
+      if (file !== 'config.json') symlinkSync(join(MODEL_DIR, file), join(dir, file));
+    }
+    const config = JSON.parse(readFileSync(join(MODEL_DIR, 'config.json'), 'utf8'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, max_position_embeddings: 1 << 19 }));
+    const p = await browser.context.newPage();
+    try {
+      await p.goto(new URL('web/?model=../tests/artifacts/models/huge-context/', server.url).href);
+      await p.locator('#error').waitFor({ state: 'visible', timeout: LOAD_TIMEOUT });
+      assert.equal(await p.locator('#error-title').innerText(), 'Not enough memory for this model in this browser tab.');
+      assert.match(await p.locator('#error-hint').innerText(), /q8/);
+      assert.equal(await p.evaluate(() => document.body.dataset.state), 'error');
+    } finally {
+      await p.close();
+    }
+  });
+
   test('at phone width the page fits the screen, the settings open as a drawer, q8 and G-cache "prompt" work', async () => {
     const phone = await browser.context.newPage();
     try {
