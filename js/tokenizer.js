@@ -155,11 +155,12 @@ class ByteTrie {
   constructor(table, ids) {
     const tree = new LinkedTrie(table, ids), da = new DoubleArrayBuilder();
     // breadth first: place each node's children, then theirs
-    const queue = new Int32Array(tree.size), cellOf = new Int32Array(tree.size);
+    const queue = new Int32Array(tree.size), cellOf = new Int32Array(tree.size), labels = [];
     let tail = 1;
     da.value[0] = tree.value[0];
     for (let qi = 0; qi < tail; qi++) {
-      const node = queue[qi], labels = [];
+      const node = queue[qi];
+      labels.length = 0;
       for (let k = tree.firstChild[node]; k > 0; k = tree.nextSibling[k]) labels.push(tree.label[k]);
       if (labels.length === 0) continue;
       const b = da.place(cellOf[qi], labels);
@@ -189,7 +190,10 @@ class ByteTrie {
   }
 }
 
-/** A trie built by insertion, children as linked lists: the input of the double-array layout. */
+/**
+ * A trie built by insertion: the input of the double-array layout. Children are linked lists
+ * (to enumerate them) and an open-addressing hash of (node, byte) → child (to find them).
+ */
 class LinkedTrie {
   /** @param {PieceTable} table @param {number[]} ids */
   constructor({ pool, offsets }, ids) {
@@ -199,6 +203,12 @@ class LinkedTrie {
     this.label = new Uint8Array(cap);
     this.value = new Int32Array(cap).fill(-1);
     this.size = 1;
+    let bits = 10;
+    while (1 << bits < 2 * cap) bits++;
+    this.shift = 32 - bits;
+    this.mask = (1 << bits) - 1;
+    this.hashKey = new Int32Array(1 << bits).fill(-1);
+    this.hashChild = new Int32Array(1 << bits);
     for (const id of ids) {
       let node = 0;
       for (let i = offsets[id]; i < offsets[id + 1] - 1; i++) node = this.#child(node, pool[i]);
@@ -207,10 +217,15 @@ class LinkedTrie {
   }
 
   #child(node, c) {
-    let k = this.firstChild[node];
-    while (k > 0 && this.label[k] !== c) k = this.nextSibling[k];
-    if (k > 0) return k;
-    k = this.size++;
+    const key = node * 256 + c;
+    let h = Math.imul(key, 0x9e3779b1) >>> this.shift; // Fibonacci hashing: the top bits
+    while (this.hashKey[h] !== -1) {
+      if (this.hashKey[h] === key) return this.hashChild[h];
+      h = (h + 1) & this.mask;
+    }
+    const k = this.size++;
+    this.hashKey[h] = key;
+    this.hashChild[h] = k;
     this.label[k] = c;
     this.nextSibling[k] = this.firstChild[node];
     this.firstChild[node] = k;
