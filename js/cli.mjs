@@ -34,6 +34,12 @@ async function main(argv) {
   return command.run(rest);
 }
 
+// `pldr ... | head`: a closed pipe ends the program quietly, as other Unix tools do
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err) => {

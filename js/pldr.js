@@ -128,7 +128,9 @@ export class Engine {
     if (this.model.gcacheMode === 'prompt') this.conversation.setIds([]); // G from this prompt (mode "prompt")
     this.conversation.setIds(ids);
     this.#segments = [];
-    return this.#run(sampler, options, ids.length);
+    // pieces append to the prompt's text: keep the space that opens the first one
+    const afterText = typeof prompt === 'string' && prompt.length > 0;
+    return this.#run(sampler, options, ids.length, afterText);
   }
 
   /**
@@ -170,13 +172,13 @@ export class Engine {
     return new Sampler({ ...DEFAULT_SAMPLING, ...stripUndefined({ temperature, topK, topP, minP, repetitionPenalty, seed }) });
   }
 
-  async *#run(sampler, options, promptTokens) {
+  async *#run(sampler, options, promptTokens, afterText = false) {
     this.#busy = true;
     const runsBefore = this.model.anetRuns, gMsBefore = this.model.anetMs;
     try {
       const result = yield* generateTokens(this.conversation, {
         sampler, maxTokens: options.maxTokens ?? DEFAULT_MAX_TOKENS, eosId: this.model.eosId, stop: options.stop,
-        signal: options.signal, onLogits: options.onLogits, textStream: this.tokenizer ? new TextStream(this.tokenizer) : SILENT_STREAM,
+        signal: options.signal, onLogits: options.onLogits, textStream: this.tokenizer ? new TextStream(this.tokenizer, { afterText }) : SILENT_STREAM,
       });
       this.#last = { ...result, promptTokens, completionTokens: result.ids.length,
         gcacheComputed: this.model.anetRuns > runsBefore, gcacheMsThisCall: this.model.anetMs - gMsBefore };

@@ -36,6 +36,7 @@ export async function run(argv) {
   process.once('SIGINT', onSigint);
   try {
     const run = engine.generate(prompt, { ...options, signal: controller.signal });
+    if (!values.json && typeof prompt === 'string') process.stdout.write(prompt);
     let step = await run.next();
     while (!step.done) {
       if (!values.json) process.stdout.write(step.value.text);

@@ -1,0 +1,156 @@
+// The JavaScript generation API on pldr-tiny: golden greedy text, seeded sampling, aborts and
+// busy rejection, chat turns that reuse the KV-cache, the OpenAI-style facade, stats and the
+// G-cache export/import, the sliding window, and option validation.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PLDR } from '../js/pldr.js';
+import { ROOT } from './helpers/engines.mjs';
+
+const TINY = join(ROOT, 'models/pldr-tiny');
+const golden = JSON.parse(readFileSync(join(ROOT, 'tests/fixtures/golden/pldr-tiny/golden.json'), 'utf8'));
+
+async function collect(iterable) {
+  let text = '';
+  for await (const piece of iterable) text += piece.text;
+  return text;
+}
+
+test('greedy text equals the reference continuations of every golden prompt', async () => {
+  const engine = await PLDR.load(TINY, { gcache: 'prompt' });
+  for (const c of golden.cases) {
+    assert.deepEqual(engine.encode(c.text), c.ids, `prompt ids of "${c.name}"`);
+    const run = engine.generate(c.text, { temperature: 0, maxTokens: c.greedy_kv_g.length });
+    let text = '', step = await run.next();
+    while (!step.done) { text += step.value.text; step = await run.next(); }
+    const ids = step.value.finishReason === 'eos' ? [...step.value.ids, 3] : step.value.ids;
+    assert.deepEqual(ids, c.greedy_kv_g, `greedy ids of "${c.name}"`);
+    assert.equal(engine.decode(step.value.ids), c.greedy_text, `greedy text of "${c.name}"`);
+    assert.equal(text.trimStart(), c.greedy_text);
+  }
+  engine.free();
+});
+
+test('the same seed and options give the same text; another seed another text', async () => {
+  const engine = await PLDR.load(TINY);
+  const options = { temperature: 0.9, topK: 50, topP: 0.9, maxTokens: 24 };
+  const a = await collect(engine.generate('Once upon a time', { ...options, seed: 42 }));
+  const b = await collect(engine.generate('Once upon a time', { ...options, seed: 42 }));
+  const c = await collect(engine.generate('Once upon a time', { ...options, seed: 43 }));
+  assert.equal(a, b);
+  assert.notEqual(a, c);
+  engine.free();
+});
+
+test('a second generate while one runs is rejected; an abort leaves the engine consistent and usable', async () => {
+  const engine = await PLDR.load(TINY);
+  const controller = new AbortController();
+  const run = engine.generate('The history of', { maxTokens: 200, temperature: 0.8, seed: 1, signal: controller.signal });
+  let text = (await run.next()).value.text;
+  assert.throws(() => engine.generate('x'), (err) => err.code === 'E_BUSY' && /already running/.test(err.message));
+  assert.throws(() => engine.respond([{ role: 'user', content: 'x' }]), { code: 'E_BUSY' });
+  text += (await run.next()).value.text;
+  controller.abort();
+  let step = await run.next();
+  while (!step.done) { text += step.value.text; step = await run.next(); }
+  assert.equal(step.value.finishReason, 'abort');
+  assert.equal(step.value.text, text);
+  assert.equal(engine.stats().finishReason, 'abort');
+  assert.ok(!engine.busy);
+  const conv = engine.conversation;
+  assert.equal(conv.ids.length, engine.encode('The history of').length + step.value.ids.length);
+  assert.ok(engine.session.position <= conv.ids.length);
+  const again = await collect(engine.generate('The history of', { maxTokens: 5, temperature: 0 }));
+  assert.ok(again.length > 0);
+  engine.free();
+});
+
+test('chat turns reuse the KV-cache: only the new message is prefilled', async () => {
+  const engine = await PLDR.load(TINY);
+  const messages = [{ role: 'system', content: 'A conversation about programming.' }, { role: 'user', content: 'What is Python?' }];
+  const first = await collect(engine.respond(messages, { temperature: 0, maxTokens: 16 }));
+  const s1 = engine.stats();
+  assert.equal(s1.prefillTokens, s1.promptTokens, 'first turn: the whole prompt');
+  messages.push({ role: 'assistant', content: first }, { role: 'user', content: 'And Tcl?' });
+  await collect(engine.respond(messages, { temperature: 0, maxTokens: 16 }));
+  const s2 = engine.stats();
+  const newTokens = engine.encode('User: And Tcl?').length + engine.encode('Assistant:').length;
+  const unfed = s1.finishReason === 'eos' ? 0 : 1; // the last sampled token of the reply
+  assert.equal(s2.prefillTokens, newTokens + unfed);
+  assert.ok(s2.promptTokens > 3 * s2.prefillTokens);
+  assert.equal(engine.stats().gcacheRuns, 1, 'G computed once, on the first prompt');
+  // an edited history reuses the shared prefix and prefills the rest
+  const edited = [messages[0], { role: 'user', content: 'What is Tcl?' }];
+  await collect(engine.respond(edited, { temperature: 0, maxTokens: 4 }));
+  assert.ok(engine.stats().prefillTokens < engine.stats().promptTokens);
+  engine.free();
+});
+
+test('OpenAI-style chat.completions.create: objects, streamed chunks, usage, validation', async () => {
+  const engine = await PLDR.load(TINY);
+  const messages = [{ role: 'user', content: 'Tell me about Python.' }];
+  const reply = await engine.chat.completions.create({ messages, max_tokens: 12, temperature: 0 });
+  assert.equal(reply.object, 'chat.completion');
+  assert.equal(reply.choices[0].message.role, 'assistant');
+  assert.ok(['stop', 'length'].includes(reply.choices[0].finish_reason));
+  assert.equal(reply.usage.total_tokens, reply.usage.prompt_tokens + reply.usage.completion_tokens);
+  const stream = await engine.chat.completions.create({ messages, max_tokens: 12, temperature: 0, stream: true });
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  assert.equal(chunks[0].choices[0].delta.role, 'assistant');
+  assert.equal(chunks.every((c) => c.object === 'chat.completion.chunk' && c.id === chunks[0].id), true);
+  assert.equal(chunks.map((c) => c.choices[0].delta.content ?? '').join(''), reply.choices[0].message.content);
+  assert.equal(chunks.at(-1).choices[0].finish_reason, reply.choices[0].finish_reason);
+  await assert.rejects(engine.chat.completions.create({ messages, logprobs: true }), /unsupported request field "logprobs"/);
+  await assert.rejects(engine.chat.completions.create({ messages: [{ role: 'robot', content: 'x' }] }), /messages\[0\]/);
+  engine.free();
+});
+
+test('stats report speed, the one-off G time and memory; the G-cache exports and imports', async () => {
+  const engine = await PLDR.load(TINY);
+  await collect(engine.generate('Hello', { maxTokens: 8, temperature: 0 }));
+  const s = engine.stats();
+  assert.ok(s.prefillTokensPerSec > 0 && s.decodeTokensPerSec > 0);
+  assert.ok(s.gcacheMs > 0 && s.gcacheRuns === 1 && s.gcacheComputedThisCall);
+  assert.ok(s.memory.weights > 40e6 && s.memory.kvCache > 0 && s.memory.wasmTotal >= s.memory.weights);
+  await collect(engine.generate('Another prompt', { maxTokens: 4 }));
+  assert.equal(engine.stats().gcacheComputedThisCall, false, 'mode first: G is not computed again');
+  const G = engine.gcache.export();
+  assert.equal(G.length, 5 * 4 * 64 * 64);
+  const other = await PLDR.load(TINY, { gcache: 'prompt' });
+  other.gcache.import(G);
+  assert.equal(other.stats().gcacheMode, 'fixed');
+  const a = await collect(engine.generate('Python', { maxTokens: 8, temperature: 0 }));
+  const b = await collect(other.generate('Python', { maxTokens: 8, temperature: 0 }));
+  assert.equal(a, b, 'same G, same text');
+  assert.equal(other.stats().gcacheRuns, 0);
+  engine.free();
+  other.free();
+});
+
+test('a long generation slides the context window instead of failing', async () => {
+  const shifts = [];
+  const engine = await PLDR.load(TINY, { contextLength: 48, onContextShift: (i) => shifts.push(i) });
+  const run = engine.generate('The history of the', { maxTokens: 120, temperature: 0.8, seed: 5 });
+  let step = await run.next();
+  while (!step.done) step = await run.next();
+  assert.ok(step.value.ids.length > 48);
+  assert.ok(shifts.length > 0 && engine.stats().contextShifts === shifts.length);
+  engine.free();
+});
+
+test('invalid options are rejected with the allowed values', async () => {
+  await assert.rejects(PLDR.load(TINY, { gcache: 'sometimes' }), /first, prompt, off or empty/);
+  await assert.rejects(PLDR.load(TINY, { quant: 'q2' }), /f32, q8, q4/);
+  await assert.rejects(PLDR.load(join(ROOT, 'no-such-model')), (err) => err.code === 'E_NOT_FOUND' && /config\.json/.test(err.message));
+  const engine = await PLDR.load(TINY);
+  assert.throws(() => engine.generate('x', { temperature: -1 }), /temperature/);
+  assert.throws(() => engine.generate('x', { topP: 0 }), /topP/);
+  assert.throws(() => engine.generate('x', { topK: 1.5 }), /topK/);
+  assert.throws(() => engine.generate('x', { maxTokens: 0 }), /maxTokens/);
+  assert.throws(() => engine.generate({ ids: [1, 99999] }), /outside the vocabulary/);
+  assert.throws(() => engine.generate('x', { stop: 'END' }), /stop must be an array/);
+  assert.ok(!engine.busy);
+  engine.free();
+});
