@@ -115,6 +115,9 @@ void pldr_model_free(pldr_model *model);
 /* Message of the last error on this model ("" when none). Owned by the model. */
 const char *pldr_model_error(const pldr_model *model);
 
+/* Status code of that last error (PLDR_OK when none): e.g. why pldr_session_new returned NULL. */
+int pldr_model_status(const pldr_model *model);
+
 /* Sets one hyperparameter by its config.json name, Hugging Face or native (docs/FORMAT.md):
  * num_hidden_layers|num_layers, hidden_size|d_model, num_attention_heads|num_heads, head_dim,
  * intermediate_size|dff, A_dff, num_reslayerA, num_denseA, vocab_size|input_vocab_size,

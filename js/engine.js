@@ -219,7 +219,7 @@ export class Session {
     const params = rt.copyIn(new Int32Array([ctx]));
     const handle = rt.x.pldr_session_new(model.handle, params) >>> 0;
     rt.free(params);
-    if (!handle) throw new EngineError('PLDR_ERR_SESSION', model.error());
+    if (!handle) throw new EngineError(statusName(rt.x.pldr_model_status(model.handle)), model.error());
     this.model = model;
     this.rt = rt;
     this.handle = handle;

@@ -102,7 +102,7 @@ test('tensors: too many or too few bytes', () => {
 test('finalize names a missing tensor; sessions need a finalized model', () => {
   const model = Model.create(rt, configFor(SMALL));
   const tensors = synthesize(SMALL).filter((t) => t.name !== 'decoder.dec_layers.0.ffn.gluw2.bias');
-  throwsCode(() => model.newSession(), 'PLDR_ERR_SESSION', /finalized/);
+  throwsCode(() => model.newSession(), 'PLDR_ERR_STATE', /finalized/);
   uploadTensors(model, tensors);
   throwsCode(() => model.finalize(), 'PLDR_ERR_MISSING_TENSOR', /decoder\.dec_layers\.0\.ffn\.gluw2\.bias is missing \(1 missing in all\)/);
   model.free();
@@ -145,7 +145,7 @@ test('F16 and BF16 uploads are widened to float32 exactly', () => {
 
 test('sessions: context length, overflow, token range; errors leave the session usable', () => {
   const model = ready();
-  throwsCode(() => model.newSession({ contextLength: 17 }), 'PLDR_ERR_SESSION', /context_length 17 outside 1\.\.16/);
+  throwsCode(() => model.newSession({ contextLength: 17 }), 'PLDR_ERR_INVALID_ARGUMENT', /context_length 17 outside 1\.\.16/);
   throwsCode(() => model.newSession({ contextLength: -1 }), 'PLDR_ERR_INVALID_ARGUMENT', /context length/);
   const s = model.newSession({ contextLength: 4 });
   throwsCode(() => s.prefill([1, 2, 3, 4, 5]), 'PLDR_ERR_CONTEXT_OVERFLOW', /5 tokens at position 0 exceed the context length 4/);
@@ -163,7 +163,7 @@ test('sessions: context length, overflow, token range; errors leave the session 
 
 test('G-cache: wrong size, non-finite values, fixed mode without G', () => {
   const model = ready(SMALL, { gcache: 'fixed' });
-  throwsCode(() => model.newSession(), 'PLDR_ERR_SESSION', /mode fixed but no G installed/);
+  throwsCode(() => model.newSession(), 'PLDR_ERR_GCACHE', /mode fixed but no G installed/);
   throwsCode(() => model.setGcache(new Float32Array(10)), 'PLDR_ERR_GCACHE', /G-cache of 10 floats, but this model needs \[1\]\[2\]\[16\]\[16\] = 512/);
   const g = new Float32Array(512);
   g[7] = NaN;
@@ -179,7 +179,7 @@ test('predefined-G models: no A-net, so only mode fixed; G must come from past_G
   throwsCode(() => Model.create(rt, configFor(shape), { gcache: 'prompt' }), 'PLDR_ERR_GCACHE', /needs the A-net/);
   throwsCode(() => Model.create(rt, configFor(shape), { gcache: 'off' }), 'PLDR_ERR_GCACHE', /needs the A-net/);
   const model = ready(shape);
-  throwsCode(() => model.newSession(), 'PLDR_ERR_SESSION', /past_G_values was not loaded/);
+  throwsCode(() => model.newSession(), 'PLDR_ERR_GCACHE', /past_G_values was not loaded/);
   throwsCode(() => model.computeGcache([3]), 'PLDR_ERR_GCACHE', /no A-net/);
   throwsCode(() => model.beginTensor({ name: 'decoder.dec_layers.0.mha1.plgatt_layer.Wlst', dtype: 'F32', shape: [2, 16, 16] }),
     'PLDR_ERR_STATE', /between/);
@@ -222,6 +222,14 @@ test('out of memory is an error, not a crash', async () => {
   models[2].beginTensor({ name: 'decoder.dec_layers.0.ffn.gluw1.weight', dtype: 'F32', shape: [300000, 1024] }); // memory came back
   models.forEach((m) => m.free());
   throwsCode(() => Model.create(big, configFor({ ...huge, V: 600000 })), 'PLDR_ERR_BAD_CONFIG', /too large/);
+  // a KV-cache whose byte size would overflow a 32-bit size_t is out of memory, not a wrap-around
+  const longCtx = { ...SMALL, L: 40, ctx: 1 << 20 };
+  const deep = Model.create(big, configFor(longCtx));
+  uploadTensors(deep, synthesize(longCtx));
+  deep.finalize();
+  throwsCode(() => deep.newSession(), 'PLDR_ERR_OUT_OF_MEMORY', /out of memory for a session of context 1048576/);
+  assert.equal(deep.newSession({ contextLength: 64 }).prefill([1, 2]).length, SMALL.V);
+  deep.free();
   const small = ready();
   assert.equal(small.newSession().prefill([1, 2]).length, SMALL.V, 'the runtime still works afterwards');
   small.free();

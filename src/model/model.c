@@ -34,6 +34,7 @@ int model_fail(pldr_model *m, int code, const char *fmt, ...) {
     va_start(ap, fmt);
     vformat_error(m->error, sizeof m->error, fmt, ap);
     va_end(ap);
+    m->status = code;
     return code;
 }
 
@@ -60,6 +61,7 @@ void pldr_model_free(pldr_model *m) {
 }
 
 const char *pldr_model_error(const pldr_model *m) { return m ? m->error : "no model (NULL)"; }
+int pldr_model_status(const pldr_model *m) { return m ? m->status : PLDR_ERR_INVALID_ARGUMENT; }
 
 static int validate_params(pldr_model *m) {
     const pldr_model_params *p = &m->params;

@@ -86,6 +86,7 @@ struct pldr_model {
     pldr_hparams hp;
     int stage;
     char error[512];
+    int status;                      /* code of the last error */
 
     pldr_matrix embedding;           /* [V][D] */
     float *ln_in_g, *ln_in_b;        /* [D] decoder.layernorm1 */

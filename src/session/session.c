@@ -40,7 +40,13 @@ static pldr_session *session_create(pldr_model *m, int ctx, int own_g) {
     s->model = m;
     s->ctx = ctx;
     s->own_g = own_g;
-    size_t kv = (size_t)hp->n_layers * hp->d_model * ctx * sizeof(float), gn = g_count(hp) * sizeof(float);
+    /* the KV-cache can exceed a 32-bit size_t (WebAssembly) for huge contexts: check in double */
+    double kv_d = (double)hp->n_layers * hp->d_model * ctx * sizeof(float);
+    if (kv_d > (double)(SIZE_MAX / 4)) {
+        free(s);
+        return NULL;
+    }
+    size_t kv = (size_t)kv_d, gn = g_count(hp) * sizeof(float);
     s->ids = alloc_counted((size_t)ctx * sizeof(int32_t), &s->scratch_bytes);
     s->k_cache = alloc_counted(kv, &s->kv_bytes);
     s->v_cache = alloc_counted(kv, &s->kv_bytes);
