@@ -23,7 +23,7 @@ WASM_FLAGS := -O3 -msimd128 -flto --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GR
 	-sINITIAL_MEMORY=16MB -sMAXIMUM_MEMORY=4GB -sTOTAL_STACK=1MB -sEXPORTED_FUNCTIONS=$(EXPORTS)
 NATIVE_FLAGS := -O3 -march=native -Wno-format-truncation
 
-.PHONY: all native test test-js test-py bench setup clean
+.PHONY: all native test test-js test-py bench setup clean kernels-test
 all: dist/pldr.wasm
 
 setup:
@@ -44,6 +44,30 @@ native: build/pldr-native
 build/pldr-native: $(LIB_SRC) $(CLI_SRC) $(HEADERS) Makefile | build/stamp-setup
 	@mkdir -p build
 	$(CC) $(WARN) $(NATIVE_FLAGS) $(LIB_SRC) $(CLI_SRC) -lm -o $@
+
+# Kernel unit tests (tests/kernels_test.c): native through SIMDe, and a WASI program with real SIMD128.
+KTEST_SRC := tests/kernels_test.c $(wildcard src/kernels/*.c)
+KTEST_DEPS := $(KTEST_SRC) $(wildcard src/kernels/*.h) include/pldr.h Makefile
+build/kernels-test: $(KTEST_DEPS) | build/stamp-setup
+	@mkdir -p build
+	$(CC) $(WARN) $(NATIVE_FLAGS) $(KTEST_SRC) -lm -o $@
+build/kernels-test.wasm: $(KTEST_DEPS) | build/stamp-setup
+	@mkdir -p build
+	$(EMCC) $(WARN) -O3 -msimd128 -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 -sTOTAL_STACK=1MB $(KTEST_SRC) -o $@
+kernels-test: build/kernels-test build/kernels-test.wasm
+
+# Benchmarks: the CLI (bench included) as a WASI program with the flags of dist/pldr.wasm, and a
+# native build with the decode-step timing hooks of src/session/forward.c (-DPLDR_PROFILE).
+BENCH_WASM_FLAGS := -O3 -msimd128 -flto -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=16MB \
+	-sMAXIMUM_MEMORY=4GB -sTOTAL_STACK=1MB
+build/pldr-bench.wasm: $(LIB_SRC) $(CLI_SRC) $(HEADERS) src/host_imports.js Makefile | build/stamp-setup
+	@mkdir -p build
+	$(EMCC) $(WARN) $(BENCH_WASM_FLAGS) --js-library src/host_imports.js $(LIB_SRC) $(CLI_SRC) -o build/pldr-bench.raw.wasm
+	wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+		--enable-mutable-globals build/pldr-bench.raw.wasm -o $@
+build/pldr-native-prof: $(LIB_SRC) $(CLI_SRC) $(HEADERS) Makefile | build/stamp-setup
+	@mkdir -p build
+	$(CC) $(WARN) $(NATIVE_FLAGS) -DPLDR_PROFILE $(LIB_SRC) $(CLI_SRC) -lm -o $@
 
 node_modules/.stamp: package.json
 	npm install --no-audit --no-fund --loglevel=error

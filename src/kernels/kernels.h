@@ -36,12 +36,23 @@ float pk_bf16_to_f32(uint16_t h);
 void pk_quantize_row_q8_0(const float *x, void *blocks, int cols);
 void pk_quantize_row_q4_0(const float *x, void *blocks, int cols);
 
+/* Activations for the integer dot products with q8_0/q4_0 rows: per block of 32 values (the last
+ * zero-padded) q[i] = round(x[i] / d) in -127..127 with d = max|x| / 127. Both kernel sets use
+ * this quantizer, so they see the same integers. q: [ceil(cols/32) * 32], d: [ceil(cols/32)]. */
+void pk_quantize_act(const float *x, int8_t *q, float *d, int cols);
+
+/* pk_f16_to_f32 of every binary16 bit pattern, built on first use. */
+const float *pk_f16_table(void);
+
 #define PK_DECLARE(prefix)                                                                        \
-    /* Y[n][rows] = X[n][cols] · Wᵀ + bias (bias may be NULL) */                                  \
+    /* Y[n][rows] = X[n][cols] · Wᵀ + bias (bias may be NULL). For Q8_0/Q4_0, X is quantized   \
+     * per block (pk_quantize_act) and the products are integer (llama.cpp's q8_0 dot). */       \
     void prefix##matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n);\
     /* out[cols] = row `row` of W, dequantized */                                                 \
     void prefix##matrix_row(float *out, const pldr_matrix *W, int row);                           \
     float prefix##dot(const float *a, const float *b, int n);                                     \
+    /* y[m] = x[n] · A[n][m] (A row-major): a row vector times a matrix */                        \
+    void prefix##vecmat(float *y, const float *x, const float *A, int n, int m);                  \
     /* y += a * x */                                                                              \
     void prefix##axpy(float *y, float a, const float *x, int n);                                  \
     /* y = a + b */                                                                               \
@@ -66,6 +77,7 @@ PK_DECLARE(pk_simd_)
 #define pk_matmul PK(matmul)
 #define pk_matrix_row PK(matrix_row)
 #define pk_dot PK(dot)
+#define pk_vecmat PK(vecmat)
 #define pk_axpy PK(axpy)
 #define pk_add PK(add)
 #define pk_silu_mul PK(silu_mul)

@@ -1,6 +1,7 @@
 /* kernels_ref.c — portable scalar reference kernels: the definition the SIMD kernels are tested
  * against. Plain loops, one accumulator per output. */
 #include <math.h>
+#include <string.h>
 
 #include "kernels.h"
 #include "pldr.h"
@@ -33,14 +34,54 @@ float pk_ref_dot(const float *a, const float *b, int n) {
     return s;
 }
 
+/* One weight of a quantized row as its integer code: q8_0 qs[i], q4_0 nibble - 8. */
+static int weight_code(const pldr_matrix *W, const void *block, int i) {
+    if (W->format == PLDR_DTYPE_Q8_0) return ((const block_q8_0 *)block)->qs[i];
+    const block_q4_0 *b = block;
+    return (i < 16 ? (b->qs[i] & 15) : (b->qs[i - 16] >> 4)) - 8;
+}
+
+/* Quantized rows: the activations are quantized too (pk_quantize_act) and each block's integer
+ * dot product is scaled by both scales, y = Σ_b d_w·d_x·Σ_i w_i x_i: llama.cpp's q8_0/q4_0 dot. */
+static void matmul_quant(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n) {
+    int rows = W->rows, cols = W->cols, nb = (cols + PK_QBLOCK - 1) / PK_QBLOCK;
+    size_t block_bytes = W->format == PLDR_DTYPE_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+    int8_t q[nb * PK_QBLOCK];
+    float d[nb];
+    for (int t = 0; t < n; t++) {
+        pk_quantize_act(X + (size_t)t * cols, q, d, cols);
+        for (int r = 0; r < rows; r++) {
+            const unsigned char *row = (const unsigned char *)W->data + (size_t)r * nb * block_bytes;
+            float y = 0.0f;
+            for (int b = 0; b < nb; b++) {
+                const void *blk = row + (size_t)b * block_bytes;
+                int32_t isum = 0;
+                for (int i = 0; i < PK_QBLOCK; i++) isum += weight_code(W, blk, i) * q[b * PK_QBLOCK + i];
+                uint16_t dw;
+                memcpy(&dw, blk, sizeof dw);
+                y += pk_f16_to_f32(dw) * d[b] * (float)isum;
+            }
+            Y[(size_t)t * rows + r] = y + (bias ? bias[r] : 0.0f);
+        }
+    }
+}
+
 void pk_ref_matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n) {
+    if (W->format != PLDR_DTYPE_F32) {
+        matmul_quant(Y, X, W, bias, n);
+        return;
+    }
     int rows = W->rows, cols = W->cols;
-    float row[cols > 0 ? cols : 1];
     for (int r = 0; r < rows; r++) {
-        pk_ref_matrix_row(row, W, r);
+        const float *row = (const float *)W->data + (size_t)r * cols;
         for (int t = 0; t < n; t++)
             Y[(size_t)t * rows + r] = pk_ref_dot(X + (size_t)t * cols, row, cols) + (bias ? bias[r] : 0.0f);
     }
+}
+
+void pk_ref_vecmat(float *y, const float *x, const float *A, int n, int m) {
+    for (int j = 0; j < m; j++) y[j] = 0.0f;
+    for (int i = 0; i < n; i++) pk_ref_axpy(y, x[i], A + (size_t)i * m, m);
 }
 
 void pk_ref_axpy(float *y, float a, const float *x, int n) {

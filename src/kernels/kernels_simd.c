@@ -1,6 +1,8 @@
 /* kernels_simd.c — SIMD128 kernels (4 float lanes). Same results as kernels_ref.c up to the
  * order of float additions. */
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -88,6 +90,169 @@ static void matmul_f32(float *Y, const float *X, const float *W, const float *bi
                 pk_simd_dot(X + (size_t)t * cols, W + (size_t)r * cols, cols) + (bias ? bias[r] : 0.0f);
 }
 
+/* ---- q8_0 / q4_0 rows times quantized activations ----------------------------------------------
+ *
+ * SIMD128 has no int8 dot product; i32x4.dot_i16x8_s multiplies 8 pairs of int16 and adds them
+ * in pairs. Each 16 bytes of weights become int16 lanes with at most one op per 8 weights, all
+ * scaled by 256, and the activations (quantized once per matrix product, pk_quantize_act) are
+ * stored widened to int16 in the matching order, so a block of 32 costs 4 dot products:
+ *
+ *   q8_0: an int16 lane of the weight bytes holds w[2k] (low byte) and w[2k+1] (high byte):
+ *         lane << 8 = 256·w[2k] and lane & 0xff00 = 256·w[2k+1], both exact signed int16.
+ *   q4_0: a lane holds the nibbles v[2k] (bits 0-3), v[2k+16] (4-7), v[2k+1] (8-11) and
+ *         v[2k+17] (12-15): masks give v[2k], 16·v[2k+16], 256·v[2k+1], and >> 12 gives
+ *         v[2k+17]; the activations carry the missing factor (256, 16, 1, 256). The weights'
+ *         offset 8 is taken off once per block: Σ(v-8)x = Σvx - 8Σx.
+ *
+ * Either way a block's integer sum is 256·Σ w_i x_i (|lane| < 2^26, no overflow), so the float
+ * scale is d_w·d_x/256. A row's unpacked block is reused for up to 4 tokens. */
+
+typedef struct { /* block-major: the tokens of a block side by side, one pointer walks them all */
+    int16_t *qs;    /* [nb][n][32] activations as int16, in the lane order above */
+    float *d;       /* [nb][n] d_x / 256 */
+    int32_t *corr;  /* [nb][n] q4_0: 512·Σq (4 lanes of it = 8Σq), else 0 */
+    int nb, n;
+} act_blocks;
+
+/* the activation blocks of token t for format q4 (0: q8_0); q, d: [nb * 32], [nb] work space */
+static void pack_act(act_blocks *a, int t, const float *x, int cols, int q4, int8_t *q, float *d) {
+    int nb = a->nb, n = a->n;
+    pk_quantize_act(x, q, d, cols);
+    for (int b = 0; b < nb; b++) {
+        const int8_t *qb = q + b * PK_QBLOCK;
+        int16_t *o = a->qs + ((size_t)b * n + t) * PK_QBLOCK;
+        int sum = 0;
+        for (int k = 0; k < 8; k++) {
+            o[k] = (int16_t)(qb[2 * k] * (q4 ? 256 : 1));
+            o[8 + k] = qb[2 * k + 1];
+            o[16 + k] = (int16_t)(qb[16 + 2 * k] * (q4 ? 16 : 1));
+            o[24 + k] = (int16_t)(qb[17 + 2 * k] * (q4 ? 256 : 1));
+        }
+        for (int i = 0; i < PK_QBLOCK; i++) sum += qb[i];
+        a->d[(size_t)b * n + t] = d[b] * (1.0f / 256.0f);
+        a->corr[(size_t)b * n + t] = q4 ? 512 * sum : 0;
+    }
+}
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* The nibble/byte masks, read through volatile once per row: V8 rematerialises a v128.const at
+ * every use inside a loop (several instructions each); a value it cannot fold stays in a register. */
+static volatile int16_t mask_values[4] = {(int16_t)0xff00, 0x000f, 0x0f00, 0x00f0};
+typedef struct { v128_t hi8, n0, n2, n1; } unpack_masks;
+
+ALWAYS_INLINE unpack_masks load_masks(void) {
+    return (unpack_masks){wasm_i16x8_splat(mask_values[0]), wasm_i16x8_splat(mask_values[1]),
+                          wasm_i16x8_splat(mask_values[2]), wasm_i16x8_splat(mask_values[3])};
+}
+
+ALWAYS_INLINE void unpack_q8(const unsigned char *blk, const unpack_masks *m, v128_t w[4]) {
+    const block_q8_0 *b = (const block_q8_0 *)blk;
+    v128_t lo = LOAD(b->qs), hi = LOAD(b->qs + 16);
+    w[0] = wasm_i16x8_shl(lo, 8);
+    w[1] = wasm_v128_and(lo, m->hi8);
+    w[2] = wasm_i16x8_shl(hi, 8);
+    w[3] = wasm_v128_and(hi, m->hi8);
+}
+
+ALWAYS_INLINE void unpack_q4(const unsigned char *blk, const unpack_masks *m, v128_t w[4]) {
+    v128_t v = LOAD(((const block_q4_0 *)blk)->qs);
+    w[0] = wasm_v128_and(v, m->n0);
+    w[1] = wasm_v128_and(v, m->n2);
+    w[2] = wasm_v128_and(v, m->n1);
+    w[3] = wasm_u16x8_shr(v, 12);
+}
+
+/* Y for row r and tokens t0..t0+T-1 (T ≤ 4, a constant after inlining) */
+ALWAYS_INLINE void quant_tile(float *Y, const act_blocks *a, const unsigned char *W, size_t row_bytes,
+                              int rows, const float *bias, int r, int t0, const int T, const int q4) {
+    const float *f16 = pk_f16_table();
+    const size_t bsize = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    const int nb = a->nb, n = a->n;
+    v128_t acc[4];
+    for (int t = 0; t < T; t++) acc[t] = wasm_f32x4_splat(0.0f);
+    const unsigned char *blk = W + (size_t)r * row_bytes;
+    const int16_t *x = a->qs + (size_t)t0 * PK_QBLOCK;
+    const float *xd = a->d + t0;
+    const int32_t *xc = a->corr + t0;
+    const unpack_masks masks = load_masks();
+    for (int b = 0; b < nb; b++, blk += bsize, x += (size_t)n * PK_QBLOCK, xd += n, xc += n) {
+        uint16_t dh;
+        memcpy(&dh, blk, sizeof dh);
+        v128_t dw = wasm_f32x4_splat(f16[dh]), w[4];
+        if (q4) unpack_q4(blk, &masks, w);
+        else unpack_q8(blk, &masks, w);
+        for (int t = 0; t < T; t++) {
+            const int16_t *xt = x + t * PK_QBLOCK;
+            v128_t s = wasm_i32x4_dot_i16x8(w[0], LOAD(xt));
+            s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(w[1], LOAD(xt + 8)));
+            s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(w[2], LOAD(xt + 16)));
+            s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(w[3], LOAD(xt + 24)));
+            if (q4) s = wasm_i32x4_sub(s, wasm_v128_load32_splat(xc + t));
+            /* d_w·d_x: the token's scale is broadcast straight from memory */
+            v128_t scale = wasm_f32x4_mul(dw, wasm_v128_load32_splat(xd + t));
+            acc[t] = MADD(acc[t], wasm_f32x4_convert_i32x4(s), scale);
+        }
+    }
+    for (int t = 0; t < T; t++) Y[(size_t)(t0 + t) * rows + r] = pk_hsum(acc[t]) + (bias ? bias[r] : 0.0f);
+}
+
+/* One row at a time, tokens in tiles of 4, 2, 1: a row's unpacked block serves 4 tokens. (Tiles
+ * of 2 or 4 rows were measured too: no faster with the rows in cache, and for q8_0 matrices
+ * streamed from memory up to 2x slower.) */
+static void quant_rows(float *Y, const act_blocks *a, const pldr_matrix *W, const float *bias, int n,
+                       int q4) {
+    const unsigned char *w = W->data;
+    int rows = W->rows;
+    size_t row_bytes = pk_matrix_bytes(W->format, 1, W->cols);
+    for (int r = 0; r < rows; r++) {
+        int t = 0;
+        if (q4) {
+            for (; t + 4 <= n; t += 4) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 4, 1);
+            for (; t + 2 <= n; t += 2) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 2, 1);
+            for (; t < n; t++) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 1, 1);
+        } else {
+            for (; t + 4 <= n; t += 4) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 4, 0);
+            for (; t + 2 <= n; t += 2) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 2, 0);
+            for (; t < n; t++) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 1, 0);
+        }
+    }
+}
+
+/* Activations of up to ACT_CHUNK tokens at a time, in a buffer kept per thread and grown on
+ * demand: each weight row is then read once per chunk of tokens, not once per token. */
+#define ACT_CHUNK 64
+static _Thread_local struct { void *mem; size_t cap; } act_scratch;
+
+static void matmul_quant(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n) {
+    int cols = W->cols, nb = (cols + PK_QBLOCK - 1) / PK_QBLOCK, q4 = W->format == PLDR_DTYPE_Q4_0;
+    int chunk = n < ACT_CHUNK ? n : ACT_CHUNK;
+    size_t per_token = (size_t)nb * (PK_QBLOCK * sizeof(int16_t) + sizeof(float) + sizeof(int32_t));
+    size_t need = (size_t)chunk * per_token + (size_t)nb * (PK_QBLOCK + sizeof(float)) + 64;
+    if (need > act_scratch.cap) {
+        void *mem = malloc(need);
+        if (!mem) { /* no memory for the packed activations: the reference needs none */
+            pk_ref_matmul(Y, X, W, bias, n);
+            return;
+        }
+        free(act_scratch.mem);
+        act_scratch.mem = mem;
+        act_scratch.cap = need;
+    }
+    unsigned char *base = (unsigned char *)(((uintptr_t)act_scratch.mem + 15) & ~(uintptr_t)15);
+    for (int t0 = 0; t0 < n; t0 += chunk) {
+        int m = n - t0 < chunk ? n - t0 : chunk;
+        act_blocks a = {.nb = nb, .n = m};
+        a.qs = (int16_t *)base;
+        a.d = (float *)(base + (size_t)m * nb * PK_QBLOCK * sizeof(int16_t));
+        a.corr = (int32_t *)(a.d + (size_t)m * nb);
+        int8_t *q = (int8_t *)(a.corr + (size_t)m * nb);
+        float *d = (float *)(q + (size_t)nb * PK_QBLOCK);
+        for (int t = 0; t < m; t++) pack_act(&a, t, X + (size_t)(t0 + t) * cols, cols, q4, q, d);
+        quant_rows(Y + (size_t)t0 * W->rows, &a, W, bias, m, q4);
+    }
+}
+
 void pk_simd_matrix_row(float *out, const pldr_matrix *W, int row) {
     if (W->format == PLDR_DTYPE_F32)
         memcpy(out, (const float *)W->data + (size_t)row * W->cols, (size_t)W->cols * sizeof(float));
@@ -99,7 +264,37 @@ void pk_simd_matmul(float *Y, const float *X, const pldr_matrix *W, const float 
     if (W->format == PLDR_DTYPE_F32)
         matmul_f32(Y, X, (const float *)W->data, bias, n, W->rows, W->cols);
     else
-        pk_ref_matmul(Y, X, W, bias, n);
+        matmul_quant(Y, X, W, bias, n);
+}
+
+/* y = x · A: rows of A scaled and summed, 16 columns at a time in registers */
+void pk_simd_vecmat(float *y, const float *x, const float *A, int n, int m) {
+    int j = 0;
+    for (; j + 16 <= m; j += 16) {
+        v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < n; i++) {
+            const float *row = A + (size_t)i * m + j;
+            v128_t xi = wasm_f32x4_splat(x[i]);
+            a0 = MADD(a0, xi, LOAD(row));
+            a1 = MADD(a1, xi, LOAD(row + 4));
+            a2 = MADD(a2, xi, LOAD(row + 8));
+            a3 = MADD(a3, xi, LOAD(row + 12));
+        }
+        wasm_v128_store(y + j, a0);
+        wasm_v128_store(y + j + 4, a1);
+        wasm_v128_store(y + j + 8, a2);
+        wasm_v128_store(y + j + 12, a3);
+    }
+    for (; j + 4 <= m; j += 4) {
+        v128_t a0 = wasm_f32x4_splat(0.0f);
+        for (int i = 0; i < n; i++) a0 = MADD(a0, wasm_f32x4_splat(x[i]), LOAD(A + (size_t)i * m + j));
+        wasm_v128_store(y + j, a0);
+    }
+    for (; j < m; j++) {
+        float s = 0.0f;
+        for (int i = 0; i < n; i++) s += x[i] * A[(size_t)i * m + j];
+        y[j] = s;
+    }
 }
 
 /* ---- elementwise ------------------------------------------------------------------------------ */

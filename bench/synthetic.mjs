@@ -1,0 +1,95 @@
+// Deterministic synthetic weights of the released 110M PLDR-LLM shape, generated tensor by tensor
+// (never all at once) and streamed into an engine Model. src/cli/bench.c generates the very same
+// numbers (same PRNG, order and recipe), so WebAssembly and native run identical models:
+//   linear weights   xavier-uniform ±sqrt(6 / (fan_in + fan_out))
+//   biases           uniform ±0.02
+//   embedding        uniform ±1 (scaled by sqrt(D) and normalised right after the lookup)
+//   LayerNorm        weight 1, bias 0
+//   PLGA W, a        uniform ±sqrt(3 / dk);  power P in [0.2, 0.8) so A_LM^P stays finite
+
+/** The released shape (config of the 110M models). */
+export const RELEASE = { L: 5, D: 896, H: 14, dff: 2389, Adff: 170, nres: 8, ndense: 2, V: 32000, ctx: 1024 };
+
+/** mulberry32, bit for bit as prng_next in src/cli/bench.c. @param {number} seed */
+export function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** config.json (Hugging Face names) of a shape. */
+export function configFor(s) {
+  return {
+    model_type: 'pldrllm', num_hidden_layers: s.L, hidden_size: s.D, num_attention_heads: s.H,
+    head_dim: s.D / s.H, intermediate_size: s.dff, A_dff: s.Adff, num_reslayerA: s.nres,
+    num_denseA: s.ndense, vocab_size: s.V, max_position_embeddings: s.ctx, rope_theta: 10000,
+    reference_rope: true, layer_norm_eps: 1e-6, attention_bias: true, glu_bias: true,
+    custom_G_type: null, tie_word_embeddings: false, pad_token_id: 0, eos_token_id: 3,
+  };
+}
+
+/** [name, shape, kind] of every tensor, in generation order. */
+export function tensorList(s) {
+  const dk = s.D / s.H;
+  /** @type {[string, number[], string][]} */
+  const out = [];
+  const linear = (p, o, i) => out.push([`${p}.weight`, [o, i], 'linear'], [`${p}.bias`, [o], 'bias']);
+  const norm = (p, n) => out.push([`${p}.weight`, [n], 'ones'], [`${p}.bias`, [n], 'zeros']);
+  out.push(['decoder.embedding.weight', [s.V, s.D], 'embed']);
+  norm('decoder.layernorm1', s.D);
+  for (let l = 0; l < s.L; l++) {
+    const p = `decoder.dec_layers.${l}`;
+    for (const w of ['wq', 'wk', 'wv', 'dense']) linear(`${p}.mha1.${w}`, s.D, s.D);
+    for (const [n, kind] of [['Wlst', 'plga'], ['blst', 'bias'], ['pwlst', 'power'], ['alst', 'plga'], ['balst', 'bias']]) {
+      out.push([`${p}.mha1.plgatt_layer.${n}`, [s.H, dk, dk], kind]);
+    }
+    norm(`${p}.mha1.layernorm1`, dk);
+    for (let j = 0; j < s.nres; j++) {
+      for (let k = 0; k < s.ndense; k++) {
+        const g = `${p}.mha1.reslayerAs.${j}.denseAs.${k}`;
+        linear(`${g}.gluw1`, s.Adff, dk); linear(`${g}.gluw2`, s.Adff, dk); linear(`${g}.gluw3`, dk, s.Adff);
+      }
+      norm(`${p}.mha1.reslayerAs.${j}.layernormA`, dk);
+    }
+    linear(`${p}.ffn.gluw1`, s.dff, s.D); linear(`${p}.ffn.gluw2`, s.dff, s.D); linear(`${p}.ffn.gluw3`, s.D, s.dff);
+    norm(`${p}.layernorm1`, s.D);
+    norm(`${p}.layernorm2`, s.D);
+  }
+  linear('final_layer', s.V, s.D);
+  return out;
+}
+
+/** Values of one tensor. @param {string} kind @param {number[]} shape @param {() => number} rand */
+export function fillTensor(kind, shape, rand) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  const fanIn = shape.length > 1 ? shape[shape.length - 1] : 1;
+  const scale = { embed: 1, linear: Math.sqrt(6 / (fanIn + shape[0])), bias: 0.02, plga: Math.sqrt(3 / fanIn) }[kind];
+  if (kind === 'ones') data.fill(1);
+  else if (kind === 'power') for (let i = 0; i < n; i++) data[i] = 0.2 + 0.6 * rand();
+  else if (kind !== 'zeros') for (let i = 0; i < n; i++) data[i] = (rand() * 2 - 1) * scale;
+  return data;
+}
+
+/** Streams the synthetic tensors of shape s into an engine Model and finalizes it. */
+export function uploadSynthetic(model, s, seed = 1) {
+  const rand = prng(seed);
+  for (const [name, shape, kind] of tensorList(s)) {
+    const data = fillTensor(kind, shape, rand);
+    const w = model.beginTensor({ name, dtype: 'F32', shape });
+    w.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    w.end();
+  }
+  model.finalize();
+}
+
+/** Token ids 4..V-1 from a fixed seed, as bench_ids in src/cli/bench.c. */
+export function benchIds(n, vocab, seed = 7) {
+  const rand = prng(seed);
+  return Array.from({ length: n }, () => 4 + Math.floor(rand() * (vocab - 4)));
+}

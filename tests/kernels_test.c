@@ -1,0 +1,281 @@
+/* kernels_test.c — every SIMD128 kernel against its scalar reference (src/kernels), on odd sizes
+ * and tails: rows not a multiple of 4, cols not a multiple of 32 (2389, 170), n = 1..9 tokens,
+ * every weight format, unaligned data, the extreme integer codes. Built natively (SIMDe) and as a
+ * WASI program (real SIMD128); tests/kernels.test.mjs runs both. Prints one line per failure and
+ * a summary; exit status 0 when everything passed. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/kernels/kernels.h"
+#include "pldr.h"
+
+static int checks, failures;
+
+static void fail(const char *what, const char *fmt, double a, double b, double tol) {
+    failures++;
+    if (failures <= 40) {
+        printf("FAIL %s: ", what);
+        printf(fmt, a, b, tol);
+        printf("\n");
+    }
+}
+
+/* |a - b| ≤ tol */
+static void close_to(const char *what, double a, double b, double tol) {
+    checks++;
+    if (!(fabs(a - b) <= tol)) fail(what, "%.9g vs %.9g (tolerance %.3g)", a, b, tol);
+}
+
+static uint32_t rng = 12345;
+static float urand(void) { /* uniform in [-1, 1) */
+    rng = rng * 1664525u + 1013904223u;
+    return (float)((rng >> 8) * (1.0 / 8388608.0)) - 1.0f;
+}
+
+static float *floats(size_t n, float scale) {
+    float *x = malloc(n * sizeof(float) + 64);
+    for (size_t i = 0; i < n; i++) x[i] = urand() * scale;
+    return x;
+}
+
+/* ---- format helpers ---------------------------------------------------------------------------- */
+
+static void test_f16(void) {
+    const float *tab = pk_f16_table();
+    for (uint32_t h = 0; h < 65536; h++) {
+        float a = tab[h], b = pk_f16_to_f32((uint16_t)h);
+        checks++;
+        if (memcmp(&a, &b, 4) && !(isnan(a) && isnan(b))) fail("f16 table", "%g vs %g %g", a, b, 0);
+        if (!isnan(b) && pk_f32_to_f16(b) != h && !(h == 0x8000 && b == 0)) fail("f16 round trip", "%g %g %g", b, h, 0);
+    }
+}
+
+static void test_quantize_act(void) {
+    int sizes[] = {1, 5, 31, 32, 33, 64, 170, 2389};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        int cols = sizes[s], nb = (cols + 31) / 32;
+        float *x = floats((size_t)cols, 3.0f);
+        if (cols > 40) x[37] = 0.0f;
+        int8_t *q = malloc((size_t)nb * 32);
+        float *d = malloc((size_t)nb * sizeof(float));
+        pk_quantize_act(x, q, d, cols);
+        for (int i = 0; i < nb * 32; i++) {
+            float v = i < cols ? x[i] : 0.0f;
+            close_to("quantize_act |x - d·q| ≤ d/2", v - d[i / 32] * q[i], 0.0, d[i / 32] * 0.5001 + 1e-12);
+            checks++;
+            if (q[i] < -127) fail("quantize_act range", "%g %g %g", q[i], 0, 0);
+        }
+        free(x); free(q); free(d);
+    }
+}
+
+/* Σ over a q4_0/q8_0 row of squared dequantization errors */
+static double row_error(const float *x, int cols, int format) {
+    int nb = (cols + 31) / 32;
+    float out[4096];
+    unsigned char blocks[4096];
+    pldr_matrix m = {blocks, format, 1, cols};
+    if (format == PLDR_DTYPE_Q8_0) pk_quantize_row_q8_0(x, blocks, cols);
+    else pk_quantize_row_q4_0(x, blocks, cols);
+    pk_ref_matrix_row(out, &m, 0);
+    double e = 0;
+    for (int i = 0; i < cols; i++) e += (double)(out[i] - x[i]) * (out[i] - x[i]);
+    (void)nb;
+    return e;
+}
+
+/* the reference q4_0 quantizer of docs/FORMAT.md (d = m / -8): ours must never be worse */
+static double row_error_q4_reference(const float *x, int cols) {
+    double e = 0;
+    for (int b = 0; b * 32 < cols; b++) {
+        float amax = 0, mx = 0;
+        for (int i = 0; i < 32 && b * 32 + i < cols; i++)
+            if (fabsf(x[b * 32 + i]) > amax) { amax = fabsf(x[b * 32 + i]); mx = x[b * 32 + i]; }
+        float d = pk_f16_to_f32(pk_f32_to_f16(mx / -8.0f)), id = d ? 1.0f / d : 0.0f;
+        for (int i = 0; i < 32 && b * 32 + i < cols; i++) {
+            float v = roundf(x[b * 32 + i] * id) + 8.0f;
+            v = v < 0 ? 0 : v > 15 ? 15 : v;
+            double r = d * (v - 8.0f) - x[b * 32 + i];
+            e += r * r;
+        }
+    }
+    return e;
+}
+
+static void test_quantizers(void) {
+    int sizes[] = {1, 17, 32, 45, 96, 170, 896, 2389};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        int cols = sizes[s];
+        for (int rep = 0; rep < 4; rep++) {
+            float *x = floats((size_t)cols, rep == 3 ? 1e-6f : 0.05f);
+            if (rep == 1) for (int i = 0; i < cols; i += 7) x[i] *= 10.0f; /* outliers */
+            if (rep == 2) for (int i = 0; i < cols; i++) x[i] = x[i] > 0 ? 0.0f : x[i]; /* one-sided */
+            double sq = 0;
+            for (int i = 0; i < cols; i++) sq += (double)x[i] * x[i];
+            if (rep != 3) /* (at 1e-6 the f16 scale itself underflows) */
+                close_to("q8_0 error ≤ 1e-4 of the signal", row_error(x, cols, PLDR_DTYPE_Q8_0), 0.0, 1e-4 * sq + 1e-30);
+            double ours = row_error(x, cols, PLDR_DTYPE_Q4_0), ref = row_error_q4_reference(x, cols);
+            close_to("q4_0 error ≤ the reference quantizer's", ours > ref ? ours - ref : 0.0, 0.0, 1e-6 * ref + 1e-30);
+            free(x);
+        }
+    }
+}
+
+/* ---- matrix products --------------------------------------------------------------------------- */
+
+/* Magnitude bound for output (t, r): Σ |x||w| over the dequantized (or float) row. */
+static double magnitude(const float *x, const float *wrow, int cols) {
+    double m = 0;
+    for (int i = 0; i < cols; i++) m += fabs((double)x[i] * wrow[i]);
+    return m;
+}
+
+static void test_matmul_shape(int format, int rows, int cols, int n, int with_bias, int offset) {
+    size_t wbytes = pk_matrix_bytes(format, rows, cols);
+    unsigned char *wmem = malloc(wbytes + 64);
+    unsigned char *wdata = wmem + offset; /* unaligned on purpose */
+    float *wf = floats((size_t)rows * cols, 0.08f);
+    for (int r = 0; r < rows; r++) {
+        if (format == PLDR_DTYPE_F32) memcpy(wdata + (size_t)r * cols * 4, wf + (size_t)r * cols, (size_t)cols * 4);
+        else if (format == PLDR_DTYPE_Q8_0) pk_quantize_row_q8_0(wf + (size_t)r * cols, wdata + pk_matrix_bytes(format, r, cols), cols);
+        else pk_quantize_row_q4_0(wf + (size_t)r * cols, wdata + pk_matrix_bytes(format, r, cols), cols);
+    }
+    pldr_matrix W = {wdata, format, rows, cols};
+    float *xmem = floats((size_t)n * cols + 1, 2.0f), *x = xmem + (offset & 1); /* unaligned floats too */
+    float *bias = with_bias ? floats((size_t)rows, 0.5f) : NULL;
+    float *y_ref = malloc((size_t)n * rows * sizeof(float)), *y_simd = malloc((size_t)n * rows * sizeof(float));
+    pk_ref_matmul(y_ref, x, &W, bias, n);
+    pk_simd_matmul(y_simd, x, &W, bias, n);
+    float *row = malloc((size_t)cols * sizeof(float)), *row2 = malloc((size_t)cols * sizeof(float));
+    char what[96];
+    snprintf(what, sizeof what, "matmul format %d rows %d cols %d n %d", format, rows, cols, n);
+    for (int r = 0; r < rows; r++) {
+        pk_ref_matrix_row(row, &W, r);
+        pk_simd_matrix_row(row2, &W, r);
+        for (int i = 0; i < cols; i++) {
+            checks++;
+            if (row[i] != row2[i]) { fail("matrix_row", "%g vs %g %g", row[i], row2[i], 0); break; }
+        }
+        for (int t = 0; t < n; t++) {
+            /* quantized: the activations are quantized too, |error| ≤ (d_x/2)·Σ|w| per block */
+            double mag = magnitude(x + (size_t)t * cols, row, cols) * 1.01 + (bias ? fabs(bias[r]) : 0.0);
+            close_to(what, y_simd[(size_t)t * rows + r], y_ref[(size_t)t * rows + r], 2e-6 * mag + 1e-7);
+        }
+    }
+    /* the reference itself against float math: a check of the quantized-activation definition */
+    if (format != PLDR_DTYPE_F32) {
+        for (int r = 0; r < rows; r++) {
+            pk_ref_matrix_row(row, &W, r);
+            for (int t = 0; t < n; t++) {
+                const float *xt = x + (size_t)t * cols;
+                int nb = (cols + 31) / 32;
+                int8_t q[nb * 32];
+                float d[nb];
+                pk_quantize_act(xt, q, d, cols);
+                double exact = bias ? bias[r] : 0.0, bound = 1e-5 * magnitude(xt, row, cols) + 1e-6;
+                for (int i = 0; i < cols; i++) {
+                    exact += (double)xt[i] * row[i];
+                    bound += d[i / 32] * 0.5 * fabs(row[i]); /* |x - d·q| ≤ d/2 */
+                }
+                close_to("quantized matmul vs float math (activation quantization)", y_ref[(size_t)t * rows + r], exact, bound);
+            }
+        }
+    }
+    free(row); free(row2); free(wmem); free(wf); free(xmem); free(bias); free(y_ref); free(y_simd);
+}
+
+static void test_matmul(void) {
+    const int shapes[][2] = {{1, 1}, {1, 32}, {3, 5}, {4, 31}, {4, 32}, {5, 33}, {6, 64}, {7, 96}, {9, 170},
+                             {13, 2389}, {8, 896}, {170, 64}, {64, 170}, {2, 300}, {11, 47}};
+    const int formats[3] = {PLDR_DTYPE_F32, PLDR_DTYPE_Q8_0, PLDR_DTYPE_Q4_0};
+    for (int f = 0; f < 3; f++)
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int n = 1; n <= 9; n++)
+                test_matmul_shape(formats[f], shapes[s][0], shapes[s][1], n, (n + (int)s) % 2, (int)(s % 3) * 2);
+    for (int f = 0; f < 3; f++) test_matmul_shape(formats[f], 6, 96, 70, 1, 0); /* more tokens than a chunk */
+}
+
+/* Extreme codes: q8_0 -128 and 127 weights against ±127 activations; all-15 and all-0 nibbles. */
+static void test_extremes(void) {
+    const int cols = 64, rows = 5, n = 3;
+    block_q8_0 q8[rows * 2];
+    block_q4_0 q4[rows * 2];
+    for (int r = 0; r < rows * 2; r++) {
+        q8[r].d = pk_f32_to_f16(0.01f * (r + 1));
+        q4[r].d = pk_f32_to_f16(-0.02f * (r + 1));
+        for (int i = 0; i < 32; i++) q8[r].qs[i] = (int8_t)(r % 2 ? -128 : ((i & 1) ? 127 : -128));
+        for (int i = 0; i < 16; i++) q4[r].qs[i] = (uint8_t)(r % 3 == 0 ? 0xff : r % 3 == 1 ? 0x00 : 0x0f);
+    }
+    float x[n * cols];
+    for (int i = 0; i < n * cols; i++) x[i] = (i % 3 == 0) ? -5.0f : (i % 3 == 1 ? 5.0f : -5.0f + (float)(i % 2));
+    for (int f = 0; f < 2; f++) {
+        pldr_matrix W = {f ? (const void *)q4 : (const void *)q8, f ? PLDR_DTYPE_Q4_0 : PLDR_DTYPE_Q8_0, rows, cols};
+        float a[n * rows], b[n * rows], row[cols];
+        pk_ref_matmul(a, x, &W, NULL, n);
+        pk_simd_matmul(b, x, &W, NULL, n);
+        for (int r = 0; r < rows; r++) {
+            pk_ref_matrix_row(row, &W, r);
+            for (int t = 0; t < n; t++)
+                close_to("extreme codes", b[t * rows + r], a[t * rows + r], 2e-6 * magnitude(x + t * cols, row, cols) + 1e-7);
+        }
+    }
+}
+
+/* ---- vector kernels ---------------------------------------------------------------------------- */
+
+static void test_vectors(void) {
+    for (int n = 1; n <= 70; n++) {
+        float *a = floats((size_t)n + 1, 3.0f), *b = floats((size_t)n + 1, 3.0f), *g = floats((size_t)n, 1.0f);
+        float *y1 = floats((size_t)n, 1.0f), *y2 = malloc((size_t)n * sizeof(float) + 4);
+        double mag = 0;
+        for (int i = 0; i < n; i++) mag += fabs((double)a[i] * b[i]);
+        close_to("dot", pk_simd_dot(a + 1, b + 1, n - 1), pk_ref_dot(a + 1, b + 1, n - 1), 1e-6 * mag + 1e-7);
+        memcpy(y2, y1, (size_t)n * sizeof(float));
+        pk_ref_axpy(y1, 0.7f, a, n);
+        pk_simd_axpy(y2, 0.7f, a, n);
+        for (int i = 0; i < n; i++) close_to("axpy", y2[i], y1[i], 0);
+        pk_ref_add(y1, a, b, n);
+        pk_simd_add(y2, a, b, n);
+        for (int i = 0; i < n; i++) close_to("add", y2[i], y1[i], 0);
+        memcpy(y1, a, (size_t)n * sizeof(float));
+        memcpy(y2, a, (size_t)n * sizeof(float));
+        pk_ref_silu_mul(y1, b, n);
+        pk_simd_silu_mul(y2, b, n);
+        for (int i = 0; i < n; i++) close_to("silu_mul", y2[i], y1[i], 2e-6 * fabs(y1[i]) + 1e-7);
+        pk_ref_layernorm(y1, a, g, b, n, 1e-6f);
+        pk_simd_layernorm(y2, a, g, b, n, 1e-6f);
+        for (int i = 0; i < n; i++) close_to("layernorm", y2[i], y1[i], 2e-5 * (fabs(g[i]) + fabs(b[i])) + 1e-6);
+        memcpy(y1, a, (size_t)n * sizeof(float));
+        memcpy(y2, a, (size_t)n * sizeof(float));
+        if (n > 3) y1[3] = y2[3] = -1e9f; /* a masked position */
+        pk_ref_softmax(y1, n);
+        pk_simd_softmax(y2, n);
+        for (int i = 0; i < n; i++) close_to("softmax", y2[i], y1[i], 2e-6 * y1[i] + 1e-9);
+        for (int m = 1; m <= 70; m += 13) { /* vecmat: n rows of m */
+            float *A = floats((size_t)n * m, 1.0f), *v1 = malloc((size_t)m * sizeof(float)), *v2 = malloc((size_t)m * sizeof(float));
+            pk_ref_vecmat(v1, a, A, n, m);
+            pk_simd_vecmat(v2, a, A, n, m);
+            for (int j = 0; j < m; j++) {
+                double mg = 0;
+                for (int i = 0; i < n; i++) mg += fabs((double)a[i] * A[(size_t)i * m + j]);
+                close_to("vecmat", v2[j], v1[j], 1e-6 * mg + 1e-7);
+            }
+            free(A); free(v1); free(v2);
+        }
+        free(a); free(b); free(g); free(y1); free(y2);
+    }
+}
+
+int main(void) {
+    test_f16();
+    test_quantize_act();
+    test_quantizers();
+    test_matmul();
+    test_extremes();
+    test_vectors();
+    printf("%s: %d checks, %d failures\n", failures ? "FAILED" : "ok", checks, failures);
+    return failures ? 1 : 0;
+}
