@@ -64,6 +64,16 @@ for (const dtype of ['q8', 'q4']) {
   });
 }
 
+test('the CLI generates from a converted q8 folder with 4 MB shards', { skip }, () => {
+  const dst = join(tmp, 'tiny-q8');  // written by the q8 test above
+  const r = spawnSync('node', [join(ROOT, 'js/cli.mjs'), 'generate', '--model', dst, '--prompt', 'The Python language is',
+    '--max-tokens', '8', '--greedy', '--json', '--no-progress'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.ids.length, 8);
+  assert.ok(out.text.length > 0);
+});
+
 test('a G-only model (A-net dropped, G from the empty prompt) reproduces greedy_G_eos', { skip }, async () => {
   const dst = convert(TINY, 'tiny-gonly', '--gcache', join(GOLD, 'G_eos.f32'));
   const config = JSON.parse(readFileSync(join(dst, 'config.json'), 'utf8'));

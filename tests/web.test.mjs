@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PLDR } from '../js/pldr.js';
@@ -19,6 +20,7 @@ const MODEL_DIR = join(ROOT, 'models/pldr-tiny');
 const SHARD = /\.safetensors$/;
 const LOAD_TIMEOUT = 90_000;
 const skip = browserSkipReason();
+const pythonMissing = spawnSync('python3', ['--version']).status === 0 ? false : 'python3 not installed';
 
 /** Greedy settings typed into the page, and the same options for the Node engine. */
 const GREEDY = { temperature: 0, topK: 40, topP: 0.95, maxTokens: 24, repetitionPenalty: 1 };
@@ -410,6 +412,39 @@ describe('chat page in headless Chromium', { skip }, () => {
       await phone.waitForFunction(() => !document.body.classList.contains('panel-open'));
     } finally {
       await phone.close();
+    }
+  });
+
+  test('pldr-tiny converted to q8 with 4 MB shards (tools/convert) loads in the page and answers like Node', { skip: pythonMissing }, async () => {
+    const dir = join(ARTIFACTS, 'models', 'tiny-q8-4mb');
+    const r = spawnSync('python3', [join(ROOT, 'tools/convert'), MODEL_DIR, dir, '--dtype', 'q8', '--shard-mb', '4', '--quiet', '--force'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(readdirSync(dir).filter((f) => SHARD.test(f)).length > 1, 'several shards');
+    const converted = await PLDR.load(dir);
+    const p = await browser.context.newPage();
+    const w = watchPage(p);
+    try {
+      await p.goto(new URL('web/?model=../tests/artifacts/models/tiny-q8-4mb/', server.url).href);
+      await waitReady(p);
+      for (const [id, value] of Object.entries(GREEDY)) {
+        await p.evaluate(([id, value]) => {
+          const el = /** @type {HTMLInputElement} */ (document.getElementById(id));
+          el.value = String(value);
+          el.dispatchEvent(new Event('input', { bubbles: true }));
+        }, [id, value]);
+      }
+      await p.locator('input[name="mode"][value="chat"]').check({ force: true });
+      await p.locator('#input').fill('What is Python?');
+      await p.locator('#input').press('Enter');
+      await p.waitForFunction(() => document.querySelector('.reply')?.getAttribute('data-state') === 'done', null, { timeout: 60_000 });
+      let expected = '';
+      for await (const piece of converted.respond([{ role: 'user', content: 'What is Python?' }], GREEDY)) expected += piece.text;
+      assert.equal(await p.locator('.reply .text').textContent(), expected.trimStart());
+      assert.ok(server.requests.some((req) => req.path.endsWith('tiny-q8-4mb/manifest.json')), 'the manifest was read (sha256 verified)');
+      assert.deepEqual(w.errors, []);
+    } finally {
+      await p.close();
+      converted.free();
     }
   });
 
