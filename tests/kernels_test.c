@@ -269,7 +269,29 @@ static void test_vectors(void) {
     }
 }
 
+/* exp over its whole range: SiLU of large |x| and a softmax with masked (-1e9) and far-apart values */
+static void test_exp_range(void) {
+    float x[64], b[64], y1[64], y2[64];
+    for (int i = 0; i < 64; i++) {
+        x[i] = (float)(i - 32) * 3.7f; /* -118 .. 115 */
+        b[i] = 1.0f + 0.01f * i;
+    }
+    x[5] = 0.0f; x[6] = -88.5f; x[7] = 88.5f; x[8] = -87.0f; x[9] = 89.0f;
+    memcpy(y1, x, sizeof x);
+    memcpy(y2, x, sizeof x);
+    pk_ref_silu_mul(y1, b, 64);
+    pk_simd_silu_mul(y2, b, 64);
+    for (int i = 0; i < 64; i++) close_to("silu_mul, wide range", y2[i], y1[i], 2e-6 * fabs(y1[i]) + 1e-30);
+    for (int n = 5; n <= 64; n += 59) {
+        for (int i = 0; i < n; i++) y1[i] = y2[i] = x[i] * 0.25f + (i % 3 == 0 ? -1e9f : 0.0f);
+        pk_ref_softmax(y1, n);
+        pk_simd_softmax(y2, n);
+        for (int i = 0; i < n; i++) close_to("softmax, wide range", y2[i], y1[i], 2e-6 * y1[i] + 1e-30);
+    }
+}
+
 int main(void) {
+    test_exp_range();
     test_f16();
     test_quantize_act();
     test_quantizers();

@@ -45,8 +45,9 @@ void pk_quantize_act(const float *x, int8_t *q, float *d, int cols);
 const float *pk_f16_table(void);
 
 #define PK_DECLARE(prefix)                                                                        \
-    /* Y[n][rows] = X[n][cols] · Wᵀ + bias (bias may be NULL). For Q8_0/Q4_0, X is quantized   \
-     * per block (pk_quantize_act) and the products are integer (llama.cpp's q8_0 dot). */       \
+    /* Y[n][rows] = X[n][cols] · Wᵀ + bias (bias may be NULL; Y must not overlap X). For         \
+     * Q8_0/Q4_0, X is quantized per block (pk_quantize_act) and the products are integer       \
+     * (llama.cpp's q8_0 dot). */                                                                 \
     void prefix##matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n);\
     /* out[cols] = row `row` of W, dequantized */                                                 \
     void prefix##matrix_row(float *out, const pldr_matrix *W, int row);                           \

@@ -76,9 +76,88 @@ static void tile_4x1(float *Y, const float *X, const float *W, const float *bias
     for (int j = 0; j < 4; j++) Y[(size_t)t0 * rows + r0 + j] = s[j] + (bias ? bias[r0 + j] : 0.0f);
 }
 
+/* Several tokens: 8 rows of W are packed k-major (panel[k][8]) once per call, then each token's
+ * x[k] is broadcast against them, 4 tokens x 8 rows at a time. No horizontal sums, and each
+ * packed row serves every token. The sums run over chunks of PANEL_K values of k and are added
+ * into Y chunk by chunk: one running sum per output over all of k lost visibly more precision
+ * (A_LM of pldr-tiny moved 3x further from the float64 reference). */
+#define PANEL 8
+#define PANEL_K 32
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+ALWAYS_INLINE void panel_tile(float *Y, const float *X, const float *panel, const float *bias, int r0,
+                              int t0, int rows, int cols, const int T) {
+    const float *x = X + (size_t)t0 * cols;
+    v128_t b0 = bias ? LOAD(bias + r0) : wasm_f32x4_splat(0.0f), b1 = bias ? LOAD(bias + r0 + 4) : b0;
+    for (int t = 0; t < T; t++) {
+        float *y = Y + (size_t)(t0 + t) * rows + r0;
+        wasm_v128_store(y, b0);
+        wasm_v128_store(y + 4, b1);
+    }
+    for (int k0 = 0; k0 < cols; k0 += PANEL_K) {
+        int k1 = k0 + PANEL_K < cols ? k0 + PANEL_K : cols;
+        v128_t acc[4][2];
+        for (int t = 0; t < T; t++) acc[t][0] = acc[t][1] = wasm_f32x4_splat(0.0f);
+        for (int k = k0; k < k1; k++) {
+            v128_t p0 = LOAD(panel + (size_t)k * PANEL), p1 = LOAD(panel + (size_t)k * PANEL + 4);
+            for (int t = 0; t < T; t++) {
+                v128_t xs = wasm_v128_load32_splat(x + (size_t)t * cols + k);
+                acc[t][0] = MADD(acc[t][0], xs, p0);
+                acc[t][1] = MADD(acc[t][1], xs, p1);
+            }
+        }
+        for (int t = 0; t < T; t++) {
+            float *y = Y + (size_t)(t0 + t) * rows + r0;
+            wasm_v128_store(y, wasm_f32x4_add(LOAD(y), acc[t][0]));
+            wasm_v128_store(y + 4, wasm_f32x4_add(LOAD(y + 4), acc[t][1]));
+        }
+    }
+}
+
+/* panel[k][j] = W[j][k] for 8 rows: 4x4 blocks transposed in registers */
+static void pack_panel(float *panel, const float *W, int cols) {
+    int k = 0;
+    for (; k + 4 <= cols; k += 4)
+        for (int j = 0; j < PANEL; j += 4) {
+            const float *w = W + (size_t)j * cols + k;
+            v128_t a = LOAD(w), b = LOAD(w + cols), c = LOAD(w + 2 * (size_t)cols), d = LOAD(w + 3 * (size_t)cols);
+            v128_t ab0 = wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), ab1 = wasm_i32x4_shuffle(a, b, 2, 6, 3, 7);
+            v128_t cd0 = wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), cd1 = wasm_i32x4_shuffle(c, d, 2, 6, 3, 7);
+            float *o = panel + (size_t)k * PANEL + j;
+            wasm_v128_store(o, wasm_i64x2_shuffle(ab0, cd0, 0, 2));
+            wasm_v128_store(o + PANEL, wasm_i64x2_shuffle(ab0, cd0, 1, 3));
+            wasm_v128_store(o + 2 * PANEL, wasm_i64x2_shuffle(ab1, cd1, 0, 2));
+            wasm_v128_store(o + 3 * PANEL, wasm_i64x2_shuffle(ab1, cd1, 1, 3));
+        }
+    for (; k < cols; k++)
+        for (int j = 0; j < PANEL; j++) panel[(size_t)k * PANEL + j] = W[(size_t)j * cols + k];
+}
+
+static _Thread_local struct { float *mem; size_t cap; } panel_scratch;
+
 static void matmul_f32(float *Y, const float *X, const float *W, const float *bias, int n, int rows,
                        int cols) {
     int r = 0;
+    size_t need = (size_t)PANEL * cols + 4;
+    int panels = n >= 8 && rows >= PANEL; /* below 8 tokens packing costs more than it saves */
+    if (panels && need > panel_scratch.cap) {
+        float *mem = malloc(need * sizeof(float));
+        if (mem) {
+            free(panel_scratch.mem);
+            panel_scratch.mem = mem;
+            panel_scratch.cap = need;
+        }
+    }
+    if (panels && need <= panel_scratch.cap) {
+        float *panel = (float *)(((uintptr_t)panel_scratch.mem + 15) & ~(uintptr_t)15);
+        for (; r + PANEL <= rows; r += PANEL) {
+            pack_panel(panel, W + (size_t)r * cols, cols);
+            int t = 0;
+            for (; t + 4 <= n; t += 4) panel_tile(Y, X, panel, bias, r, t, rows, cols, 4);
+            for (; t < n; t++) panel_tile(Y, X, panel, bias, r, t, rows, cols, 1);
+        }
+    }
     for (; r + 4 <= rows; r += 4) {
         int t = 0;
         for (; t + 2 <= n; t += 2) tile_4x2(Y, X, W, bias, r, t, rows, cols);
@@ -134,7 +213,6 @@ static void pack_act(act_blocks *a, int t, const float *x, int cols, int q4, int
     }
 }
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /* The nibble/byte masks, read through volatile once per row: V8 rematerialises a v128.const at
  * every use inside a loop (several instructions each); a value it cannot fold stays in a register. */
@@ -312,10 +390,103 @@ void pk_simd_add(float *y, const float *a, const float *b, int n) {
     for (; i < n; i++) y[i] = a[i] + b[i];
 }
 
-void pk_simd_silu_mul(float *a, const float *b, int n) { pk_ref_silu_mul(a, b, n); }
+/* ---- exp, SiLU, softmax, LayerNorm ----------------------------------------------------------- */
 
-void pk_simd_layernorm(float *y, const float *x, const float *g, const float *b, int n, float eps) {
-    pk_ref_layernorm(y, x, g, b, n, eps);
+/* e^x by range reduction x = n·ln2 + r, |r| ≤ ln2/2, and a degree-7 polynomial (Cephes' expf
+ * coefficients): within 2 ulp of expf. x is clamped to [-87.3, 88.4] so 2^n stays a normal float:
+ * below, the result is ~1e-38 where expf gives a subnormal or 0; above, ~2e38 where expf gives
+ * inf — differences that vanish in 1 + e^x (SiLU) and in a softmax sum ≥ 1. The constants are
+ * read once per call through volatile (V8 would rematerialise each v128.const in the loop). */
+static volatile float exp_consts[11] = {88.3762626647949f, -87.3365447504019f, 1.44269504088896341f,
+                                        0.693359375f, -2.12194440e-4f, 1.9875691500e-4f, 1.3981999507e-3f,
+                                        8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+typedef struct { v128_t hi, lo, log2e, c1, c2, p[6], one; } exp_k;
+
+ALWAYS_INLINE exp_k exp_constants(void) {
+    exp_k k;
+    k.hi = wasm_f32x4_splat(exp_consts[0]);
+    k.lo = wasm_f32x4_splat(exp_consts[1]);
+    k.log2e = wasm_f32x4_splat(exp_consts[2]);
+    k.c1 = wasm_f32x4_splat(exp_consts[3]);
+    k.c2 = wasm_f32x4_splat(exp_consts[4]);
+    for (int i = 0; i < 6; i++) k.p[i] = wasm_f32x4_splat(exp_consts[5 + i]);
+    k.one = wasm_f32x4_splat(exp_consts[10] * 2.0f);
+    return k;
 }
 
-void pk_simd_softmax(float *x, int n) { pk_ref_softmax(x, n); }
+ALWAYS_INLINE v128_t exp4(v128_t x, const exp_k *k) {
+    x = wasm_f32x4_pmax(wasm_f32x4_pmin(x, k->hi), k->lo); /* pmin/pmax: one instruction each on x64 */
+    v128_t fx = wasm_f32x4_nearest(wasm_f32x4_mul(x, k->log2e));
+    v128_t r = wasm_f32x4_sub(wasm_f32x4_sub(x, wasm_f32x4_mul(fx, k->c1)), wasm_f32x4_mul(fx, k->c2));
+    v128_t y = k->p[0];
+    for (int i = 1; i < 6; i++) y = MADD(k->p[i], y, r);
+    y = MADD(wasm_f32x4_add(r, k->one), y, wasm_f32x4_mul(r, r));
+    v128_t pow2n = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(fx), wasm_i32x4_splat(127)), 23);
+    return wasm_f32x4_mul(y, pow2n);
+}
+
+void pk_simd_silu_mul(float *a, const float *b, int n) {
+    exp_k k = exp_constants();
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        v128_t x = LOAD(a + i), e = exp4(wasm_f32x4_neg(x), &k);
+        wasm_v128_store(a + i, wasm_f32x4_mul(wasm_f32x4_div(x, wasm_f32x4_add(k.one, e)), LOAD(b + i)));
+    }
+    for (; i < n; i++) a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+}
+
+/* the sum of 4 float lanes accumulated in two double lanes */
+ALWAYS_INLINE v128_t add_f64(v128_t acc, v128_t v) {
+    return wasm_f64x2_add(acc, wasm_f64x2_add(wasm_f64x2_promote_low_f32x4(v),
+                                              wasm_f64x2_promote_low_f32x4(wasm_i64x2_shuffle(v, v, 1, 0))));
+}
+
+static double hsum_f64(v128_t v) { return wasm_f64x2_extract_lane(v, 0) + wasm_f64x2_extract_lane(v, 1); }
+
+/* as the reference: mean and variance summed in double, the normalisation in float */
+void pk_simd_layernorm(float *y, const float *x, const float *g, const float *b, int n, float eps) {
+    v128_t s = wasm_f64x2_splat(0.0);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) s = add_f64(s, LOAD(x + i));
+    double mean = hsum_f64(s);
+    for (; i < n; i++) mean += x[i];
+    mean /= n;
+    v128_t m2 = wasm_f64x2_splat(mean), v = wasm_f64x2_splat(0.0);
+    for (i = 0; i + 4 <= n; i += 4) {
+        v128_t xi = LOAD(x + i);
+        v128_t d0 = wasm_f64x2_sub(wasm_f64x2_promote_low_f32x4(xi), m2);
+        v128_t d1 = wasm_f64x2_sub(wasm_f64x2_promote_low_f32x4(wasm_i64x2_shuffle(xi, xi, 1, 0)), m2);
+        v = wasm_f64x2_add(v, wasm_f64x2_add(wasm_f64x2_mul(d0, d0), wasm_f64x2_mul(d1, d1)));
+    }
+    double var = hsum_f64(v);
+    for (; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
+    var /= n;
+    float inv = (float)(1.0 / sqrt(var + eps)), m = (float)mean;
+    v128_t vinv = wasm_f32x4_splat(inv), vm = wasm_f32x4_splat(m);
+    for (i = 0; i + 4 <= n; i += 4)
+        wasm_v128_store(y + i, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_sub(LOAD(x + i), vm), vinv),
+                                                             LOAD(g + i)), LOAD(b + i)));
+    for (; i < n; i++) y[i] = (x[i] - m) * inv * g[i] + b[i];
+}
+
+void pk_simd_softmax(float *x, int n) {
+    exp_k k = exp_constants();
+    v128_t vmax = wasm_f32x4_splat(x[0]);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vmax = wasm_f32x4_pmax(vmax, LOAD(x + i));
+    vmax = wasm_f32x4_pmax(vmax, wasm_i32x4_shuffle(vmax, vmax, 2, 3, 0, 1));
+    vmax = wasm_f32x4_pmax(vmax, wasm_i32x4_shuffle(vmax, vmax, 1, 0, 3, 2));
+    float max = wasm_f32x4_extract_lane(vmax, 0);
+    for (; i < n; i++) if (x[i] > max) max = x[i];
+    v128_t m = wasm_f32x4_splat(max), s = wasm_f64x2_splat(0.0);
+    for (i = 0; i + 4 <= n; i += 4) {
+        v128_t e = exp4(wasm_f32x4_sub(LOAD(x + i), m), &k);
+        wasm_v128_store(x + i, e);
+        s = add_f64(s, e);
+    }
+    double sum = hsum_f64(s);
+    for (; i < n; i++) { x[i] = expf(x[i] - max); sum += x[i]; }
+    v128_t inv = wasm_f32x4_splat((float)(1.0 / sum));
+    for (i = 0; i + 4 <= n; i += 4) wasm_v128_store(x + i, wasm_f32x4_mul(LOAD(x + i), inv));
+    for (; i < n; i++) x[i] *= (float)(1.0 / sum);
+}
