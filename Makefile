@@ -77,7 +77,7 @@ test: all native node_modules/.stamp
 	node --test --test-concurrency=1 tests/
 	python3 -m unittest discover -s tests -p '*_test.py'
 
-bench: all native
+bench: all native build/pldr-bench.wasm build/pldr-native-prof
 	node bench/run.mjs
 
 clean:

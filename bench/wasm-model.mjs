@@ -66,9 +66,9 @@ async function warmUp(o) {
   for (let r = 0; r < 3; r++) {
     answer(model, ids, 24);
     model.computeGcache([3]);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // background compilation
   }
   model.free();
-  await new Promise((resolve) => setTimeout(resolve, 300)); // background compilation
 }
 
 async function main() {
