@@ -149,10 +149,9 @@ void pk_quantize_act(const float *x, int8_t *q, float *d, int cols) {
         }
         float id = amax > 0.0f ? 127.0f / amax : 0.0f;
         d[b] = amax / 127.0f;
-        for (int i = 0; i < PK_QBLOCK; i++) {
-            float v = block_value(xb, left, i) * id;
-            int k = (int)(v + (v >= 0.0f ? 0.5f : -0.5f)); /* round half away from zero */
-            q[b * PK_QBLOCK + i] = (int8_t)(k > 127 ? 127 : k < -127 ? -127 : k);
+        for (int i = 0; i < PK_QBLOCK; i++) { /* rintf: to nearest, ties to even, as f32x4.nearest */
+            float v = rintf(block_value(xb, left, i) * id);
+            q[b * PK_QBLOCK + i] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : (int)v);
         }
     }
 }

@@ -198,31 +198,58 @@ static void matmul_f32(float *Y, const float *X, const float *W, const float *bi
 
 typedef struct { /* block-major: the tokens of a block side by side, one pointer walks them all */
     int16_t *qs;    /* [nb][n][32] activations as int16, in the lane order above */
-    float *d;       /* [nb][n] d_x / 256 */
-    int32_t *corr;  /* [nb][n] q4_0: 512·Σq (4 lanes of it = 8Σq), else 0 */
+    float *d;       /* [nb][n][4] d_x / 256, four times: a plain v128 load, which V8 multiplies */
+    int32_t *corr;  /* [nb][n][4] q4_0: 512·Σq four times (the lanes add up to 8Σq), else 0 */
     int nb, n;
 } act_blocks;
 
-/* the activation blocks of token t for format q4 (0: q8_0); q, d: [nb * 32], [nb] work space */
-static void pack_act(act_blocks *a, int t, const float *x, int cols, int q4, int8_t *q, float *d) {
+/* The activation blocks of token t for format q4 (0: q8_0): pk_quantize_act's integers (same
+ * products and rounding, lane by lane), narrowed to int16 and split into even and odd positions. */
+static void pack_act(act_blocks *a, int t, const float *x, int cols, int q4) {
     int nb = a->nb, n = a->n;
-    pk_quantize_act(x, q, d, cols);
     for (int b = 0; b < nb; b++) {
-        const int8_t *qb = q + b * PK_QBLOCK;
-        int16_t *o = a->qs + ((size_t)b * n + t) * PK_QBLOCK;
-        int sum = 0;
-        for (int k = 0; k < 8; k++) {
-            o[k] = (int16_t)(qb[2 * k] * (q4 ? 256 : 1));
-            o[8 + k] = qb[2 * k + 1];
-            o[16 + k] = (int16_t)(qb[16 + 2 * k] * (q4 ? 16 : 1));
-            o[24 + k] = (int16_t)(qb[17 + 2 * k] * (q4 ? 256 : 1));
+        float pad[PK_QBLOCK];
+        const float *xb = x + b * PK_QBLOCK;
+        if (cols - b * PK_QBLOCK < PK_QBLOCK) { /* the last block, zero-padded */
+            int left = cols - b * PK_QBLOCK;
+            for (int i = 0; i < PK_QBLOCK; i++) pad[i] = i < left ? xb[i] : 0.0f;
+            xb = pad;
         }
-        for (int i = 0; i < PK_QBLOCK; i++) sum += qb[i];
-        a->d[(size_t)b * n + t] = d[b] * (1.0f / 256.0f);
-        a->corr[(size_t)b * n + t] = q4 ? 512 * sum : 0;
+        v128_t v[8], m = wasm_f32x4_splat(0.0f);
+        for (int i = 0; i < 8; i++) {
+            v[i] = LOAD(xb + 4 * i);
+            m = wasm_f32x4_pmax(m, wasm_f32x4_abs(v[i]));
+        }
+        m = wasm_f32x4_pmax(m, wasm_i32x4_shuffle(m, m, 2, 3, 0, 1));
+        m = wasm_f32x4_pmax(m, wasm_i32x4_shuffle(m, m, 1, 0, 3, 2));
+        float amax = wasm_f32x4_extract_lane(m, 0), id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        v128_t vid = wasm_f32x4_splat(id), lim = wasm_i32x4_splat(127), sum = wasm_i32x4_splat(0), q[8];
+        for (int i = 0; i < 8; i++) {
+            q[i] = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(v[i], vid)));
+            q[i] = wasm_i32x4_max(wasm_i32x4_min(q[i], lim), wasm_i32x4_neg(lim));
+            sum = wasm_i32x4_add(sum, q[i]);
+        }
+        v128_t n0 = wasm_i16x8_narrow_i32x4(q[0], q[1]), n1 = wasm_i16x8_narrow_i32x4(q[2], q[3]);
+        v128_t n2 = wasm_i16x8_narrow_i32x4(q[4], q[5]), n3 = wasm_i16x8_narrow_i32x4(q[6], q[7]);
+        v128_t e0 = wasm_i16x8_shuffle(n0, n1, 0, 2, 4, 6, 8, 10, 12, 14), o0 = wasm_i16x8_shuffle(n0, n1, 1, 3, 5, 7, 9, 11, 13, 15);
+        v128_t e1 = wasm_i16x8_shuffle(n2, n3, 0, 2, 4, 6, 8, 10, 12, 14), o1 = wasm_i16x8_shuffle(n2, n3, 1, 3, 5, 7, 9, 11, 13, 15);
+        if (q4) { /* the factors the nibble masks leave out: 256, 1, 16, 256 */
+            e0 = wasm_i16x8_shl(e0, 8);
+            e1 = wasm_i16x8_shl(e1, 4);
+            o1 = wasm_i16x8_shl(o1, 8);
+        }
+        int16_t *o = a->qs + ((size_t)b * n + t) * PK_QBLOCK;
+        wasm_v128_store(o, e0);
+        wasm_v128_store(o + 8, o0);
+        wasm_v128_store(o + 16, e1);
+        wasm_v128_store(o + 24, o1);
+        sum = wasm_i32x4_add(sum, wasm_i32x4_shuffle(sum, sum, 2, 3, 0, 1));
+        sum = wasm_i32x4_add(sum, wasm_i32x4_shuffle(sum, sum, 1, 0, 3, 2));
+        size_t at = ((size_t)b * n + t) * 4;
+        wasm_v128_store(a->d + at, wasm_f32x4_splat(amax / 127.0f * (1.0f / 256.0f)));
+        wasm_v128_store(a->corr + at, q4 ? wasm_i32x4_shl(sum, 9) : wasm_i32x4_splat(0)); /* 512·Σq */
     }
 }
-
 
 /* The nibble/byte masks, read through volatile once per row: V8 rematerialises a v128.const at
  * every use inside a loop (several instructions each); a value it cannot fold stays in a register. */
@@ -261,13 +288,13 @@ ALWAYS_INLINE void quant_tile(float *Y, const act_blocks *a, const unsigned char
     for (int t = 0; t < T; t++) acc[t] = wasm_f32x4_splat(0.0f);
     const unsigned char *blk = W + (size_t)r * row_bytes;
     const int16_t *x = a->qs + (size_t)t0 * PK_QBLOCK;
-    const float *xd = a->d + t0;
-    const int32_t *xc = a->corr + t0;
+    const float *xd = a->d + (size_t)t0 * 4;
+    const int32_t *xc = a->corr + (size_t)t0 * 4;
     const unpack_masks masks = load_masks();
-    for (int b = 0; b < nb; b++, blk += bsize, x += (size_t)n * PK_QBLOCK, xd += n, xc += n) {
+    for (int b = 0; b < nb; b++, blk += bsize, x += (size_t)n * PK_QBLOCK, xd += (size_t)n * 4, xc += (size_t)n * 4) {
         uint16_t dh;
         memcpy(&dh, blk, sizeof dh);
-        v128_t dw = wasm_f32x4_splat(f16[dh]), w[4];
+        v128_t dw = wasm_v128_load32_splat(f16 + dh), w[4];
         if (q4) unpack_q4(blk, &masks, w);
         else unpack_q8(blk, &masks, w);
         for (int t = 0; t < T; t++) {
@@ -276,9 +303,8 @@ ALWAYS_INLINE void quant_tile(float *Y, const act_blocks *a, const unsigned char
             s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(w[1], LOAD(xt + 8)));
             s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(w[2], LOAD(xt + 16)));
             s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(w[3], LOAD(xt + 24)));
-            if (q4) s = wasm_i32x4_sub(s, wasm_v128_load32_splat(xc + t));
-            /* d_w·d_x: the token's scale is broadcast straight from memory */
-            v128_t scale = wasm_f32x4_mul(dw, wasm_v128_load32_splat(xd + t));
+            if (q4) s = wasm_i32x4_sub(s, LOAD(xc + 4 * t));
+            v128_t scale = wasm_f32x4_mul(dw, LOAD(xd + 4 * t)); /* d_w·d_x */
             acc[t] = MADD(acc[t], wasm_f32x4_convert_i32x4(s), scale);
         }
     }
@@ -301,9 +327,9 @@ ALWAYS_INLINE void quant_quad(float *Y, const act_blocks *a, const unsigned char
     const float *xd = a->d;
     const int32_t *xc = a->corr;
     const unpack_masks masks = load_masks();
-    for (int b = 0; b < nb; b++, x += PK_QBLOCK, xd++, xc++) {
+    for (int b = 0; b < nb; b++, x += PK_QBLOCK, xd += 4, xc += 4) {
         v128_t x0 = LOAD(x), x1 = LOAD(x + 8), x2 = LOAD(x + 16), x3 = LOAD(x + 24);
-        v128_t dx = wasm_v128_load32_splat(xd);
+        v128_t dx = LOAD(xd), corr = LOAD(xc);
         for (int j = 0; j < 4; j++) {
             const unsigned char *blk = bp[j] + (size_t)b * bsize;
             uint16_t h;
@@ -315,8 +341,8 @@ ALWAYS_INLINE void quant_quad(float *Y, const act_blocks *a, const unsigned char
             s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(w[1], x1));
             s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(w[2], x2));
             s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(w[3], x3));
-            if (q4) s = wasm_i32x4_sub(s, wasm_v128_load32_splat(xc));
-            acc[j] = MADD(acc[j], wasm_f32x4_convert_i32x4(s), wasm_f32x4_mul(wasm_f32x4_splat(f16[h]), dx));
+            if (q4) s = wasm_i32x4_sub(s, corr);
+            acc[j] = MADD(acc[j], wasm_f32x4_convert_i32x4(s), wasm_f32x4_mul(wasm_v128_load32_splat(f16 + h), dx));
         }
     }
     for (int j = 0; j < 4; j++) Y[r + j * q] = pk_hsum(acc[j]) + (bias ? bias[r + j * q] : 0.0f);
@@ -363,8 +389,8 @@ static _Thread_local struct { void *mem; size_t cap; } act_scratch;
 static void matmul_quant(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n) {
     int cols = W->cols, nb = (cols + PK_QBLOCK - 1) / PK_QBLOCK, q4 = W->format == PLDR_DTYPE_Q4_0;
     int chunk = n < ACT_CHUNK ? n : ACT_CHUNK;
-    size_t per_token = (size_t)nb * (PK_QBLOCK * sizeof(int16_t) + sizeof(float) + sizeof(int32_t));
-    size_t need = (size_t)chunk * per_token + (size_t)nb * (PK_QBLOCK + sizeof(float)) + 64;
+    size_t per_token = (size_t)nb * (PK_QBLOCK * sizeof(int16_t) + 4 * sizeof(float) + 4 * sizeof(int32_t));
+    size_t need = (size_t)chunk * per_token + 64;
     if (need > act_scratch.cap) {
         void *mem = malloc(need);
         if (!mem) { /* no memory for the packed activations: the reference needs none */
@@ -381,10 +407,8 @@ static void matmul_quant(float *Y, const float *X, const pldr_matrix *W, const f
         act_blocks a = {.nb = nb, .n = m};
         a.qs = (int16_t *)base;
         a.d = (float *)(base + (size_t)m * nb * PK_QBLOCK * sizeof(int16_t));
-        a.corr = (int32_t *)(a.d + (size_t)m * nb);
-        int8_t *q = (int8_t *)(a.corr + (size_t)m * nb);
-        float *d = (float *)(q + (size_t)nb * PK_QBLOCK);
-        for (int t = 0; t < m; t++) pack_act(&a, t, X + (size_t)(t0 + t) * cols, cols, q4, q, d);
+        a.corr = (int32_t *)(a.d + (size_t)m * nb * 4);
+        for (int t = 0; t < m; t++) pack_act(&a, t, X + (size_t)(t0 + t) * cols, cols, q4);
         quant_rows(Y + (size_t)t0 * W->rows, &a, W, bias, m, q4);
     }
 }
