@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,22 +13,28 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NATIVE = join(ROOT, 'build/kernels-test');
 const WASM = join(ROOT, 'build/kernels-test.wasm');
 
-/** Builds one target; returns false (with the reason) when make cannot. */
-function build(target) {
+/** True when `cmd --version` runs. */
+const have = (cmd) => spawnSync(cmd, ['--version'], { encoding: 'utf8' }).status === 0;
+
+/** Builds one target; a build failure is a test failure, a missing compiler a skip. */
+function build(target, compiler) {
+  if (!have(compiler)) return { skip: `${compiler} not found: cannot build ${target} (make setup installs the toolchain)` };
   const r = spawnSync('make', ['--no-print-directory', target], { cwd: ROOT, encoding: 'utf8' });
-  return r.status === 0 ? '' : `make ${target} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`;
+  return { skip: false, error: r.status === 0 ? null : `make ${target} failed:\n${r.stdout}${r.stderr}` };
 }
 
-const nativeSkip = build('build/kernels-test') || (existsSync(NATIVE) ? false : 'build/kernels-test missing');
-const wasmSkip = build('build/kernels-test.wasm') || (existsSync(WASM) ? false : 'build/kernels-test.wasm missing');
+const nativeBuild = build('build/kernels-test', process.env.CC || 'gcc');
+const wasmBuild = build('build/kernels-test.wasm', process.env.EMCC || 'emcc');
 
-test('kernels: SIMD128 (SIMDe, native) equals the scalar reference', { skip: nativeSkip }, () => {
+test('kernels: SIMD128 (SIMDe, native) equals the scalar reference', { skip: nativeBuild.skip }, () => {
+  assert.ok(!nativeBuild.error, nativeBuild.error ?? '');
   const r = spawnSync(NATIVE, [], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^ok: \d+ checks, 0 failures/m);
 });
 
-test('kernels: SIMD128 (WebAssembly under Node) equals the scalar reference', { skip: wasmSkip }, async () => {
+test('kernels: SIMD128 (WebAssembly under Node) equals the scalar reference', { skip: wasmBuild.skip }, async () => {
+  assert.ok(!wasmBuild.error, wasmBuild.error ?? '');
   const { WASI } = await import('node:wasi');
   const chunks = [];
   const wasi = new WASI({ version: 'preview1', args: ['kernels-test'], env: {}, returnOnExit: true });

@@ -70,7 +70,7 @@ void pk_quantize_row_q8_0(const float *x, void *out, int cols) {
         blk[b].d = pk_f32_to_f16(amax / 127.0f);
         float d = pk_f16_to_f32(blk[b].d), id = d != 0.0f ? 1.0f / d : 0.0f;
         for (int i = 0; i < PK_QBLOCK; i++) {
-            float q = roundf(block_value(xb, left, i) * id);
+            float q = rintf(block_value(xb, left, i) * id); /* nearest, ties to even: one instruction */
             blk[b].qs[i] = (int8_t)(q > 127.0f ? 127 : q < -127.0f ? -127 : q);
         }
     }

@@ -10,7 +10,7 @@
 #include "simd.h"
 
 #define LOAD(p) wasm_v128_load(p)
-#define MADD(acc, a, b) wasm_f32x4_add(acc, wasm_f32x4_mul(a, b))
+#define MADD(acc, a, b) wasm_f32x4_add(wasm_f32x4_mul(a, b), acc)
 
 float pk_simd_dot(const float *a, const float *b, int n) {
     v128_t s0 = wasm_f32x4_splat(0.0f), s1 = s0;
