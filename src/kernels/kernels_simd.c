@@ -82,27 +82,25 @@ static void tile_4x1(float *Y, const float *X, const float *W, const float *bias
 }
 
 /* Several tokens: 8 rows of W are packed k-major (panel[k][8]) once per call, then each token's
- * x[k] is broadcast against them, 4 tokens x 8 rows at a time. No horizontal sums, and each
- * packed row serves every token. The sums run over chunks of PANEL_K values of k and are added
- * into Y chunk by chunk: one running sum per output over all of k lost visibly more precision
- * (A_LM of pldr-tiny moved 3x further from the float64 reference). */
+ * x[k] is broadcast against them, PANEL_T tokens x 8 rows at a time: no horizontal sums, and each
+ * packed row serves every token. The sums run over chunks of PANEL_K values of k, then chunk by
+ * chunk into a total: one running sum per output over all of k lost visibly more precision
+ * (pldr-tiny's step logits with G from [END] went from 0.15 to 1.1 of the golden tolerance;
+ * chunks of 32: 0.5, of 8: 0.14-0.27, as the 4-lane dot products of the original tiles). */
 #define PANEL 8
-#define PANEL_K 32
+#define PANEL_K 8
+#define PANEL_T 2
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 ALWAYS_INLINE void panel_tile(float *Y, const float *X, const float *panel, const float *bias, int r0,
                               int t0, int rows, int cols, const int T) {
     const float *x = X + (size_t)t0 * cols;
-    v128_t b0 = bias ? LOAD(bias + r0) : wasm_f32x4_splat(0.0f), b1 = bias ? LOAD(bias + r0 + 4) : b0;
-    for (int t = 0; t < T; t++) {
-        float *y = Y + (size_t)(t0 + t) * rows + r0;
-        wasm_v128_store(y, b0);
-        wasm_v128_store(y + 4, b1);
-    }
+    v128_t tot[PANEL_T][2];
+    for (int t = 0; t < T; t++) tot[t][0] = tot[t][1] = wasm_f32x4_splat(0.0f);
     for (int k0 = 0; k0 < cols; k0 += PANEL_K) {
         int k1 = k0 + PANEL_K < cols ? k0 + PANEL_K : cols;
-        v128_t acc[4][2];
+        v128_t acc[PANEL_T][2];
         for (int t = 0; t < T; t++) acc[t][0] = acc[t][1] = wasm_f32x4_splat(0.0f);
         for (int k = k0; k < k1; k++) {
             v128_t p0 = LOAD(panel + (size_t)k * PANEL), p1 = LOAD(panel + (size_t)k * PANEL + 4);
@@ -113,10 +111,15 @@ ALWAYS_INLINE void panel_tile(float *Y, const float *X, const float *panel, cons
             }
         }
         for (int t = 0; t < T; t++) {
-            float *y = Y + (size_t)(t0 + t) * rows + r0;
-            wasm_v128_store(y, wasm_f32x4_add(LOAD(y), acc[t][0]));
-            wasm_v128_store(y + 4, wasm_f32x4_add(LOAD(y + 4), acc[t][1]));
+            tot[t][0] = wasm_f32x4_add(tot[t][0], acc[t][0]);
+            tot[t][1] = wasm_f32x4_add(tot[t][1], acc[t][1]);
         }
+    }
+    v128_t b0 = bias ? LOAD(bias + r0) : wasm_f32x4_splat(0.0f), b1 = bias ? LOAD(bias + r0 + 4) : b0;
+    for (int t = 0; t < T; t++) {
+        float *y = Y + (size_t)(t0 + t) * rows + r0;
+        wasm_v128_store(y, wasm_f32x4_add(tot[t][0], b0));
+        wasm_v128_store(y + 4, wasm_f32x4_add(tot[t][1], b1));
     }
 }
 
@@ -159,7 +162,7 @@ static void matmul_f32(float *Y, const float *X, const float *W, const float *bi
         for (; r + PANEL <= rows; r += PANEL) {
             pack_panel(panel, W + (size_t)r * cols, cols);
             int t = 0;
-            for (; t + 4 <= n; t += 4) panel_tile(Y, X, panel, bias, r, t, rows, cols, 4);
+            for (; t + PANEL_T <= n; t += PANEL_T) panel_tile(Y, X, panel, bias, r, t, rows, cols, PANEL_T);
             for (; t < n; t++) panel_tile(Y, X, panel, bias, r, t, rows, cols, 1);
         }
     }
