@@ -147,8 +147,10 @@ static void test_matmul_shape(int format, int rows, int cols, int n, int with_bi
     float *xmem = floats((size_t)n * cols + 1, 2.0f), *x = xmem + (offset & 1); /* unaligned floats too */
     float *bias = with_bias ? floats((size_t)rows, 0.5f) : NULL;
     float *y_ref = malloc((size_t)n * rows * sizeof(float)), *y_simd = malloc((size_t)n * rows * sizeof(float));
-    pk_ref_matmul(y_ref, x, &W, bias, n);
-    pk_simd_matmul(y_simd, x, &W, bias, n);
+    pk_scratch ws = {0};
+    pk_ref_matmul(y_ref, x, &W, bias, n, NULL);
+    pk_simd_matmul(y_simd, x, &W, bias, n, &ws);
+    pk_scratch_free(&ws);
     float *row = malloc((size_t)cols * sizeof(float)), *row2 = malloc((size_t)cols * sizeof(float));
     char what[96];
     snprintf(what, sizeof what, "matmul format %d rows %d cols %d n %d", format, rows, cols, n);
@@ -214,8 +216,10 @@ static void test_extremes(void) {
     for (int f = 0; f < 2; f++) {
         pldr_matrix W = {f ? (const void *)q4 : (const void *)q8, f ? PLDR_DTYPE_Q4_0 : PLDR_DTYPE_Q8_0, rows, cols};
         float a[n * rows], b[n * rows], row[cols];
-        pk_ref_matmul(a, x, &W, NULL, n);
-        pk_simd_matmul(b, x, &W, NULL, n);
+        pk_scratch ws = {0};
+        pk_ref_matmul(a, x, &W, NULL, n, NULL);
+        pk_simd_matmul(b, x, &W, NULL, n, &ws);
+        pk_scratch_free(&ws);
         for (int r = 0; r < rows; r++) {
             pk_ref_matrix_row(row, &W, r);
             for (int t = 0; t < n; t++)

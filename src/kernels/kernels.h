@@ -44,11 +44,23 @@ void pk_quantize_act(const float *x, int8_t *q, float *d, int cols);
 /* pk_f16_to_f32 of every binary16 bit pattern, built on first use. */
 const float *pk_f16_table(void);
 
+/* Work memory a caller lends the kernels (each session owns one): grown on demand, freed by its
+ * owner with pk_scratch_free. Kernels given NULL, or refused memory, take a path that needs none. */
+typedef struct pk_scratch {
+    void *mem;
+    size_t cap;
+} pk_scratch;
+
+/* At least `bytes` of 16-byte-aligned memory from ws, or NULL (ws NULL, or out of memory). */
+void *pk_scratch_reserve(pk_scratch *ws, size_t bytes);
+void pk_scratch_free(pk_scratch *ws);
+
 #define PK_DECLARE(prefix)                                                                        \
     /* Y[n][rows] = X[n][cols] · Wᵀ + bias (bias may be NULL; Y must not overlap X). For         \
      * Q8_0/Q4_0, X is quantized per block (pk_quantize_act) and the products are integer       \
-     * (llama.cpp's q8_0 dot). */                                                                 \
-    void prefix##matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n);\
+     * (llama.cpp's q8_0 dot). ws: work memory for packing (may be NULL). */                       \
+    void prefix##matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n, \
+                        pk_scratch *ws);                                                          \
     /* out[cols] = row `row` of W, dequantized */                                                 \
     void prefix##matrix_row(float *out, const pldr_matrix *W, int row);                           \
     float prefix##dot(const float *a, const float *b, int n);                                     \

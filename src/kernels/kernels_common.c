@@ -2,6 +2,7 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pldr.h"
@@ -14,6 +15,25 @@ size_t pk_matrix_bytes(int format, int rows, int cols) {
     case PLDR_DTYPE_Q4_0: return blocks * sizeof(block_q4_0);
     default: return 0;
     }
+}
+
+void *pk_scratch_reserve(pk_scratch *ws, size_t bytes) {
+    if (!ws) return NULL;
+    if (bytes + 16 > ws->cap) {
+        void *mem = malloc(bytes + 16);
+        if (!mem) return NULL;
+        free(ws->mem);
+        ws->mem = mem;
+        ws->cap = bytes + 16;
+    }
+    return (void *)(((uintptr_t)ws->mem + 15) & ~(uintptr_t)15);
+}
+
+void pk_scratch_free(pk_scratch *ws) {
+    if (!ws) return;
+    free(ws->mem);
+    ws->mem = NULL;
+    ws->cap = 0;
 }
 
 static float f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }

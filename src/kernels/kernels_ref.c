@@ -66,7 +66,8 @@ static void matmul_quant(float *Y, const float *X, const pldr_matrix *W, const f
     }
 }
 
-void pk_ref_matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n) {
+void pk_ref_matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n, pk_scratch *ws) {
+    (void)ws; /* the reference needs no work memory */
     if (W->format != PLDR_DTYPE_F32) {
         matmul_quant(Y, X, W, bias, n);
         return;

@@ -142,23 +142,12 @@ static void pack_panel(float *panel, const float *W, int cols) {
         for (int j = 0; j < PANEL; j++) panel[(size_t)k * PANEL + j] = W[(size_t)j * cols + k];
 }
 
-static _Thread_local struct { float *mem; size_t cap; } panel_scratch;
-
 static void matmul_f32(float *Y, const float *X, const float *W, const float *bias, int n, int rows,
-                       int cols) {
+                       int cols, pk_scratch *ws) {
     int r = 0;
-    size_t need = (size_t)PANEL * cols + 4;
     int panels = n >= 8 && rows >= PANEL; /* below 8 tokens packing costs more than it saves */
-    if (panels && need > panel_scratch.cap) {
-        float *mem = malloc(need * sizeof(float));
-        if (mem) {
-            free(panel_scratch.mem);
-            panel_scratch.mem = mem;
-            panel_scratch.cap = need;
-        }
-    }
-    if (panels && need <= panel_scratch.cap) {
-        float *panel = (float *)(((uintptr_t)panel_scratch.mem + 15) & ~(uintptr_t)15);
+    float *panel = panels ? pk_scratch_reserve(ws, (size_t)PANEL * cols * sizeof(float)) : NULL;
+    if (panel) {
         for (; r + PANEL <= rows; r += PANEL) {
             pack_panel(panel, W + (size_t)r * cols, cols);
             int t = 0;
@@ -384,27 +373,19 @@ static void quant_rows(float *Y, const act_blocks *a, const pldr_matrix *W, cons
     }
 }
 
-/* Activations of up to ACT_CHUNK tokens at a time, in a buffer kept per thread and grown on
- * demand: each weight row is then read once per chunk of tokens, not once per token. */
+/* Activations of up to ACT_CHUNK tokens at a time, packed in the caller's work memory: each
+ * weight row is then read once per chunk of tokens, not once per token. */
 #define ACT_CHUNK 64
-static _Thread_local struct { void *mem; size_t cap; } act_scratch;
 
-static void matmul_quant(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n) {
+static void matmul_quant(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n, pk_scratch *ws) {
     int cols = W->cols, nb = (cols + PK_QBLOCK - 1) / PK_QBLOCK, q4 = W->format == PLDR_DTYPE_Q4_0;
     int chunk = n < ACT_CHUNK ? n : ACT_CHUNK;
     size_t per_token = (size_t)nb * (PK_QBLOCK * sizeof(int16_t) + 4 * sizeof(float) + 4 * sizeof(int32_t));
-    size_t need = (size_t)chunk * per_token + 64;
-    if (need > act_scratch.cap) {
-        void *mem = malloc(need);
-        if (!mem) { /* no memory for the packed activations: the reference needs none */
-            pk_ref_matmul(Y, X, W, bias, n);
-            return;
-        }
-        free(act_scratch.mem);
-        act_scratch.mem = mem;
-        act_scratch.cap = need;
+    unsigned char *base = pk_scratch_reserve(ws, (size_t)chunk * per_token + 64);
+    if (!base) { /* no memory for the packed activations: the reference needs none */
+        pk_ref_matmul(Y, X, W, bias, n, NULL);
+        return;
     }
-    unsigned char *base = (unsigned char *)(((uintptr_t)act_scratch.mem + 15) & ~(uintptr_t)15);
     for (int t0 = 0; t0 < n; t0 += chunk) {
         int m = n - t0 < chunk ? n - t0 : chunk;
         act_blocks a = {.nb = nb, .n = m};
@@ -423,11 +404,11 @@ void pk_simd_matrix_row(float *out, const pldr_matrix *W, int row) {
         pk_ref_matrix_row(out, W, row);
 }
 
-void pk_simd_matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n) {
+void pk_simd_matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n, pk_scratch *ws) {
     if (W->format == PLDR_DTYPE_F32)
-        matmul_f32(Y, X, (const float *)W->data, bias, n, W->rows, W->cols);
+        matmul_f32(Y, X, (const float *)W->data, bias, n, W->rows, W->cols, ws);
     else
-        matmul_quant(Y, X, W, bias, n);
+        matmul_quant(Y, X, W, bias, n, ws);
 }
 
 /* y = x · A: rows of A scaled and summed, 16 columns at a time in registers */

@@ -23,11 +23,11 @@ static void layernorm_rows(float *y, const float *x, const float *g, const float
 }
 
 /* x [rows][in] -> y [rows][out] through w3(silu(w1 x) ⊙ (w2 x)) */
-static void glu_rows(float *y, const float *x, const pldr_glu *glu, int rows, float *h1, float *h2) {
-    pk_matmul(h1, x, &glu->w1, glu->b1, rows);
-    pk_matmul(h2, x, &glu->w2, glu->b2, rows);
+static void glu_rows(float *y, const float *x, const pldr_glu *glu, int rows, float *h1, float *h2, pk_scratch *ws) {
+    pk_matmul(h1, x, &glu->w1, glu->b1, rows, ws);
+    pk_matmul(h2, x, &glu->w2, glu->b2, rows, ws);
     pk_silu_mul(h1, h2, rows * glu->w1.rows);
-    pk_matmul(y, h1, &glu->w3, glu->b3, rows);
+    pk_matmul(y, h1, &glu->w3, glu->b3, rows, ws);
 }
 
 static void transpose(float *t, const float *a, int n) {
@@ -36,10 +36,11 @@ static void transpose(float *t, const float *a, int n) {
 }
 
 /* out = left · right + bias for dk×dk matrices (left on the LEFT, spec §2.4) */
-static void left_product(float *out, const float *left, const float *right, const float *bias, int dk, float *t) {
+static void left_product(float *out, const float *left, const float *right, const float *bias, int dk, float *t,
+                         pk_scratch *kernel) {
     transpose(t, right, dk);
     pldr_matrix rt = {t, PLDR_DTYPE_F32, dk, dk};
-    pk_matmul(out, left, &rt, NULL, dk);
+    pk_matmul(out, left, &rt, NULL, dk, kernel);
     pk_add(out, out, bias, dk * dk);
 }
 
@@ -48,13 +49,13 @@ static void energy_curvature(const pldr_layer *ly, int h, int dk, const float *a
                              float *g, float *a_lm) {
     size_t off = (size_t)h * dk * dk;
     float *z = ws->z;
-    left_product(z, ly->plga_w + off, a, ly->plga_b + off, dk, ws->t);
+    left_product(z, ly->plga_w + off, a, ly->plga_b + off, dk, ws->t, ws->kernel);
     for (int i = 0; i < dk * dk; i++) {
         float zi = z[i], silu = zi / (1.0f + expf(-zi));
         a_lm[i] = zi * silu + 1e-9f;
         z[i] = powf(a_lm[i], ly->plga_p[off + i]);
     }
-    left_product(g, ly->plga_a + off, z, ly->plga_ba + off, dk, ws->t);
+    left_product(g, ly->plga_a + off, z, ly->plga_ba + off, dk, ws->t, ws->kernel);
 }
 
 void anet_layer(pldr_model *m, const pldr_layer *ly, const float *q, int n, anet_scratch *ws,
@@ -68,7 +69,7 @@ void anet_layer(pldr_model *m, const pldr_layer *ly, const float *q, int n, anet
     for (int j = 0; j < hp->n_reslayer_a; j++) {
         memcpy(ws->a_in, ws->a, (size_t)rows * dk * sizeof(float));
         for (int k = 0; k < hp->n_dense_a; k++)
-            glu_rows(ws->a, ws->a, &ly->anet[j * hp->n_dense_a + k], rows, ws->h1, ws->h2);
+            glu_rows(ws->a, ws->a, &ly->anet[j * hp->n_dense_a + k], rows, ws->h1, ws->h2, ws->kernel);
         pk_add(ws->a, ws->a, ws->a_in, rows * dk);
         layernorm_rows(ws->a, ws->a, ly->ln_res_g[j], ly->ln_res_b[j], rows, dk, eps);
     }
@@ -82,6 +83,7 @@ void anet_layer(pldr_model *m, const pldr_layer *ly, const float *q, int n, anet
 int anet_scratch_alloc(pldr_session *s) {
     const pldr_hparams *hp = &s->model->hp;
     if (s->anet.a) return PLDR_OK;
+    s->anet.kernel = &s->kernel;
     size_t rows = (size_t)hp->n_heads * hp->head_dim, dk = (size_t)hp->head_dim;
     size_t floats[6] = {rows * dk, rows * dk, rows * hp->a_dff, rows * hp->a_dff, dk * dk, dk * dk};
     float **bufs[6] = {&s->anet.a, &s->anet.a_in, &s->anet.h1, &s->anet.h2, &s->anet.t, &s->anet.z};

@@ -58,7 +58,7 @@ static void attend_head(pldr_session *s, int layer, int h, const float *q, int p
     size_t base = ((size_t)layer * hp->n_heads + h) * s->ctx * dk;
     const float *keys = s->k_cache + base, *values = s->v_cache + base;
     pldr_matrix k = {keys, PLDR_DTYPE_F32, p + 1, dk}; /* the cached keys as a matrix [p+1][dk] */
-    pk_matmul(s->scores, s->qg, &k, NULL, 1);
+    pk_matmul(s->scores, s->qg, &k, NULL, 1, &s->kernel);
     float scale = sqrtf((float)dk);
     for (int t = 0; t <= p; t++) {
         s->scores[t] /= scale;
@@ -94,9 +94,9 @@ static void layer_forward(pldr_session *s, const forward_args *a, int l) {
     size_t gsize = (size_t)hp->n_heads * hp->head_dim * hp->head_dim;
     float eps = (float)hp->ln_eps;
     PROF_START();
-    pk_matmul(s->q, s->x, &ly->wq, ly->bq, n);
-    pk_matmul(s->k, s->x, &ly->wk, ly->bk, n);
-    pk_matmul(s->v, s->x, &ly->wv, ly->bv, n);
+    pk_matmul(s->q, s->x, &ly->wq, ly->bq, n, &s->kernel);
+    pk_matmul(s->k, s->x, &ly->wk, ly->bk, n, &s->kernel);
+    pk_matmul(s->v, s->x, &ly->wv, ly->bv, n, &s->kernel);
     PROF(PROF_PROJ);
     for (int i = 0; i < n; i++) {
         rope_apply(m, s->q + (size_t)i * D, s->pos + i);
@@ -108,14 +108,14 @@ static void layer_forward(pldr_session *s, const forward_args *a, int l) {
     store_kv(s, l, n);
     attention(s, l, n, a->mask_pads);
     PROF(PROF_ATTN);
-    pk_matmul(s->xb, s->att, &ly->wo, ly->bo, n);
+    pk_matmul(s->xb, s->att, &ly->wo, ly->bo, n, &s->kernel);
     PROF(PROF_PROJ);
     residual_norm(s->x, s->xb, ly->ln1_g, ly->ln1_b, n, D, eps); /* post-LN (spec §1) */
     PROF(PROF_NORM);
-    pk_matmul(s->hb, s->x, &ly->ffn.w1, ly->ffn.b1, n);
-    pk_matmul(s->hb2, s->x, &ly->ffn.w2, ly->ffn.b2, n);
+    pk_matmul(s->hb, s->x, &ly->ffn.w1, ly->ffn.b1, n, &s->kernel);
+    pk_matmul(s->hb2, s->x, &ly->ffn.w2, ly->ffn.b2, n, &s->kernel);
     pk_silu_mul(s->hb, s->hb2, n * hp->dff);
-    pk_matmul(s->xb, s->hb, &ly->ffn.w3, ly->ffn.b3, n);
+    pk_matmul(s->xb, s->hb, &ly->ffn.w3, ly->ffn.b3, n, &s->kernel);
     PROF(PROF_FFN);
     residual_norm(s->x, s->xb, ly->ln2_g, ly->ln2_b, n, D, eps);
     PROF(PROF_NORM);
@@ -136,10 +136,10 @@ int forward(pldr_session *s, const forward_args *a) {
     PROF_START();
     const float *last = s->x + (size_t)(a->n - 1) * D; /* no final norm (spec §1) */
     if (a->all_logits) {
-        pk_matmul(a->all_logits, s->x + (size_t)a->logits_from * D, &m->head, m->head_b, a->n - a->logits_from);
+        pk_matmul(a->all_logits, s->x + (size_t)a->logits_from * D, &m->head, m->head_b, a->n - a->logits_from, &s->kernel);
         memcpy(s->logits, a->all_logits + (size_t)(a->n - a->logits_from - 1) * V, (size_t)V * sizeof(float));
     } else {
-        pk_matmul(s->logits, last, &m->head, m->head_b, 1);
+        pk_matmul(s->logits, last, &m->head, m->head_b, 1, &s->kernel);
     }
     PROF(PROF_HEAD);
     s->logits_valid = 1;

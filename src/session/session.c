@@ -95,6 +95,7 @@ void pldr_session_free(pldr_session *s) {
                      s->att, s->hb, s->hb2, s->scores, s->qg, s->anet.a, s->anet.a_in, s->anet.h1,
                      s->anet.h2, s->anet.t, s->anet.z};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    pk_scratch_free(&s->kernel);
     free(s->ids);
     free(s);
 }
@@ -215,7 +216,7 @@ int pldr_session_position(const pldr_session *s) { return s ? s->pos : 0; }
 int pldr_session_context_length(const pldr_session *s) { return s ? s->ctx : 0; }
 const float *pldr_session_gcache(const pldr_session *s, int which) { return s ? current_g(s, which ? 1 : 0) : NULL; }
 size_t pldr_session_kv_bytes(const pldr_session *s) { return s ? s->kv_bytes : 0; }
-size_t pldr_session_scratch_bytes(const pldr_session *s) { return s ? s->scratch_bytes + s->act_bytes + s->anet_bytes : 0; }
+size_t pldr_session_scratch_bytes(const pldr_session *s) { return s ? s->scratch_bytes + s->act_bytes + s->anet_bytes + s->kernel.cap : 0; }
 
 int pldr_model_compute_gcache(pldr_model *m, const int32_t *ids, int n) {
     if (!m) return PLDR_ERR_INVALID_ARGUMENT;

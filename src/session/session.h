@@ -5,6 +5,7 @@
 #include "../model/model.h"
 
 typedef struct { /* A-net work space, rows = H*dk rows of dk (every head's A at once) */
+    pk_scratch *kernel; /* the session's kernel work memory */
     float *a;       /* [H*dk][dk]  A */
     float *a_in;    /* [H*dk][dk]  residual input */
     float *h1, *h2; /* [H*dk][A_dff] */
@@ -35,6 +36,7 @@ struct pldr_session {
     float *scores;      /* [ctx] */
     float *qg;          /* [dk]  q·G of one head */
     anet_scratch anet;
+    pk_scratch kernel;  /* work memory the matrix kernels pack into */
     size_t kv_bytes, scratch_bytes, act_bytes, anet_bytes;
     char error[512];
 };
