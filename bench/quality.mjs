@@ -21,6 +21,23 @@ export async function loadTiny(options, dir = TINY) {
 const argmax = (x) => { let b = 0; for (let i = 1; i < x.length; i++) if (x[i] > x[b]) b = i; return b; };
 
 /**
+ * Summed negative log-likelihood of window[t+1] under row t of logits ([n][V], n = window.length - 1).
+ * @param {Float32Array} logits @param {number[]} window @param {number} V
+ */
+export function windowNll(logits, window, V) {
+  let sum = 0;
+  for (let t = 0; t + 1 < window.length; t++) {
+    const row = logits.subarray(t * V, (t + 1) * V);
+    let max = -Infinity;
+    for (const v of row) if (v > max) max = v;
+    let z = 0;
+    for (const v of row) z += Math.exp(v - max);
+    sum += max + Math.log(z) - row[window[t + 1]];
+  }
+  return sum;
+}
+
+/**
  * Mean negative log-likelihood of ids[1..] given ids[..-1] over the golden windows: one full
  * pass per window, G computed from the window (G-cache mode "prompt"), as in golden.json.
  * @param {'f32'|'q8'|'q4'} quant
@@ -35,15 +52,8 @@ export async function meanNll(quant, dir = TINY) {
     const s = model.newSession({ contextLength: input.length });
     const logits = s.prefill(input, { allLogits: true });
     s.free();
-    for (let t = 0; t < input.length; t++) {
-      const row = logits.subarray(t * V, (t + 1) * V);
-      let max = -Infinity;
-      for (const v of row) if (v > max) max = v;
-      let z = 0;
-      for (const v of row) z += Math.exp(v - max);
-      sum += max + Math.log(z) - row[w[t + 1]];
-      count++;
-    }
+    sum += windowNll(logits, w, V);
+    count += input.length;
   }
   model.free();
   return sum / count;

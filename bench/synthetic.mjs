@@ -22,14 +22,20 @@ export function prng(seed) {
   };
 }
 
-/** config.json (Hugging Face names) of a shape. */
+/**
+ * @typedef {{L: number, D: number, H: number, dff: number, Adff: number, nres: number, ndense: number,
+ *   V: number, ctx: number, ropeInterleaved?: boolean, customG?: string|null}} Shape
+ */
+
+/** config.json (Hugging Face names) of a shape. @param {Shape} s */
 export function configFor(s) {
   return {
     model_type: 'pldrllm', num_hidden_layers: s.L, hidden_size: s.D, num_attention_heads: s.H,
     head_dim: s.D / s.H, intermediate_size: s.dff, A_dff: s.Adff, num_reslayerA: s.nres,
     num_denseA: s.ndense, vocab_size: s.V, max_position_embeddings: s.ctx, rope_theta: 10000,
-    reference_rope: true, layer_norm_eps: 1e-6, attention_bias: true, glu_bias: true,
-    custom_G_type: null, tie_word_embeddings: false, pad_token_id: 0, eos_token_id: 3,
+    reference_rope: s.ropeInterleaved ?? true, layer_norm_eps: 1e-6, attention_bias: true,
+    glu_bias: true, custom_G_type: s.customG ?? null, tie_word_embeddings: false,
+    pad_token_id: 0, eos_token_id: 3,
   };
 }
 

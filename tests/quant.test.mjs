@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GOLDEN, TINY, meanNll } from '../bench/quality.mjs';
+import { GOLDEN, TINY, meanNll, windowNll } from '../bench/quality.mjs';
 import { NATIVE } from './helpers/engines.mjs';
 import { readF32 } from './helpers/files.mjs';
 
@@ -25,15 +25,8 @@ function nativeMeanNll(quant) {
       const r = spawnSync(NATIVE, ['eval', '--model', TINY, '--ids', input.join(','), '--gcache', 'prompt', '--quant', quant, '--logits', file], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(r.stderr);
       const logits = readF32(file), V = logits.length / input.length;
-      for (let t = 0; t < input.length; t++) {
-        const row = logits.subarray(t * V, (t + 1) * V);
-        let max = -Infinity;
-        for (const v of row) if (v > max) max = v;
-        let z = 0;
-        for (const v of row) z += Math.exp(v - max);
-        sum += max + Math.log(z) - row[w[t + 1]];
-        count++;
-      }
+      sum += windowNll(logits, w, V);
+      count += input.length;
     }
     return sum / count;
   } finally {

@@ -155,16 +155,26 @@ describe('chat page in headless Chromium', { skip }, () => {
     }
   }
 
-  async function setSetting(id, value) {
-    await page.evaluate(([id, value]) => {
+  async function setSetting(id, value, p = page) {
+    await p.evaluate(([id, value]) => {
       const el = /** @type {HTMLInputElement} */ (document.getElementById(id));
       el.value = String(value);
       el.dispatchEvent(new Event('input', { bubbles: true }));
     }, [id, value]);
   }
 
-  async function setMode(mode) {
-    await page.locator(`input[name="mode"][value="${mode}"]`).check({ force: true });
+  async function setMode(mode, p = page) {
+    await p.locator(`input[name="mode"][value="${mode}"]`).check({ force: true });
+  }
+
+  /** In page p: greedy settings, chat mode, sends `text` and returns the finished reply's text. */
+  async function greedyChatReply(p, text) {
+    for (const [id, value] of Object.entries(GREEDY)) await setSetting(id, value, p);
+    await setMode('chat', p);
+    await p.locator('#input').fill(text);
+    await p.locator('#input').press('Enter');
+    await p.waitForFunction(() => document.querySelector('.reply')?.getAttribute('data-state') === 'done', null, { timeout: 60_000 });
+    return p.locator('.reply .text').textContent();
   }
 
   /** Sends `text` with Enter and waits for the reply to end; returns the reply element's data. */
@@ -426,20 +436,10 @@ describe('chat page in headless Chromium', { skip }, () => {
     try {
       await p.goto(new URL('web/?model=../tests/artifacts/models/tiny-q8-4mb/', server.url).href);
       await waitReady(p);
-      for (const [id, value] of Object.entries(GREEDY)) {
-        await p.evaluate(([id, value]) => {
-          const el = /** @type {HTMLInputElement} */ (document.getElementById(id));
-          el.value = String(value);
-          el.dispatchEvent(new Event('input', { bubbles: true }));
-        }, [id, value]);
-      }
-      await p.locator('input[name="mode"][value="chat"]').check({ force: true });
-      await p.locator('#input').fill('What is Python?');
-      await p.locator('#input').press('Enter');
-      await p.waitForFunction(() => document.querySelector('.reply')?.getAttribute('data-state') === 'done', null, { timeout: 60_000 });
+      const text = await greedyChatReply(p, 'What is Python?');
       let expected = '';
       for await (const piece of converted.respond([{ role: 'user', content: 'What is Python?' }], GREEDY)) expected += piece.text;
-      assert.equal(await p.locator('.reply .text').textContent(), expected.trimStart());
+      assert.equal(text, expected.trimStart());
       assert.ok(server.requests.some((req) => req.path.endsWith('tiny-q8-4mb/manifest.json')), 'the manifest was read (sha256 verified)');
       assert.deepEqual(w.errors, []);
     } finally {
@@ -464,18 +464,7 @@ describe('chat page in headless Chromium', { skip }, () => {
       await p.waitForURL(/\/web\/$/);
       await waitReady(p).catch((err) => { throw new Error(`${err.message}\n${w.dump()}`); });
       assert.ok(siteServer.requests.some((r) => r.path === '/pldr.wasm'), 'the wasm came from the site root');
-      for (const [id, value] of Object.entries(GREEDY)) {
-        await p.evaluate(([id, value]) => {
-          const el = /** @type {HTMLInputElement} */ (document.getElementById(id));
-          el.value = String(value);
-          el.dispatchEvent(new Event('input', { bubbles: true }));
-        }, [id, value]);
-      }
-      await p.locator('input[name="mode"][value="chat"]').check({ force: true });
-      await p.locator('#input').fill('Hello! What is your name?');
-      await p.locator('#input').press('Enter');
-      await p.waitForFunction(() => document.querySelector('.reply')?.getAttribute('data-state') === 'done', null, { timeout: 60_000 });
-      const text = await p.locator('.reply .text').textContent();
+      const text = await greedyChatReply(p, 'Hello! What is your name?');
       assert.equal(text, (await nodeReply([{ role: 'user', content: 'Hello! What is your name?' }])).trimStart());
       assert.deepEqual(w.errors, []);
     } finally {

@@ -77,16 +77,21 @@ uint16_t pk_f32_to_f16(float f) { /* round to nearest even */
 
 static float block_value(const float *x, int cols, int i) { return i < cols ? x[i] : 0.0f; }
 
+static float block_amax(const float *xb, int left) {
+    float amax = 0.0f;
+    for (int i = 0; i < PK_QBLOCK; i++) {
+        float v = fabsf(block_value(xb, left, i));
+        if (v > amax) amax = v;
+    }
+    return amax;
+}
+
 void pk_quantize_row_q8_0(const float *x, void *out, int cols) {
     block_q8_0 *blk = out;
     for (int b = 0; b * PK_QBLOCK < cols; b++) {
         const float *xb = x + b * PK_QBLOCK;
         int left = cols - b * PK_QBLOCK;
-        float amax = 0.0f;
-        for (int i = 0; i < PK_QBLOCK; i++) {
-            float v = fabsf(block_value(xb, left, i));
-            if (v > amax) amax = v;
-        }
+        float amax = block_amax(xb, left);
         blk[b].d = pk_f32_to_f16(amax / 127.0f);
         float d = pk_f16_to_f32(blk[b].d), id = d != 0.0f ? 1.0f / d : 0.0f;
         for (int i = 0; i < PK_QBLOCK; i++) {
@@ -162,11 +167,7 @@ void pk_quantize_act(const float *x, int8_t *q, float *d, int cols) {
     for (int b = 0; b * PK_QBLOCK < cols; b++) {
         const float *xb = x + b * PK_QBLOCK;
         int left = cols - b * PK_QBLOCK;
-        float amax = 0.0f;
-        for (int i = 0; i < PK_QBLOCK; i++) {
-            float v = fabsf(block_value(xb, left, i));
-            if (v > amax) amax = v;
-        }
+        float amax = block_amax(xb, left);
         float id = amax > 0.0f ? 127.0f / amax : 0.0f;
         d[b] = amax / 127.0f;
         for (int i = 0; i < PK_QBLOCK; i++) { /* rintf: to nearest, ties to even, as f32x4.nearest */

@@ -2,34 +2,11 @@
 // docs/FORMAT.md filled from a seeded PRNG, scaled like trained weights so activations and the
 // A-net stay finite.
 
-/** mulberry32: small, fast, deterministic. @param {number} seed */
-export function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { configFor, prng } from '../../bench/synthetic.mjs';
 
-/**
- * @typedef {{L: number, D: number, H: number, dff: number, Adff: number, nres: number, ndense: number,
- *   V: number, ctx: number, ropeInterleaved?: boolean, customG?: string|null}} Shape
- */
+export { configFor, prng };
 
-/** config.json (Hugging Face names) for a shape. @param {Shape} s */
-export function configFor(s) {
-  return {
-    model_type: 'pldrllm', num_hidden_layers: s.L, hidden_size: s.D, num_attention_heads: s.H,
-    head_dim: s.D / s.H, intermediate_size: s.dff, A_dff: s.Adff, num_reslayerA: s.nres,
-    num_denseA: s.ndense, vocab_size: s.V, max_position_embeddings: s.ctx, rope_theta: 10000,
-    reference_rope: s.ropeInterleaved ?? true, layer_norm_eps: 1e-6, attention_bias: true,
-    glu_bias: true, custom_G_type: s.customG ?? null, tie_word_embeddings: false,
-    pad_token_id: 0, eos_token_id: 3,
-  };
-}
+/** @typedef {import('../../bench/synthetic.mjs').Shape} Shape */
 
 /** [name, shape, kind] for every tensor. @param {Shape} s */
 export function tensorList(s) {

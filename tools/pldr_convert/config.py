@@ -4,7 +4,7 @@ them, writing both, and the tensor list they imply (names, shapes, order)."""
 import json
 import math
 
-from .errors import ConvertError
+from .errors import ConvertError, read_json
 
 # meaning -> (HF name, native name); None where one set has no name
 FIELDS = {
@@ -127,13 +127,7 @@ def parse(cfg, path):
 def load(path):
     """ModelConfig from a JSON file (HF config.json, native config, or the reference's
     hyperparameter dict saved as JSON, possibly nested one level)."""
-    try:
-        with open(path, "rb") as f:
-            cfg = json.loads(f.read().decode("utf-8"))
-    except OSError as e:
-        raise ConvertError("%s: %s" % (path, e.strerror or e)) from None
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ConvertError("%s: not valid JSON: %s" % (path, e)) from None
+    cfg = read_json(path)
     if isinstance(cfg, dict) and not any(k in cfg for k in ("num_hidden_layers", "num_layers")):
         nested = [v for v in cfg.values() if isinstance(v, dict)
                   and any(k in v for k in ("num_hidden_layers", "num_layers"))]

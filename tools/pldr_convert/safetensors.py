@@ -10,7 +10,7 @@ import os
 import struct
 
 from .dtypes import ITEMSIZE, to_f32
-from .errors import ConvertError
+from .errors import ConvertError, read_json
 
 MAX_HEADER = 100_000_000  # the limit the reference safetensors library applies
 INDEX_NAME = "model.safetensors.index.json"
@@ -130,13 +130,7 @@ def open_file(path):
 def open_index(path):
     """name -> SafetensorsTensor for a sharded model described by an index json."""
     folder = os.path.dirname(path)
-    try:
-        with open(path, "rb") as f:
-            index = json.loads(f.read().decode("utf-8"))
-    except OSError as e:
-        raise ConvertError("%s: %s" % (path, e.strerror or e)) from None
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ConvertError("%s: not valid JSON: %s" % (path, e)) from None
+    index = read_json(path)
     wmap = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(wmap, dict) or not wmap:
         raise ConvertError("%s: no weight_map object" % path)
