@@ -2,10 +2,11 @@
 // Node, single-threaded) against native (build/pldr-native, the same C through SIMDe), for the
 // released 110M shape (synthetic weights, bench/synthetic.mjs) and pldr-tiny (real weights), in
 // f32, q8 and q4; the memory-bandwidth ceiling; the G-cache; the quality of the formats. Writes
-// bench/results.json and bench/results.md. About 5 minutes on a 2-core machine (--quick: 1).
+// bench/results.json, bench/results.md and the summary in README.md. About 7 minutes on a 2-core
+// machine (--quick: 1); --render only rewrites the Markdown from bench/results.json.
 import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { RELEASE } from './synthetic.mjs';
 import { TINY, agreement, greedyIds, meanNll } from './quality.mjs';
@@ -162,9 +163,21 @@ async function main() {
   results.targets = targets(results, ceiling);
   results.elapsed_s = (performance.now() - started) / 1e3;
   writeFileSync(`${ROOT}bench/results.json`, `${JSON.stringify(results, null, 1)}\n`);
-  writeFileSync(`${ROOT}bench/results.md`, markdown(results));
-  log(`wrote bench/results.json and bench/results.md (${results.elapsed_s.toFixed(0)} s)`);
+  render(results);
+  log(`wrote bench/results.json, bench/results.md and README.md's summary (${results.elapsed_s.toFixed(0)} s)`);
   for (const t of results.targets) log(`${t.pass ? 'met   ' : 'MISSED'} ${t.name}: ${t.value}`);
+}
+
+const README_START = '<!-- bench:start (written by make bench) -->';
+const README_END = '<!-- bench:end -->';
+
+/** Writes bench/results.md and the summary between README.md's bench markers. */
+function render(results) {
+  writeFileSync(`${ROOT}bench/results.md`, markdown(results));
+  const readme = readFileSync(`${ROOT}README.md`, 'utf8');
+  const a = readme.indexOf(README_START), b = readme.indexOf(README_END);
+  if (a < 0 || b < a) throw new Error(`README.md lacks the lines ${README_START} and ${README_END}`);
+  writeFileSync(`${ROOT}README.md`, `${readme.slice(0, a + README_START.length)}\n${readmeSummary(results)}${readme.slice(b)}`);
 }
 
 /** Every target of the issue, measured. */
@@ -203,9 +216,33 @@ function targets(r, ceiling) {
 }
 
 /** The Markdown report. */
+const f1 = (x, d = 1) => (x == null || Number.isNaN(x) ? '–' : Number(x).toFixed(d));
+
+/** The tokens/s table of one model: WebAssembly / native (ratio) per format, and memory. */
+function speedRows(set) {
+  const rows = ['| format | decode @16 | decode @256 | decode @1000 | prefill 128 | weights MiB | Wasm memory MiB | native RSS MiB |', '| --- | --- | --- | --- | --- | --- | --- | --- |'];
+  for (const q of FORMATS) {
+    const { wasm: w, native: n } = set[q];
+    const cell = (a, b) => `${f1(a, 0)} / ${f1(b, 0)} (${f1(a / b, 2)})`;
+    const dec = [16, 256, 1000].map((c) => cell(decodeAt(w, c)?.tok_s, decodeAt(n, c)?.tok_s));
+    rows.push(`| ${q} | ${dec.join(' | ')} | ${cell(w.prefill_tok_s, n.prefill_tok_s)} | ${f1(w.weight_bytes / 2 ** 20, 0)} | ${f1(w.wasm_memory_mb, 0)} | ${f1(n.peak_rss_mb, 0)} |`);
+  }
+  return rows;
+}
+
+/** README.md's summary: the 110M table, the G-cache saving and the targets missed. */
+function readmeSummary(r) {
+  const pct = (x) => `${x >= 0 ? '+' : ''}${f1(100 * x, 2)} %`;
+  const L = [`Released 110M shape (synthetic weights), tokens/s WebAssembly / native (ratio), single thread, \`${r.command}\` on ${r.date.slice(0, 10)} (${r.machine.cores} cores):`, ''];
+  L.push(...speedRows(r.release.formats), '');
+  const f = r.release.formats.f32.wasm, step = decodeAt(f, 16)?.ms;
+  L.push(`G-cache: the A-net runs once (${f1(f.anet_ms, 0)} ms, f32 WebAssembly); a decode step then takes ${f1(step, 1)} ms instead of ${f1(f.step_anet_ms, 0)} ms. Perplexity of pldr-tiny against f32: q8 ${pct(r.quality.perplexity.q8.vs_f32)}, q4 ${pct(r.quality.perplexity.q4.vs_f32)}.`);
+  const missed = r.targets.filter((t) => !t.pass);
+  L.push('', `Targets: ${r.targets.length - missed.length} of ${r.targets.length} met${missed.length ? `; missed: ${missed.map((t) => `${t.name} (${t.value})`).join('; ')}` : ''}. Everything else: [bench/results.md](bench/results.md).`, '');
+  return `${L.join('\n')}\n`;
+}
+
 function markdown(r) {
-  const f1 = (x, d = 1) => (x == null || Number.isNaN(x) ? '–' : Number(x).toFixed(d));
-  const mb = (b) => f1(b / 2 ** 20, 0);
   const L = [];
   L.push('# Benchmarks', '');
   L.push(`Measured by \`${r.command}\` on ${r.date.slice(0, 10)}: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memory_gb} GiB; Node ${r.machine.node}, ${r.machine.emcc ?? 'emcc ?'}, ${r.machine.cc ?? 'cc ?'}. Raw numbers: [results.json](results.json).`, '');
@@ -224,14 +261,7 @@ function markdown(r) {
   const speedTable = (title, set, bytesOf) => {
     L.push(`## ${title}`, '');
     L.push('Tokens per second (WebAssembly / native, and the ratio). Decode at 16, 256 and 1000 cached positions; prefill of a 128-token prompt.', '');
-    L.push('| format | decode @16 | decode @256 | decode @1000 | prefill 128 | weights MiB | Wasm memory MiB | native RSS MiB |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
-    for (const q of FORMATS) {
-      const { wasm: w, native: n } = set[q];
-      const cell = (a, b) => `${f1(a, 0)} / ${f1(b, 0)} (${f1(a / b, 2)})`;
-      const dec = [16, 256, 1000].map((c) => cell(decodeAt(w, c)?.tok_s, decodeAt(n, c)?.tok_s));
-      L.push(`| ${q} | ${dec.join(' | ')} | ${cell(w.prefill_tok_s, n.prefill_tok_s)} | ${mb(w.weight_bytes)} | ${f1(w.wasm_memory_mb, 0)} | ${f1(n.peak_rss_mb, 0)} |`);
-    }
-    L.push('');
+    L.push(...speedRows(set), '');
     if (bytesOf) {
       const bw = r.bandwidth;
       L.push(`Decode against the memory-bandwidth ceiling (the fastest pass of a streaming read with 128-bit loads, one stream or four: native ${f1(bw.native.ceiling_gbs)} GB/s, WebAssembly ${f1(bw.wasm.ceiling_gbs)} GB/s; ceiling used ${f1(bw.ceiling_gbs)} GB/s). Bytes per token = the matrices a step streams (not the embedding: one row) plus G; the KV-cache adds ${f1(kvBytes(RELEASE, 1000) / 1e6, 0)} MB at 1000 positions.`, '');
@@ -289,4 +319,5 @@ function markdown(r) {
   return `${L.join('\n')}\n`;
 }
 
-await main();
+if (process.argv.includes('--render')) render(JSON.parse(readFileSync(`${ROOT}bench/results.json`, 'utf8')));
+else await main();
