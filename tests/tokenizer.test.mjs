@@ -1,5 +1,6 @@
 // js/tokenizer.js against real SentencePiece (cases.json: text → ids and ids → text as
-// sentencepiece 0.1.97 computes them), the streaming detokeniser, the prompt conventions, bad
+// sentencepiece 0.1.97 computes them; random.json: strings from tools/tokenizer_cases.py — random
+// code points, whitespace runs, scripts and emoji — as sentencepiece 0.2.2 encodes them), the streaming detokeniser, the prompt conventions, bad
 // model files, small synthetic models for the options the real ones leave off, and the CLI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,8 +18,8 @@ const NAMES = ['pldr-32k', 'pldr-tiny'];
 
 const models = Object.fromEntries(NAMES.map((name) => {
   const bytes = readFileSync(join(FIXTURES, name, 'tokenizer.model'));
-  const { cases } = JSON.parse(readFileSync(join(FIXTURES, name, 'cases.json'), 'utf8'));
-  return [name, { bytes, cases, tok: SentencePieceTokenizer.fromBytes(bytes) }];
+  const read = (file) => JSON.parse(readFileSync(join(FIXTURES, name, file), 'utf8')).cases;
+  return [name, { bytes, cases: read('cases.json'), random: read('random.json'), tok: SentencePieceTokenizer.fromBytes(bytes) }];
 }));
 
 /** mulberry32: a small seeded PRNG, so failures reproduce */
@@ -41,27 +42,29 @@ function failures(cases, f, limit = 5) {
 // --- exactness against SentencePiece -----------------------------------------------------------
 
 for (const name of NAMES) {
-  test(`${name}: encode gives SentencePiece's ids for every case`, (t) => {
-    const { tok, cases } = models[name];
-    assert.ok(cases.length > 1000, 'the fixture holds the full case list');
-    let pass = 0;
-    const bad = [];
-    for (const c of cases) {
-      const ids = tok.encode(c.text);
-      if (ids.length === c.ids.length && ids.every((id, i) => id === c.ids[i])) pass++;
-      else if (bad.length < 5) bad.push({ text: c.text.slice(0, 80), got: ids.slice(0, 40), want: c.ids.slice(0, 40) });
-    }
-    t.diagnostic(`encode exact: ${pass}/${cases.length}`);
-    assert.deepEqual(bad, []);
-    assert.equal(pass, cases.length);
-  });
+  for (const set of ['cases', 'random']) {
+    test(`${name}: encode gives SentencePiece's ids for every case of ${set}.json`, (t) => {
+      const { tok, [set]: cases } = models[name];
+      assert.ok(cases.length > 1000, 'the fixture holds the full case list');
+      let pass = 0;
+      const bad = [];
+      for (const c of cases) {
+        const ids = tok.encode(c.text);
+        if (ids.length === c.ids.length && ids.every((id, i) => id === c.ids[i])) pass++;
+        else if (bad.length < 5) bad.push({ text: c.text.slice(0, 80), got: ids.slice(0, 40), want: c.ids.slice(0, 40) });
+      }
+      t.diagnostic(`encode exact: ${pass}/${cases.length}`);
+      assert.deepEqual(bad, []);
+      assert.equal(pass, cases.length);
+    });
 
-  test(`${name}: decode gives SentencePiece's text for every case`, (t) => {
-    const { tok, cases } = models[name];
-    const bad = failures(cases, (c) => tok.decode(c.ids) === c.decoded);
-    t.diagnostic(`decode exact: ${cases.length - bad.length}/${cases.length}`);
-    assert.deepEqual(bad.map((c) => ({ ids: c.ids.slice(0, 20), got: tok.decode(c.ids), want: c.decoded })), []);
-  });
+    test(`${name}: decode gives SentencePiece's text for every case of ${set}.json`, (t) => {
+      const { tok, [set]: cases } = models[name];
+      const bad = failures(cases, (c) => tok.decode(c.ids) === c.decoded);
+      t.diagnostic(`decode exact: ${cases.length - bad.length}/${cases.length}`);
+      assert.deepEqual(bad.map((c) => ({ ids: c.ids.slice(0, 20), got: tok.decode(c.ids), want: c.decoded })), []);
+    });
+  }
 
   test(`${name}: the cases cover byte fallback, normalisation and whitespace`, () => {
     const { tok, cases } = models[name];
