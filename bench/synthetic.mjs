@@ -1,11 +1,15 @@
 // Deterministic synthetic weights of the released 110M PLDR-LLM shape, generated tensor by tensor
 // (never all at once) and streamed into an engine Model. src/cli/bench.c generates the very same
-// numbers (same PRNG, order and recipe), so WebAssembly and native run identical models:
+// numbers (same PRNG, order and recipe), so WebAssembly and native run identical models;
+// writeSyntheticFolder writes them as a Hugging Face folder (Node only):
 //   linear weights   xavier-uniform ±sqrt(6 / (fan_in + fan_out))
 //   biases           uniform ±0.02
 //   embedding        uniform ±1 (scaled by sqrt(D) and normalised right after the lookup)
 //   LayerNorm        weight 1, bias 0
 //   PLGA W, a        uniform ±sqrt(3 / dk);  power P in [0.2, 0.8) so A_LM^P stays finite
+
+import { closeSync, copyFileSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** The released shape (config of the 110M models). */
 export const RELEASE = { L: 5, D: 896, H: 14, dff: 2389, Adff: 170, nres: 8, ndense: 2, V: 32000, ctx: 1024 };
@@ -98,4 +102,40 @@ export function uploadSynthetic(model, s, seed = 1) {
 export function benchIds(n, vocab, seed = 7) {
   const rand = prng(seed);
   return Array.from({ length: n }, () => 4 + Math.floor(rand() * (vocab - 4)));
+}
+
+/**
+ * Writes shape s as a Hugging Face folder — config.json, one F32 model.safetensors (as the
+ * released 110M checkpoints ship) and the given tokenizer.model — one tensor at a time.
+ * @param {string} dir @param {Shape} s @param {string} tokenizerPath @param {number} [seed]
+ */
+export function writeSyntheticFolder(dir, s, tokenizerPath, seed = 1) {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'config.json'), `${JSON.stringify(configFor(s), null, 1)}\n`);
+  copyFileSync(tokenizerPath, join(dir, 'tokenizer.model'));
+  const list = tensorList(s);
+  /** @type {Record<string, any>} */
+  const header = { __metadata__: { format: 'pt' } };
+  let offset = 0;
+  for (const [name, shape] of list) {
+    const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(json.length));
+  const fd = openSync(join(dir, 'model.safetensors'), 'w');
+  try {
+    writeSync(fd, length);
+    writeSync(fd, json);
+    const rand = prng(seed);
+    for (const [, shape, kind] of list) {
+      const data = fillTensor(kind, shape, rand);
+      writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { bytes: 8 + json.length + offset, tensors: list.length };
 }
