@@ -199,7 +199,8 @@ export class Engine {
       completionTokens: l.completionTokens ?? 0,
       prefillTokens: l.prefillTokens ?? 0,
       prefillMs: l.prefillMs ?? 0,
-      prefillTokensPerSec: rate(l.prefillTokens, l.prefillMs),
+      // the rate of the prefill itself: the one-off A-net run it triggered is gcacheMs
+      prefillTokensPerSec: rate(l.prefillTokens, l.prefillMs - (this.model.gcacheMode === 'off' ? 0 : l.gcacheMsThisCall ?? 0)),
       decodeTokens: l.decodeTokens ?? 0,
       decodeMs: l.decodeMs ?? 0,
       decodeTokensPerSec: rate(l.decodeTokens, l.decodeMs),

@@ -113,6 +113,9 @@ test('stats report speed, the one-off G time and memory; the G-cache exports and
   const s = engine.stats();
   assert.ok(s.prefillTokensPerSec > 0 && s.decodeTokensPerSec > 0);
   assert.ok(s.gcacheMs > 0 && s.gcacheRuns === 1 && s.gcacheComputedThisCall);
+  assert.ok(s.prefillMs > s.gcacheMs, 'the prefill that computed G includes it');
+  assert.ok(Math.abs(s.prefillTokensPerSec - s.prefillTokens * 1000 / (s.prefillMs - s.gcacheMs)) < 1e-6,
+    'the prefill rate leaves out the one-off A-net run');
   assert.ok(s.memory.weights > 40e6 && s.memory.kvCache > 0 && s.memory.wasmTotal >= s.memory.weights);
   await collect(engine.generate('Another prompt', { maxTokens: 4 }));
   assert.equal(engine.stats().gcacheComputedThisCall, false, 'mode first: G is not computed again');
