@@ -4,7 +4,7 @@
 // model files, small synthetic models for the options the real ones leave off, and the CLI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -277,8 +277,8 @@ test('prompts: no BOS/EOS; the empty prompt is [END] = [3]', () => {
   }
 });
 
-const GOLDEN = join(ROOT, '../shared/golden/pldr-tiny/golden.json');
-test('prompts: the golden pldr-tiny prompts encode to the reference ids', { skip: !existsSync(GOLDEN) && 'no ../shared/golden' }, () => {
+const GOLDEN = join(ROOT, 'tests/fixtures/golden/pldr-tiny/golden.json');
+test('prompts: the golden pldr-tiny prompts encode to the reference ids', () => {
   const { tok } = models['pldr-tiny'];
   const { cases } = JSON.parse(readFileSync(GOLDEN, 'utf8'));
   assert.ok(cases.length > 0);
