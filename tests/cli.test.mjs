@@ -71,6 +71,15 @@ test('inspect: 0 and a summary for a good folder, 1 and the problems for a bad o
   const bad = pldr(['inspect', join(ROOT, 'tests/fixtures/pldr-micro')]);
   assert.equal(bad.code, 1);
   assert.match(bad.out, /problem/);
+  const empty = mkdtempSync(join(tmpdir(), 'pldr-empty-'));
+  try {
+    const none = pldr(['inspect', empty]);
+    assert.equal(none.code, 1);
+    assert.match(none.out, /config\.json is missing/);
+    assert.doesNotMatch(none.out, /undefined/, 'no config: no made-up summary');
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
 });
 
 test('--help works for every command; bad options fail with a clear message', () => {

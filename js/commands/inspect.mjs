@@ -14,15 +14,17 @@ read. Exit code 0 when no problem was found, 1 otherwise.
 
 const MB = 1024 * 1024;
 
+/** What config.json says, or nothing when there is no config to read. */
 function summary(config) {
-  const get = (...keys) => keys.map((k) => config?.[k]).find((v) => v !== undefined);
+  if (!config) return [];
+  const get = (...keys) => keys.map((k) => config[k]).find((v) => v !== undefined) ?? '?';
   return [
     ['layers', get('num_hidden_layers', 'num_layers')], ['hidden size', get('hidden_size', 'd_model')],
     ['heads', get('num_attention_heads', 'num_heads')], ['FFN width', get('intermediate_size', 'dff')],
     ['A-net', `${get('num_reslayerA')} blocks × ${get('num_denseA')} GLUs of ${get('A_dff')}`],
     ['vocabulary', get('vocab_size', 'input_vocab_size')], ['context', get('max_position_embeddings', 'max_seq_len')],
     ['RoPE', get('reference_rope') === false || get('rope') === 'rotate_half' ? 'rotate-half (v52)' : 'interleaved (v51)'],
-    ['predefined G', get('custom_G_type') ?? 'no (learned by the A-net)'],
+    ['predefined G', config.custom_G_type ?? 'no (learned by the A-net)'],
   ];
 }
 
