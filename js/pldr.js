@@ -43,6 +43,12 @@ function checkLoadOptions(o) {
   }
 }
 
+function checkContextLength(contextLength, contextMax) {
+  if (contextLength !== undefined && contextLength > contextMax) {
+    throw new PldrError('E_OPTION', `contextLength ${contextLength} is larger than the model's context (max_position_embeddings ${contextMax})`);
+  }
+}
+
 export class PLDR {
   /**
    * Loads a model folder (Hugging Face layout) by URL, or by directory path under Node.
@@ -53,12 +59,17 @@ export class PLDR {
     const rt = await createRuntime({ wasmUrl: options.wasmUrl });
     const gcache = options.gcache ?? 'first';
     const sink = modelSink(rt, { gcache: gcache === 'empty' ? 'first' : gcache, quant: options.quant });
+    const configure = sink.configure;
+    sink.configure = (config) => { // before any shard is downloaded
+      configure(config);
+      checkContextLength(options.contextLength, /** @type {any} */ (sink.model).contextMax);
+    };
     const loaded = await loadModel(source, sink, options);
     const model = /** @type {import('./engine.js').Model} */ (sink.model);
     try {
       if (gcache === 'empty') model.computeGcache([model.eosId]); // spec §3: G from [END], fixed
       const tokenizer = loaded.tokenizer ? SentencePieceTokenizer.fromBytes(loaded.tokenizer) : null;
-      const ctx = Math.min(options.contextLength ?? model.contextMax, model.contextMax);
+      const ctx = options.contextLength ?? model.contextMax;
       return new Engine({ model, tokenizer, config: loaded.config, contextLength: ctx, options, bytes: loaded.bytes });
     } catch (err) {
       model.free();

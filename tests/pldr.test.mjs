@@ -146,6 +146,10 @@ test('a long generation slides the context window instead of failing', async () 
 test('invalid options are rejected with the allowed values', async () => {
   await assert.rejects(PLDR.load(TINY, { gcache: 'sometimes' }), /first, prompt, off or empty/);
   await assert.rejects(PLDR.load(TINY, { quant: 'q2' }), /f32, q8, q4/);
+  let progress = 0;
+  await assert.rejects(PLDR.load(TINY, { contextLength: 5000, onProgress: (p) => { progress = p.loaded; } }),
+    /contextLength 5000 is larger than the model's context \(max_position_embeddings 1024\)/);
+  assert.ok(progress < 1e6, `refused before the shards were downloaded (${progress} bytes read)`);
   await assert.rejects(PLDR.load(join(ROOT, 'no-such-model')), (err) => err.code === 'E_NOT_FOUND' && /config\.json/.test(err.message));
   const engine = await PLDR.load(TINY);
   assert.throws(() => engine.generate('x', { temperature: -1 }), /temperature/);
