@@ -27,7 +27,7 @@ export function directorySource(dir) {
     name,
     async open(file, { signal, start = 0 } = {}) {
       const path = name(file);
-      const info = await statFile(path, file);
+      const info = await statFile(path, file, root);
       const stream = createReadStream(path, { start, signal, highWaterMark: READ_CHUNK });
       return { size: info.size, chunks: stream };
     },
@@ -41,11 +41,14 @@ export function directorySource(dir) {
   };
 }
 
-async function statFile(path, file) {
+async function statFile(path, file, root) {
   let info;
   try {
     info = await stat(path);
   } catch (err) {
+    if (err.code === 'ENOTDIR' && (await stat(root).catch(() => null))?.isFile()) {
+      throw new LoadError('E_NOT_FOUND', `${root}: a file, not a model folder (give the folder that holds config.json)`, { file, cause: err });
+    }
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR') {
       throw new LoadError('E_NOT_FOUND', `${path}: not found`, { file, cause: err });
     }

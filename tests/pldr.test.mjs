@@ -151,6 +151,7 @@ test('invalid options are rejected with the allowed values', async () => {
     /contextLength 5000 is larger than the model's context \(max_position_embeddings 1024\)/);
   assert.ok(progress < 1e6, `refused before the shards were downloaded (${progress} bytes read)`);
   await assert.rejects(PLDR.load(join(ROOT, 'no-such-model')), (err) => err.code === 'E_NOT_FOUND' && /config\.json/.test(err.message));
+  await assert.rejects(PLDR.load(join(TINY, 'config.json')), (err) => err.code === 'E_NOT_FOUND' && /a file, not a model folder/.test(err.message));
   const engine = await PLDR.load(TINY);
   assert.throws(() => engine.generate('x', { temperature: -1 }), /temperature/);
   assert.throws(() => engine.generate('x', { topP: 0 }), /topP/);
