@@ -41,14 +41,28 @@ export function httpSource(baseUrl, { fetch = globalThis.fetch, retries = 4, ret
   };
 }
 
+const HUGGING_FACE_HOSTS = ['huggingface.co', 'hf.co'];
+
 /**
- * @param {string|URL} url
- * @returns {URL} the URL with a trailing '/' so that `new URL(file, it)` stays inside the folder
+ * @param {string|URL} url  a model folder; on Hugging Face also the repository's page as people
+ *   copy it from the address bar (…/org/name, …/org/name/tree/rev[/dir], …/org/name/blob/rev/file)
+ * @returns {URL} the folder's URL with a trailing '/' so that `new URL(file, it)` stays inside it
+ *   (Hugging Face: the …/org/name/resolve/rev/[dir/] form that serves the files)
  */
 export function folderUrl(url) {
   const u = new URL(String(url), globalThis.location?.href);
+  if (HUGGING_FACE_HOSTS.includes(u.hostname)) u.pathname = huggingFaceFolder(u.pathname);
   if (!u.pathname.endsWith('/')) u.pathname += '/';
   return u;
+}
+
+function huggingFaceFolder(pathname) {
+  const [org, name, kind, rev, ...rest] = pathname.split('/').filter(Boolean);
+  if (!org || !name || org === 'datasets' || org === 'spaces') return pathname;
+  if (kind === undefined) return `/${org}/${name}/resolve/main/`;
+  if (kind === 'tree' && rev) return `/${org}/${name}/resolve/${rev}/${rest.map((p) => `${p}/`).join('')}`;
+  if (kind === 'blob' && rev) return `/${org}/${name}/resolve/${rev}/${rest.slice(0, -1).map((p) => `${p}/`).join('')}`;
+  return pathname;
 }
 
 /**

@@ -8,6 +8,7 @@
 //   for await (const {text} of client.respond([{role: 'user', content: 'Hi'}], {signal})) ...
 //   const stats = await client.stats();
 import { AbortError, EngineError, LoadError, PldrError, TokenizerError } from './errors.js';
+import { folderUrl } from './sources.js';
 
 /**
  * @typedef {import('./worker.js').ModelInfo} ModelInfo
@@ -265,7 +266,7 @@ export function explainError(error) {
     case 'E_SOURCE': return say('That is not a model address.',
       'Enter the URL of a folder in Hugging Face layout: it holds config.json, tokenizer.model and model.safetensors (or model.safetensors.index.json and its shards).');
     case 'E_NOT_FOUND': return say(file === 'config.json' || !file ? 'No model found at that address.' : `The model folder has no ${file}.`,
-      'Check the URL: it should point at the folder that holds config.json and the .safetensors files (on Hugging Face: …/resolve/main/).');
+      'Check the URL: it should point at the folder that holds config.json and the .safetensors files (on Hugging Face, the model\'s page https://huggingface.co/org/name works too).');
     case 'E_HTTP': return say(`The server refused to send ${file ?? 'the model'}${e.status ? ` (HTTP ${e.status})` : ''}.`,
       'The model may be private or gated, or the address is wrong.');
     case 'E_NETWORK': return say('The model could not be downloaded: the network failed.',
@@ -294,7 +295,7 @@ export function explainError(error) {
  */
 export function modelLabel(info) {
   try {
-    const path = new URL(info.source).pathname.split('/').filter(Boolean);
+    const path = folderUrl(info.source).pathname.split('/').filter(Boolean);
     const i = path.indexOf('resolve');
     return (i >= 1 ? path[i - 1] : path.at(-1)) ?? info.name ?? 'model';
   } catch {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { loadModel } from '../js/loader.js';
+import { folderUrl } from '../js/sources.js';
 import { Sha256, sha256Hex } from '../js/sha256.js';
 import { SafetensorsReader } from '../js/safetensors.js';
 import { AbortError, LoadError } from '../js/errors.js';
@@ -775,3 +776,18 @@ test('SafetensorsReader gives the same bytes for any chunking', () => {
   assert.deepEqual(whole.map(([name]) => name), ['x', 'e', 'y']);   // data_offsets order
   for (const step of [1, 3, 8, 13, 64]) assert.deepEqual(run(step), whole, `step ${step}`);
 });
+
+test('folderUrl: a folder gets its slash; a Hugging Face page as copied from the address bar becomes its resolve/ folder', () => {
+  const cases = [
+    ['https://example.com/models/tiny', 'https://example.com/models/tiny/'],
+    ['https://huggingface.co/datasets/org/set', 'https://huggingface.co/datasets/org/set/'],
+    ['https://huggingface.co/fromthesky/PLDR-LLM-v51-110M-1', 'https://huggingface.co/fromthesky/PLDR-LLM-v51-110M-1/resolve/main/'],
+    ['https://huggingface.co/fromthesky/PLDR-LLM-v51-110M-1/tree/main', 'https://huggingface.co/fromthesky/PLDR-LLM-v51-110M-1/resolve/main/'],
+    ['https://huggingface.co/org/name/tree/v2/web/q8', 'https://huggingface.co/org/name/resolve/v2/web/q8/'],
+    ['https://huggingface.co/org/name/blob/main/config.json', 'https://huggingface.co/org/name/resolve/main/'],
+    ['https://huggingface.co/org/name/resolve/main', 'https://huggingface.co/org/name/resolve/main/'],
+    ['https://hf.co/org/name', 'https://hf.co/org/name/resolve/main/'],
+  ];
+  for (const [input, folder] of cases) assert.equal(folderUrl(input).href, folder, input);
+});
+

@@ -109,6 +109,7 @@ describe('worker-client helpers', () => {
     assert.deepEqual(line, ['prefill 12 tok at 150 tok/s', 'decode 211 tok/s', 'G_LM computed once in 188 ms — cached',
       'context 42/1024', '58.0 MB memory']);
     assert.equal(modelLabel({ source: 'https://huggingface.co/fromthesky/PLDR-LLM-v51-110M-1/resolve/main/' }), 'PLDR-LLM-v51-110M-1');
+    assert.equal(modelLabel({ source: 'https://huggingface.co/fromthesky/PLDR-LLM-v51-110M-1/tree/main' }), 'PLDR-LLM-v51-110M-1');
     assert.equal(modelLabel({ source: 'http://localhost:8080/models/pldr-tiny/' }), 'pldr-tiny');
   });
 });
