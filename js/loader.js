@@ -337,8 +337,10 @@ function guardSink(sink) {
     try {
       return fn();
     } catch (err) {
-      const where = [file, tensor && `tensor "${tensor}"`].filter(Boolean).join(': ');
-      throw new LoadError('E_SINK', `${where ? `${where}: ` : ''}${err?.message ?? err}`,
+      const message = String(err?.message ?? err);
+      const named = tensor && !message.includes(`"${tensor}"`); // the engine's messages often name it already
+      const where = [file, named && `tensor "${tensor}"`].filter(Boolean).join(': ');
+      throw new LoadError('E_SINK', `${where ? `${where}: ` : ''}${message}`,
         { file, tensor, cause: err });
     }
   };
