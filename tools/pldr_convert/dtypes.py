@@ -79,19 +79,24 @@ def to_f32(dtype, raw):
 # fits in 32 bits); NaNs would round into Inf or spill, so a chunk holding a NaN takes the
 # per-element path, which keeps them quiet NaNs.
 
-_lane_masks = {}
+_lane_cache = {}
+
+
+def _repeated_lanes(n, *lanes):
+    """Each 32-bit pattern of `lanes` repeated n times, as one little-endian integer (a few chunk
+    sizes are kept: every chunk but the last has the same n)."""
+    key = (n,) + lanes
+    m = _lane_cache.get(key)
+    if m is None:
+        m = tuple(int.from_bytes(struct.pack("<I", lane) * n, "little") for lane in lanes)
+        if len(_lane_cache) > 8:
+            _lane_cache.clear()
+        _lane_cache[key] = m
+    return m
 
 
 def _lanes(n):
-    m = _lane_masks.get(n)
-    if m is None:
-        def rep(lane):
-            return int.from_bytes(struct.pack("<I", lane) * n, "little")
-        m = (rep(0x7FFFFFFF), rep(0x007FFFFF), rep(0x80000000), rep(1), rep(0x7FFF))
-        if len(_lane_masks) > 4:
-            _lane_masks.clear()
-        _lane_masks[n] = m
-    return m
+    return _repeated_lanes(n, 0x7FFFFFFF, 0x007FFFFF, 0x80000000, 1, 0x7FFF)
 
 
 def _bf16_slow(raw):
@@ -148,16 +153,5 @@ def has_nonfinite(raw):
     return False
 
 
-_exp_masks = {}
-
-
 def _exp_lanes(n):
-    m = _exp_masks.get(n)
-    if m is None:
-        def rep(lane):
-            return int.from_bytes(struct.pack("<I", lane) * n, "little")
-        m = (rep(0x7F800000), rep(0x00800000), rep(0x80000000))
-        if len(_exp_masks) > 4:
-            _exp_masks.clear()
-        _exp_masks[n] = m
-    return m
+    return _repeated_lanes(n, 0x7F800000, 0x00800000, 0x80000000)
