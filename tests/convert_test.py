@@ -261,6 +261,18 @@ class ConvertTestCase(unittest.TestCase):
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
 
+    def micro_copy(self, name):
+        """pldr-micro's `name` as bytes, with its config.json beside the test's inputs."""
+        shutil.copy(os.path.join(MICRO, "config.json"), self.path("config.json"))
+        with open(os.path.join(MICRO, name), "rb") as f:
+            return f.read()
+
+    def write(self, name, data):
+        """Writes bytes to the test's folder; returns the path."""
+        with open(self.path(name), "wb") as f:
+            f.write(data)
+        return self.path(name)
+
     def convert(self, *args):
         return subprocess.run([sys.executable, CONVERT] + [str(a) for a in args],
                               capture_output=True, text=True, timeout=600)
@@ -813,38 +825,26 @@ class Refusals(ConvertTestCase):
             conv_pth.load_pickle(b"(ios\nsystem\nS'true'\n.", "t")
 
     def test_truncated_and_corrupt_zip(self):
-        with open(os.path.join(MICRO, "model.pth"), "rb") as f:
-            blob = f.read()
-        shutil.copy(os.path.join(MICRO, "config.json"), self.path("config.json"))
-        src = self.path("cut.pth")
-        with open(src, "wb") as f:
-            f.write(blob[:len(blob) // 2])
+        blob = self.micro_copy("model.pth")
+        src = self.write("cut.pth", blob[:len(blob) // 2])
         self.assert_fails([src, self.path("out")], "cut.pth", "zip")
         # flip a byte inside a storage: the zip CRC catches it
-        src2 = self.path("bad.pth")
         with zipfile.ZipFile(os.path.join(MICRO, "model.pth")) as z:
             info = z.getinfo("model/data/0")
             off = info.header_offset + 30 + len(info.filename) + len(info.extra) + 100
         bad = bytearray(blob)
         bad[off] ^= 0xFF
-        with open(src2, "wb") as f:
-            f.write(bad)
+        src2 = self.write("bad.pth", bad)
         self.assert_fails([src2, self.path("out")], "bad.pth", "model/data/0")
 
     def test_truncated_and_bad_safetensors(self):
-        with open(os.path.join(MICRO, "model.safetensors"), "rb") as f:
-            blob = f.read()
-        shutil.copy(os.path.join(MICRO, "config.json"), self.path("config.json"))
-        src = self.path("cut.safetensors")
-        with open(src, "wb") as f:
-            f.write(blob[:-1000])
+        blob = self.micro_copy("model.safetensors")
+        src = self.write("cut.safetensors", blob[:-1000])
         self.assert_fails([src, self.path("out")], "cut.safetensors", "truncated",
                           "final_layer.bias")
-        with open(src, "wb") as f:
-            f.write(blob[:100])
+        self.write("cut.safetensors", blob[:100])
         self.assert_fails([src, self.path("out")], "cut.safetensors", "header length")
-        with open(src, "wb") as f:
-            f.write(struct.pack("<Q", 16) + b"{not json}      " + bytes(64))
+        self.write("cut.safetensors", struct.pack("<Q", 16) + b"{not json}      " + bytes(64))
         self.assert_fails([src, self.path("out")], "cut.safetensors", "JSON")
         # overlapping tensors
         t = micro_tensors()
@@ -855,8 +855,7 @@ class Refusals(ConvertTestCase):
             pos += len(raw)
         hb["final_layer.bias"]["data_offsets"] = [0, 2048]
         h = json.dumps(hb).encode()
-        with open(src, "wb") as f:
-            f.write(struct.pack("<Q", len(h)) + h + blob[8 + struct.unpack("<Q", blob[:8])[0]:])
+        self.write("cut.safetensors", struct.pack("<Q", len(h)) + h + blob[8 + struct.unpack("<Q", blob[:8])[0]:])
         self.assert_fails([src, self.path("out")], "overlap")
 
     def write_variant(self, tensors, name="v.safetensors"):
