@@ -62,18 +62,54 @@ function penalize(logits, recent, penalty) {
   for (const id of new Set(recent)) logits[id] = logits[id] > 0 ? logits[id] / penalty : logits[id] * penalty;
 }
 
-/** The smallest logit kept by top-p (keep tokens whose cumulative probability ≤ p; at least one). */
-function topPThreshold(logits, order, p) {
-  const max = logits[order[0]];
-  let z = 0;
-  for (let i = 0; i < order.length; i++) z += Math.exp(logits[order[i]] - max);
+/**
+ * The smallest logit kept by top-p (keep tokens whose cumulative probability ≤ p; at least one).
+ * @param {Float64Array} x @param {number[]} order candidates, most likely first: a prefix of the
+ *   full order that holds the nucleus @param {number} p @param {number} z Σ exp(x - max) over all
+ */
+function topPThreshold(x, order, p, z) {
+  const max = x[order[0]];
   let cumulative = 0, count = 0;
   for (let i = 0; i < order.length; i++) {
-    cumulative += Math.exp(logits[order[i]] - max) / z;
+    cumulative += Math.exp(x[order[i]] - max) / z;
     if (cumulative <= p) count++;
     else break;
   }
-  return logits[order[Math.max(count - 1, 0)]];
+  return x[order[Math.max(count - 1, 0)]];
+}
+
+/** The k-th largest value of x (a min-heap of the k largest: one pass, no sort of x). */
+function kthLargest(x, k) {
+  if (k >= x.length) return -Infinity;
+  const heap = new Float64Array(k);
+  let n = 0;
+  const down = (i) => {
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < n && heap[l] < heap[m]) m = l;
+      if (r < n && heap[r] < heap[m]) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m], heap[i]];
+      i = m;
+    }
+  };
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    if (n < k) {
+      let j = n++;
+      heap[j] = v;
+      while (j > 0 && heap[(j - 1) >> 1] > heap[j]) {
+        const up = (j - 1) >> 1;
+        [heap[j], heap[up]] = [heap[up], heap[j]];
+        j = up;
+      }
+    } else if (v > heap[0]) {
+      heap[0] = v;
+      down(0);
+    }
+  }
+  return heap[0];
 }
 
 export class Sampler {
@@ -101,14 +137,34 @@ export class Sampler {
     if (this.penalty !== 1) penalize(x, context, this.penalty);
     if (this.greedy) return argmax(x);
     if (this.temperature !== 1) for (let i = 0; i < x.length; i++) x[i] /= this.temperature;
-    let threshold = -Infinity;
-    if (this.topP < 1 || this.topK > 0 || this.minP > 0) {
-      const order = Array.from(x.keys()).sort((a, b) => x[b] - x[a]);
-      if (this.topP < 1) threshold = topPThreshold(x, order, this.topP);
-      if (this.topK > 0) threshold = Math.max(threshold, x[order[Math.min(this.topK, order.length) - 1]]);
-      if (this.minP > 0) threshold = Math.max(threshold, x[order[0]] + Math.log(this.minP)); // p ≥ minP · p_max
+    return this.#draw(x, this.#threshold(x));
+  }
+
+  /**
+   * The smallest logit kept by top-p, top-k and min-p together. Only the candidates that can be
+   * kept are sorted, never the whole vocabulary: a token with probability below (1 - p) / V is
+   * never in the nucleus (all such tokens together hold less than 1 - p), and top-k never keeps a
+   * token below the k-th largest logit.
+   * @param {Float64Array} x
+   */
+  #threshold(x) {
+    if (!(this.topP < 1 || this.topK > 0 || this.minP > 0)) return -Infinity;
+    let max = -Infinity;
+    for (const v of x) if (v > max) max = v;
+    let bound = -Infinity, z = 0;
+    if (this.minP > 0) bound = max + Math.log(this.minP); // p ≥ minP · p_max
+    if (this.topP < 1) {
+      for (const v of x) z += Math.exp(v - max);
+      bound = Math.max(bound, max + Math.log((z * (1 - this.topP)) / x.length));
     }
-    return this.#draw(x, threshold);
+    if (this.topK > 0) bound = Math.max(bound, kthLargest(x, this.topK)); // the final threshold is at least this
+    const order = [];
+    for (let i = 0; i < x.length; i++) if (x[i] >= bound) order.push(i);
+    order.sort((a, b) => x[b] - x[a]);
+    let threshold = bound;
+    if (this.topP < 1) threshold = Math.max(threshold, topPThreshold(x, order, this.topP, z));
+    if (this.topK > 0 && order.length >= this.topK) threshold = Math.max(threshold, x[order[this.topK - 1]]);
+    return threshold;
   }
 
   /** categorical draw over the logits ≥ threshold */
