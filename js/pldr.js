@@ -136,12 +136,14 @@ export class Engine {
     this.#assertIdle();
     const ids = typeof prompt === 'string' ? this.encode(prompt) : checkIds(prompt?.ids, this.model.vocabSize);
     const sampler = this.#sampler(options);
-    if (this.model.gcacheMode === 'prompt') this.conversation.setIds([]); // G from this prompt (mode "prompt")
-    this.conversation.setIds(ids);
-    this.#segments = [];
     // pieces append to the prompt's text: keep the space that opens the first one
     const afterText = typeof prompt === 'string' && prompt.length > 0;
-    return this.#run(sampler, options, ids.length, afterText);
+    return this.#run(sampler, options, () => {
+      if (this.model.gcacheMode === 'prompt') this.conversation.setIds([]); // G from this prompt (mode "prompt")
+      this.conversation.setIds(ids);
+      this.#segments = [];
+      return ids.length;
+    }, afterText);
   }
 
   /**
@@ -153,13 +155,16 @@ export class Engine {
     this.#assertIdle();
     checkMessages(messages);
     const sampler = this.#sampler(options);
-    const segments = renderMessages(messages, this.#segments, this.template, (t) => this.encode(t));
     const opening = this.template.generation ? this.encode(this.template.generation) : [];
-    const ids = [...segments.flatMap((s) => s.ids), ...opening];
-    this.conversation.keepTokens = segments[0]?.role === 'system' ? segments[0].ids.length : 0;
-    this.conversation.setIds(ids);
+    let segments = [];
     const stop = [...this.template.stop, ...(options.stop ?? [])];
-    const run = this.#run(sampler, { ...options, stop }, ids.length);
+    const run = this.#run(sampler, { ...options, stop }, () => { // against the conversation as it is then
+      segments = renderMessages(messages, this.#segments, this.template, (t) => this.encode(t));
+      const ids = [...segments.flatMap((s) => s.ids), ...opening];
+      this.conversation.keepTokens = segments[0]?.role === 'system' ? segments[0].ids.length : 0;
+      this.conversation.setIds(ids);
+      return ids.length;
+    });
     const engine = this;
     return (async function* reply() {
       const result = yield* run;
@@ -183,10 +188,16 @@ export class Engine {
     return new Sampler({ ...DEFAULT_SAMPLING, ...stripUndefined({ temperature, topK, topP, minP, repetitionPenalty, seed }) });
   }
 
-  async *#run(sampler, options, promptTokens, afterText = false) {
+  /**
+   * The generation loop. `setup` puts the prompt into the conversation and returns its length: it
+   * runs here, on the first next(), so two generators made before either started cannot mix.
+   */
+  async *#run(sampler, options, setup, afterText = false) {
+    this.#assertIdle();
     this.#busy = true;
     const runsBefore = this.model.anetRuns, gMsBefore = this.model.anetMs;
     try {
+      const promptTokens = setup();
       const result = yield* generateTokens(this.conversation, {
         sampler, maxTokens: options.maxTokens ?? DEFAULT_MAX_TOKENS, eosId: this.model.eosId, stop: options.stop,
         signal: options.signal, onLogits: options.onLogits, textStream: this.tokenizer ? new TextStream(this.tokenizer, { afterText }) : SILENT_STREAM,

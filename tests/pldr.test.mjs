@@ -43,6 +43,15 @@ test('the same seed and options give the same text; another seed another text', 
   engine.free();
 });
 
+test('two generators made before either starts do not mix: each answers its own prompt', async () => {
+  const engine = await PLDR.load(TINY);
+  const greedy = { maxTokens: 6, temperature: 0 };
+  const alone = [await collect(engine.generate('The cat', greedy)), await collect(engine.generate('Zebra stripes are', greedy))];
+  const a = engine.generate('The cat', greedy), b = engine.generate('Zebra stripes are', greedy);
+  assert.deepEqual([await collect(a), await collect(b)], alone);
+  engine.free();
+});
+
 test('a second generate while one runs is rejected; an abort leaves the engine consistent and usable', async () => {
   const engine = await PLDR.load(TINY);
   const controller = new AbortController();
