@@ -54,9 +54,11 @@ export async function* generateTokens(conv, o) {
     generatedIds.push(id);
     text += o.textStream.push(id);
     marks.push({ end: text.length, pending: o.textStream.pending });
-    const cut = stops.length ? Math.min(...stops.map((s) => text.indexOf(s)).filter((i) => i >= 0)) : Infinity;
+    // a stop never starts inside emitted text: what could begin one is held back
+    const cut = stops.length ? Math.min(...stops.map((s) => text.indexOf(s, emitted)).filter((i) => i >= 0)) : Infinity;
     if (cut !== Infinity) {
-      text = text.slice(0, cut);
+      if (cut > emitted) yield { id, text: text.slice(emitted, cut) };
+      emitted = cut;
       finishReason = 'stop';
       break;
     }

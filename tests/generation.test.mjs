@@ -89,6 +89,19 @@ test('a stop string ends generation; held-back text never leaks; history keeps o
   assert.ok(conv.session.position <= conv.ids.length);
 });
 
+test('a stop string inside a token that also completes held-back text: the text before the stop is kept', async () => {
+  const conv = new Conversation(model.newSession());
+  conv.setIds([1, 2]);
+  const script = [10, 11, 12, 13];
+  const words = { 10: 'Hello', 11: ' Use', 12: 's User:', 13: ' never' };
+  const scripted = { sample: () => script.shift() };
+  const textStream = { push: (id) => words[id], flush: () => '', pending: false };
+  const r = await drain(generateTokens(conv, { sampler: /** @type {any} */ (scripted), maxTokens: 8, eosId: 63, stop: ['User:'], textStream }));
+  assert.equal(r.result.finishReason, 'stop');
+  assert.equal(r.pieces.map((p) => p.text).join(''), 'Hello Uses ');
+  assert.equal(r.result.text, 'Hello Uses ');
+});
+
 test('abort mid-generation leaves history and cache at what was emitted, and the session usable', async () => {
   const conv = new Conversation(model.newSession());
   conv.setIds([4, 5]);
