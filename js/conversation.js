@@ -56,7 +56,7 @@ export class Conversation {
       if (drop <= 0) throw new PldrError('E_CONTEXT', `no room for ${extra} tokens in a context of ${ctx}`);
       const cachedDrop = Math.max(0, Math.min(drop, this.session.position - keep));
       if (cachedDrop > 0) this.session.shift(keep, cachedDrop);
-      if (drop > cachedDrop) this.session.rewind(this.session.position - keep);
+      if (drop > cachedDrop && this.session.position > keep) this.session.rewind(this.session.position - keep);
       this.ids.splice(keep, drop);
       this.shifts++;
       this.onContextShift?.({ dropped: drop, kept: this.ids.length });
@@ -71,11 +71,9 @@ export class Conversation {
       // everything is cached: rerun the last id so its logits are current
       this.session.rewind(1);
       this.prefilled = 1;
-      this.session.prefill(this.ids.slice(-1));
-      return this.session.logitsView();
+      return this.session.prefill(this.ids.slice(-1), { copy: false });
     }
-    if (this.prefilled === 1) this.session.decode(this.ids[start]);
-    else this.session.prefill(this.ids.slice(start));
-    return this.session.logitsView();
+    if (this.prefilled === 1) return this.session.decode(this.ids[start], { copy: false });
+    return this.session.prefill(this.ids.slice(start), { copy: false });
   }
 }

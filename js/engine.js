@@ -238,17 +238,21 @@ export class Session {
   #stageIds(ids) {
     if (ids.length > this.idsCap) {
       this.rt.free(this.idsPtr);
-      this.idsCap = Math.max(ids.length, 64);
-      this.idsPtr = this.rt.malloc(this.idsCap * 4);
+      this.idsPtr = 0; // freed: nothing to free again if malloc throws
+      this.idsCap = 0;
+      const cap = Math.max(ids.length, 64);
+      this.idsPtr = this.rt.malloc(cap * 4);
+      this.idsCap = cap;
     }
     this.rt.i32.set(ids, this.idsPtr >>> 2);
     return this.idsPtr;
   }
 
   /**
-   * Runs ids at the next positions. Returns the logits of the last position (a copy), or with
-   * {allLogits: true} those of every position [n][vocab].
-   * @param {ArrayLike<number>} ids @param {{allLogits?: boolean}} [options]
+   * Runs ids at the next positions. Returns the logits of the last position (a copy; with
+   * {copy: false} the live view of logitsView), or with {allLogits: true} those of every
+   * position [n][vocab].
+   * @param {ArrayLike<number>} ids @param {{allLogits?: boolean, copy?: boolean}} [options]
    * @returns {Float32Array}
    */
   prefill(ids, options = {}) {
@@ -257,16 +261,21 @@ export class Session {
     const out = options.allLogits ? this.rt.malloc(ids.length * V * 4) : 0;
     try {
       this.#check(this.rt.x.pldr_session_prefill(this.handle, ptr, ids.length, out), '');
-      return out ? this.rt.f32.slice(out >>> 2, (out >>> 2) + ids.length * V) : this.logits();
+      if (out) return this.rt.f32.slice(out >>> 2, (out >>> 2) + ids.length * V);
+      return options.copy === false ? this.logitsView() : this.logits();
     } finally {
       this.rt.free(out);
     }
   }
 
-  /** Runs one token with the KV-cache and G-cache; returns its logits (a copy). */
-  decode(id) {
+  /**
+   * Runs one token with the KV-cache and G-cache; returns its logits (a copy; with {copy: false}
+   * the live view of logitsView).
+   * @param {number} id @param {{copy?: boolean}} [options]
+   */
+  decode(id, options = {}) {
     this.#check(this.rt.x.pldr_session_decode(this.handle, id), '');
-    return this.logits();
+    return options.copy === false ? this.logitsView() : this.logits();
   }
 
   /** Live view of the last logits: valid until the next call on any engine object. */

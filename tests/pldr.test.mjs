@@ -152,6 +152,16 @@ test('a long generation slides the context window instead of failing', async () 
   engine.free();
 });
 
+test('a first chat turn longer than the context, with a system prompt, slides instead of failing', async () => {
+  const engine = await PLDR.load(TINY, { contextLength: 48 });
+  const system = 'You are a helpful assistant who answers questions about programming languages briefly.';
+  const user = 'Tell me everything about the Python language, its history, its syntax, its libraries and its community. '.repeat(3);
+  const reply = await collect(engine.respond([{ role: 'system', content: system }, { role: 'user', content: user }], { maxTokens: 8, temperature: 0 }));
+  assert.equal(typeof reply, 'string');
+  assert.ok(engine.stats().contextShifts > 0);
+  engine.free();
+});
+
 test('invalid options are rejected with the allowed values', async () => {
   await assert.rejects(PLDR.load(TINY, { gcache: 'sometimes' }), /first, prompt, off or empty/);
   await assert.rejects(PLDR.load(TINY, { quant: 'q2' }), /f32, q8, q4/);
