@@ -5,7 +5,6 @@
 const COMMANDS = {
   generate: 'Generate text or token ids from a prompt',
   chat: 'Interactive terminal chat',
-  eval: 'Full-pass logits / G_LM of id sequences (verification)',
   tokenize: 'Encode strings to ids (or --decode ids to strings) with a SentencePiece model',
   inspect: 'List the tensors, dtypes and config of a model folder and report problems',
 };

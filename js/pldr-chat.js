@@ -198,6 +198,7 @@ export class PldrChat extends HTMLElement {
     const meter = new DownloadMeter();
     const ui = this.#ui;
     this.model = null;
+    this.#epoch++; // a reply still running belongs to the old model's conversation
     this.#messages = [];
     this.dataset.state = 'loading';
     ui.state.textContent = 'loading…';

@@ -9,6 +9,9 @@
 //   const stats = await client.stats();
 import { AbortError, EngineError, LoadError, PldrError, TokenizerError } from './errors.js';
 import { folderUrl } from './sources.js';
+import { describeStats, formatBytes } from './stats-text.js';
+
+export { describeStats, formatBytes };
 
 /**
  * @typedef {import('./worker.js').ModelInfo} ModelInfo
@@ -307,16 +310,6 @@ function baseName(path) {
   return String(path).split(/[/\\]/).filter(Boolean).pop() ?? String(path);
 }
 
-/** @param {number|null|undefined} n @returns {string} "44.0 MB" */
-export function formatBytes(n) {
-  if (n == null || !Number.isFinite(n)) return '?';
-  if (n < 1000) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n / 1000, i = 0;
-  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
-  return `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
-}
-
 /** @param {number} seconds @returns {string} "5 s", "2 min 10 s" */
 export function formatDuration(seconds) {
   if (!Number.isFinite(seconds) || seconds < 0) return '?';
@@ -358,27 +351,3 @@ export class DownloadMeter {
   }
 }
 
-/**
- * The status line after a reply: speeds, the one-off cost of G_LM, context and memory.
- * @param {Record<string, any>} s Engine.stats()
- * @returns {string[]} short phrases
- */
-export function describeStats(s) {
-  const out = [];
-  const rate = (v) => (v == null ? '–' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
-  if (s.prefillTokens) out.push(`prefill ${s.prefillTokens} tok at ${rate(s.prefillTokensPerSec)} tok/s`);
-  if (s.decodeTokens) out.push(`decode ${rate(s.decodeTokensPerSec)} tok/s`);
-  const ms = s.gcacheMs >= 10 ? s.gcacheMs.toFixed(0) : (s.gcacheMs ?? 0).toFixed(1);
-  out.push(gcachePhrase(s.gcacheMode, s.gcacheRuns, ms));
-  if (s.contextLength) out.push(`context ${s.contextUsed}/${s.contextLength}`);
-  if (s.contextShifts) out.push(`${s.contextShifts} context shift${s.contextShifts > 1 ? 's' : ''}`);
-  if (s.memory?.wasmTotal) out.push(`${formatBytes(s.memory.wasmTotal)} memory`);
-  return out;
-}
-
-function gcachePhrase(mode, runs, ms) {
-  if (mode === 'off') return 'G-cache off: the A-net runs at every step';
-  if (mode === 'prompt') return runs ? `G_LM computed for each new prompt (${runs}×, ${ms} ms in all)` : 'G_LM computed for each new prompt';
-  if (!runs) return mode === 'fixed' ? 'G_LM installed — cached' : 'G_LM is computed on the first prompt, then cached';
-  return `G_LM computed once in ${ms} ms — cached`;
-}

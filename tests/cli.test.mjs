@@ -83,7 +83,9 @@ test('inspect: 0 and a summary for a good folder, 1 and the problems for a bad o
 });
 
 test('--help works for every command; bad options fail with a clear message', () => {
-  for (const cmd of ['generate', 'chat', 'tokenize', 'inspect']) {
+  const listed = [...pldr(['--help']).out.matchAll(/^ {2}(\w+) {2,}/gm)].map((m) => m[1]);
+  assert.deepEqual(listed, ['generate', 'chat', 'tokenize', 'inspect']);
+  for (const cmd of listed) { // every command the usage lists exists
     const r = pldr([cmd, '--help']);
     assert.equal(r.code, 0, `${cmd} --help`);
     assert.match(r.out, /usage/);

@@ -4,6 +4,7 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { PLDR } from '../pldr.js';
+import { describeStats } from '../stats-text.js';
 import { progressBar } from './progress.mjs';
 import { MODEL_HELP, MODEL_OPTIONS, SAMPLING_HELP, SAMPLING_OPTIONS, loadOptions, samplingOptions } from './options.mjs';
 
@@ -18,13 +19,6 @@ plain template ("User: …" / "Assistant: …").
 
 ${MODEL_HELP}
 ${SAMPLING_HELP}`;
-
-function describeStats(s) {
-  const rate = (v) => (v === null ? '-' : v.toFixed(1));
-  return `[prefill ${s.prefillTokens} tok ${rate(s.prefillTokensPerSec)} tok/s · decode ${rate(s.decodeTokensPerSec)} tok/s · ` +
-    `G_LM computed once in ${s.gcacheMs.toFixed(0)} ms (${s.gcacheRuns} run${s.gcacheRuns === 1 ? '' : 's'}) · ` +
-    `context ${s.contextUsed}/${s.contextLength}]`;
-}
 
 /** @param {string[]} argv */
 export async function run(argv) {
@@ -57,7 +51,7 @@ export async function run(argv) {
     for await (const line of rl) {
       const text = line.trim();
       if (text === '/reset') { engine.reset(); messages = [...system]; process.stdout.write('(new conversation)\n'); }
-      else if (text === '/stats') process.stdout.write(`${describeStats(engine.stats())}\n`);
+      else if (text === '/stats') process.stdout.write(`[${describeStats(engine.stats()).join(' · ')}]\n`);
       else if (text) {
         messages.push({ role: 'user', content: text });
         answering = new AbortController();
@@ -70,7 +64,7 @@ export async function run(argv) {
         answering = null;
         messages.push({ role: 'assistant', content: reply });
         process.stdout.write(stopped ? ' [stopped]\n' : '\n');
-        if (interactive) process.stderr.write(`${describeStats(engine.stats())}\n`);
+        if (interactive) process.stderr.write(`[${describeStats(engine.stats()).join(' · ')}]\n`);
       }
       if (interactive) rl.prompt();
     }
