@@ -179,6 +179,7 @@ test('context shift drops a span and re-rotates later keys: equals a fresh prefi
   const b = fresh.decode(17);
   assert.ok(maxDiff(a, b) <= REL_TOL * maxAbs(b), `shifted vs fresh differ by ${maxDiff(a, b)}`);
   assert.throws(() => shifted.shift(4, 100), /cannot drop 100 positions after the first 4/);
+  assert.throws(() => shifted.shift(1, 2 ** 31 - 1), /cannot drop 2147483647 positions/, 'keep + n_drop does not wrap around');
   assert.equal(model.anetRuns, 1);
 });
 

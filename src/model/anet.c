@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../platform.h"
 #include "../session/session.h"
 
 /* A0 = Σ_s q_sᵀ q_s per head over all n positions, no causal mask (spec §2.3) */
@@ -58,9 +57,8 @@ static void energy_curvature(const pldr_layer *ly, int h, int dk, const float *a
     left_product(g, ly->plga_a + off, z, ly->plga_ba + off, dk, ws->t, ws->kernel);
 }
 
-void anet_layer(pldr_model *m, const pldr_layer *ly, const float *q, int n, anet_scratch *ws,
+void anet_layer(const pldr_model *m, const pldr_layer *ly, const float *q, int n, anet_scratch *ws,
                 float *g, float *a_lm) {
-    double t0 = pldr_now_ms();
     const pldr_hparams *hp = &m->hp;
     int H = hp->n_heads, dk = hp->head_dim, rows = H * dk;
     float eps = (float)hp->ln_eps;
@@ -77,7 +75,6 @@ void anet_layer(pldr_model *m, const pldr_layer *ly, const float *q, int n, anet
         size_t off = (size_t)h * dk * dk;
         energy_curvature(ly, h, dk, ws->a + off, ws, g + off, a_lm + off);
     }
-    m->anet_ms += pldr_now_ms() - t0;
 }
 
 int anet_scratch_alloc(pldr_session *s) {

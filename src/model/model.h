@@ -132,6 +132,8 @@ void upload_quant_end(pldr_model *m);
 int rope_build(pldr_model *m);
 /* rotates the head vectors of x [D] in place for absolute position pos (spec §2.2) */
 void rope_apply(const pldr_model *m, float *x, int pos);
+/* Rotates n_heads head vectors by sign·pos·θ_i (sign −1: the inverse of rope_apply at pos). */
+void rope_rotate(const pldr_model *m, float *x, int n_heads, int pos, float sign);
 
 static inline size_t g_count(const pldr_hparams *hp) {
     return (size_t)hp->n_layers * hp->n_heads * hp->head_dim * hp->head_dim;

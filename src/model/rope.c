@@ -25,18 +25,20 @@ int rope_build(pldr_model *m) {
     return PLDR_OK;
 }
 
-void rope_apply(const pldr_model *m, float *x, int pos) {
+void rope_rotate(const pldr_model *m, float *x, int n_heads, int pos, float sign) {
     const pldr_hparams *hp = &m->hp;
     int dk = hp->head_dim, half = dk / 2;
     const float *c = m->rope_cos + (size_t)pos * half, *s = m->rope_sin + (size_t)pos * half;
-    for (int h = 0; h < hp->n_heads; h++) {
+    for (int h = 0; h < n_heads; h++) {
         float *v = x + h * dk;
         for (int i = 0; i < half; i++) {
             int a = hp->rope_interleaved ? 2 * i : i;       /* v51: (x[2i], x[2i+1]) */
             int b = hp->rope_interleaved ? 2 * i + 1 : i + half; /* v52: (x[i], x[i+dk/2]) */
-            float x0 = v[a], x1 = v[b];
-            v[a] = x0 * c[i] - x1 * s[i];
-            v[b] = x1 * c[i] + x0 * s[i];
+            float x0 = v[a], x1 = v[b], sn = sign * s[i];
+            v[a] = x0 * c[i] - x1 * sn;
+            v[b] = x1 * c[i] + x0 * sn;
         }
     }
 }
+
+void rope_apply(const pldr_model *m, float *x, int pos) { rope_rotate(m, x, m->hp.n_heads, pos, 1.0f); }

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../platform.h"
 #include "session.h"
 
 #define MASK_VALUE (-1e9f)
@@ -9,7 +10,6 @@
 /* Timing hooks for `pldr-native bench model --parts` (build/pldr-native-prof only: -DPLDR_PROFILE).
  * Milliseconds by part of the forward pass, summed over calls. */
 #ifdef PLDR_PROFILE
-#include "../platform.h"
 enum { PROF_EMBED, PROF_PROJ, PROF_ROPE, PROF_ANET, PROF_ATTN, PROF_NORM, PROF_FFN, PROF_HEAD, PROF_N };
 double pldr_profile_ms[PROF_N];
 const char *const pldr_profile_names[PROF_N] = {"embed", "projections", "rope", "anet", "attention", "norms", "ffn", "head"};
@@ -103,7 +103,11 @@ static void layer_forward(pldr_session *s, const forward_args *a, int l) {
         rope_apply(m, s->k + (size_t)i * D, s->pos + i);
     }
     PROF(PROF_ROPE);
-    if (a->g) anet_layer(m, ly, s->q, n, &s->anet, a->g + l * gsize, a->a + l * gsize);
+    if (a->g) {
+        double t0 = pldr_now_ms();
+        anet_layer(m, ly, s->q, n, &s->anet, a->g + l * gsize, a->a + l * gsize);
+        m->anet_ms += pldr_now_ms() - t0; /* the one-off cost of G that pldr_model_anet_ms reports */
+    }
     PROF(PROF_ANET);
     store_kv(s, l, n);
     attention(s, l, n, a->mask_pads);

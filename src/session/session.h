@@ -57,7 +57,7 @@ typedef struct {
 int forward(pldr_session *s, const forward_args *args);
 
 /* anet.c: A_LM and G_LM of one layer from its queries q [n][D] (spec §2.3–2.4) */
-void anet_layer(pldr_model *m, const pldr_layer *ly, const float *q, int n, anet_scratch *ws,
+void anet_layer(const pldr_model *m, const pldr_layer *ly, const float *q, int n, anet_scratch *ws,
                 float *g, float *a_lm);
 int anet_scratch_alloc(pldr_session *s);
 

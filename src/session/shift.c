@@ -5,22 +5,9 @@
 
 #include "session.h"
 
-/* Rotates the pairs of one head vector by −n·θ_i (inverse of rope_apply at position n). */
-static void rotate_back(const pldr_model *m, float *k, int n) {
-    const pldr_hparams *hp = &m->hp;
-    int half = hp->head_dim / 2;
-    const float *c = m->rope_cos + (size_t)n * half, *s = m->rope_sin + (size_t)n * half;
-    for (int i = 0; i < half; i++) {
-        int a = hp->rope_interleaved ? 2 * i : i, b = hp->rope_interleaved ? 2 * i + 1 : i + half;
-        float x0 = k[a], x1 = k[b];
-        k[a] = x0 * c[i] + x1 * s[i];
-        k[b] = x1 * c[i] - x0 * s[i];
-    }
-}
-
 int pldr_session_shift(pldr_session *s, int keep, int n_drop) {
     if (!s) return PLDR_ERR_INVALID_ARGUMENT;
-    if (keep < 0 || n_drop < 0 || keep + n_drop > s->pos)
+    if (keep < 0 || n_drop < 0 || keep > s->pos || n_drop > s->pos - keep) /* no int overflow */
         return session_fail(s, PLDR_ERR_INVALID_ARGUMENT, "cannot drop %d positions after the first %d: the session holds %d",
                             n_drop, keep, s->pos);
     if (n_drop == 0) return PLDR_OK;
@@ -30,7 +17,7 @@ int pldr_session_shift(pldr_session *s, int keep, int n_drop) {
         float *k = s->k_cache + (size_t)lh * s->ctx * dk, *v = s->v_cache + (size_t)lh * s->ctx * dk;
         memmove(k + (size_t)keep * dk, k + (size_t)(keep + n_drop) * dk, (size_t)moved * dk * sizeof(float));
         memmove(v + (size_t)keep * dk, v + (size_t)(keep + n_drop) * dk, (size_t)moved * dk * sizeof(float));
-        for (int p = keep; p < keep + moved; p++) rotate_back(s->model, k + (size_t)p * dk, n_drop);
+        for (int p = keep; p < keep + moved; p++) rope_rotate(s->model, k + (size_t)p * dk, 1, n_drop, -1.0f);
     }
     memmove(s->ids + keep, s->ids + keep + n_drop, (size_t)moved * sizeof(int32_t));
     s->pos -= n_drop;
