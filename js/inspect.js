@@ -2,8 +2,7 @@
 // manifest, the index and only the header of every shard, and asks the engine whether each
 // tensor name, shape and dtype fits the config. Reports everything it finds wrong at once.
 import { Model } from './engine.js';
-import { PldrError } from './errors.js';
-import { INDEX_FILE, SINGLE_FILE, openFiles } from './loader.js';
+import { INDEX_FILE, SINGLE_FILE, concat, openFiles, parseIndex, parseManifest } from './loader.js';
 import { SafetensorsReader } from './safetensors.js';
 import { createRuntime } from './wasm.js';
 
@@ -22,10 +21,7 @@ async function readSmall(source, file, signal) {
     const { chunks } = await source.open(file, { signal });
     const parts = [];
     for await (const c of chunks) parts.push(c.slice());
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) { out.set(p, at); at += p.length; }
-    return out;
+    return concat(parts);
   } catch (err) {
     if (err?.code === 'E_NOT_FOUND') return null;
     throw err;
@@ -34,16 +30,15 @@ async function readSmall(source, file, signal) {
 
 /** Reads just enough of a shard to parse its header. */
 async function readHeader(source, file, signal) {
-  const size = await source.size(file, { signal }).catch(() => null);
-  const { chunks, size: openSize } = await source.open(file, { signal });
+  const { chunks, size } = await source.open(file, { signal });
   let header = null;
-  const reader = new SafetensorsReader(file, { fileSize: size ?? openSize, onHeader: (h) => { header = h; }, onTensor: () => ({ write() {}, end() {} }) });
+  const reader = new SafetensorsReader(file, { fileSize: size, onHeader: (h) => { header = h; }, onTensor: () => ({ write() {}, end() {} }) });
   for await (const chunk of chunks) {
     reader.push(chunk);
     if (header) break; // leaving the loop cancels the rest of the download
   }
-  if (!header) throw new PldrError('E_TRUNCATED', `${file}: ends before its header does`);
-  return { header, size: size ?? openSize };
+  if (!header) reader.end(); // throws: what ended before the header did
+  return { header, size };
 }
 
 function parseJson(bytes, file, problems) {
@@ -55,16 +50,16 @@ function parseJson(bytes, file, problems) {
   }
 }
 
+/** The shard files, as the loader reads them (the same checks: no path out of the folder). */
 async function shardList(source, signal, problems) {
   const index = await readSmall(source, INDEX_FILE, signal);
   if (!index) return [SINGLE_FILE];
-  const json = parseJson(index, INDEX_FILE, problems);
-  const map = json?.weight_map;
-  if (!map || typeof map !== 'object') {
-    problems.push(`${INDEX_FILE} has no weight_map`);
+  try {
+    return parseIndex(index).shards;
+  } catch (err) {
+    problems.push(err.message);
     return [];
   }
-  return [...new Set(Object.values(map))].sort();
 }
 
 /** Engine-side checks: config, each tensor, and what is missing. */
@@ -117,6 +112,7 @@ export async function inspectModel(source, options = {}) {
     }
   }
   const report = { source: String(source), config, files: [], tensors: [], parameters: 0, bytes: 0, tokenizer, problems };
+  const headerTensors = []; // as the safetensors header gives them, for the engine's checks
   for (const file of await shardList(files, signal, problems)) {
     try {
       const { header, size } = await readHeader(files, file, signal);
@@ -124,8 +120,8 @@ export async function inspectModel(source, options = {}) {
       report.bytes += size ?? 0;
       for (const t of header.tensors) {
         const shape = t.quant ? t.quant.shape : t.shape;
-        report.tensors.push({ name: t.name, dtype: t.quant ? t.quant.format : t.dtype, shape, bytes: t.byteLength, file, quant: t.quant?.format,
-          raw: t });
+        report.tensors.push({ name: t.name, dtype: t.quant ? t.quant.format : t.dtype, shape, bytes: t.byteLength, file, quant: t.quant?.format });
+        headerTensors.push({ ...t, file });
         report.parameters += shape.reduce((a, b) => a * b, 1);
       }
     } catch (err) {
@@ -133,19 +129,28 @@ export async function inspectModel(source, options = {}) {
     }
   }
   await checkManifest(files, report, signal);
-  if (config) await checkWithEngine(config, report.tensors.map((t) => ({ ...t.raw, file: t.file })), problems);
-  report.tensors.forEach((t) => delete t.raw);
+  if (config) await checkWithEngine(config, headerTensors, problems);
   return report;
 }
 
 async function checkManifest(files, report, signal) {
   const bytes = await readSmall(files, 'manifest.json', signal);
   if (!bytes) return;
-  const manifest = parseJson(bytes, 'manifest.json', report.problems);
-  for (const entry of manifest?.files ?? []) {
-    const seen = report.files.find((f) => f.file === entry.path);
-    const size = seen ? seen.size : await files.size(entry.path, { signal }).catch(() => null);
-    if (size === null) report.problems.push(`manifest.json lists ${entry.path}, which is missing`);
-    else if (size !== entry.size) report.problems.push(`${entry.path} is ${size} bytes but manifest.json says ${entry.size}`);
+  let manifest;
+  try {
+    manifest = parseManifest(bytes);
+  } catch (err) {
+    report.problems.push(err.message);
+    return;
+  }
+  for (const [path, entry] of manifest) {
+    if (!/^[^/\\]+$/.test(path) || path === '.' || path === '..') {
+      report.problems.push(`manifest.json lists ${JSON.stringify(path)}, which is not a file name in the model folder`);
+      continue;
+    }
+    const seen = report.files.find((f) => f.file === path);
+    const size = seen ? seen.size : await files.size(path, { signal }).catch(() => null);
+    if (size === null) report.problems.push(`manifest.json lists ${path}, which is missing`);
+    else if (size !== entry.size) report.problems.push(`${path} is ${size} bytes but manifest.json says ${entry.size}`);
   }
 }

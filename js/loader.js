@@ -377,7 +377,7 @@ function parseJsonObject(bytes, file, code) {
 }
 
 /** @returns {Map<string, {size: number, sha256: string}>} */
-function parseManifest(bytes) {
+export function parseManifest(bytes) {
   const file = 'manifest.json';
   const json = parseJsonObject(bytes, file, 'E_MANIFEST');
   if (!Array.isArray(json.files)) throw new LoadError('E_MANIFEST', `${file}: no "files" array`, { file });
@@ -398,7 +398,7 @@ function parseManifest(bytes) {
  * @returns {{map: Map<string, string>, shards: string[], totalSize: number|null}}
  *   map: tensor name → shard file; shards: the distinct shard files, sorted
  */
-function parseIndex(bytes) {
+export function parseIndex(bytes) {
   const file = INDEX_FILE;
   const json = parseJsonObject(bytes, file, 'E_INDEX');
   const weightMap = json.weight_map;
@@ -494,7 +494,8 @@ class Progress {
   }
 }
 
-function concat(parts) {
+/** The chunks as one byte array. @param {Uint8Array[]} parts */
+export function concat(parts) {
   if (parts.length === 1) return parts[0];
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './helpers/engines.mjs';
@@ -77,6 +77,16 @@ test('inspect: 0 and a summary for a good folder, 1 and the problems for a bad o
     assert.equal(none.code, 1);
     assert.match(none.out, /config\.json is missing/);
     assert.doesNotMatch(none.out, /undefined/, 'no config: no made-up summary');
+    // an index pointing out of the folder is reported, and the file out there is never read
+    const inner = join(empty, 'model');
+    mkdirSync(inner);
+    writeFileSync(join(inner, 'config.json'), readFileSync(join(TINY, 'config.json')));
+    writeFileSync(join(inner, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: '../secret.safetensors' } }));
+    writeFileSync(join(empty, 'secret.safetensors'), 'private: do not read');
+    const escape = pldr(['inspect', inner]);
+    assert.equal(escape.code, 1);
+    assert.match(escape.out, /maps to "\.\.\/secret\.safetensors", which is not a file name in the model folder/);
+    assert.doesNotMatch(escape.out, /private/);
   } finally {
     rmSync(empty, { recursive: true, force: true });
   }
