@@ -1,7 +1,6 @@
 // The engine: JavaScript handles over the C API (include/pldr.h) — a Model (weights, G-cache)
 // and Sessions (KV-cache, position) — plus the tensor sink that streams shards into the model.
 import { EngineError } from './errors.js';
-import { statusName } from './wasm.js';
 
 /** @typedef {import('./wasm.js').Runtime} Runtime */
 /** @typedef {'first'|'prompt'|'off'|'fixed'} GcacheMode */
@@ -19,8 +18,14 @@ function tensorDtype(info) {
 }
 
 /** @param {string} what @param {number} rc @param {string} message */
-function engineError(what, rc, message) {
-  return new EngineError(statusName(rc), what ? `${what}: ${message}` : message);
+/**
+ * @param {import('./wasm.js').Runtime} rt @param {string} what @param {number} rc @param {string} message
+ * @param {string} [tensor] the tensor the call was about: the C messages name it already
+ */
+function engineError(rt, what, rc, message, tensor) {
+  const err = new EngineError(rt.statusName(rc), what ? `${what}: ${message}` : message);
+  if (tensor !== undefined) err.tensor = tensor;
+  return err;
 }
 
 /** @param {string} name @param {readonly string[]} allowed @param {unknown} value */
@@ -69,8 +74,8 @@ export class Model {
   }
 
   /** @param {number} rc @param {string} what */
-  #check(rc, what) {
-    if (rc < 0) throw engineError(what, rc, this.error());
+  #check(rc, what, tensor) {
+    if (rc < 0) throw engineError(this.rt, what, rc, this.error(), tensor);
     return rc;
   }
 
@@ -100,7 +105,7 @@ export class Model {
     const shapePtr = rt.copyIn(new Int32Array(shape));
     try {
       const rc = rt.withStrings([info.name], (n) => rt.x.pldr_model_upload_begin(this.handle, n, dtype, shapePtr, shape.length));
-      this.#check(rc, '');
+      this.#check(rc, '', info.name);
     } finally {
       rt.free(shapePtr);
     }
@@ -119,20 +124,20 @@ export class Model {
       },
       end() {
         rt.free(slots);
-        model.#check(rt.x.pldr_model_upload_end(model.handle), '');
+        model.#check(rt.x.pldr_model_upload_end(model.handle), '', info.name);
       },
     };
     /** @param {Uint8Array} bytes */
     function writeAll(bytes) {
         let offset = 0;
         while (offset < bytes.length) {
-          model.#check(rt.x.pldr_model_upload_window(model.handle, slots, slots + 4), '');
+          model.#check(rt.x.pldr_model_upload_window(model.handle, slots, slots + 4), '', info.name);
           const u32 = rt.u32;
           const dst = u32[slots >>> 2], capacity = u32[(slots >>> 2) + 1];
-          if (capacity === 0) throw new EngineError('PLDR_ERR_SHAPE', `tensor ${info.name}: more bytes than its shape and dtype hold`);
+          if (capacity === 0) throw Object.assign(new EngineError('PLDR_ERR_SHAPE', `tensor ${info.name}: more bytes than its shape and dtype hold`), { tensor: info.name });
           const n = Math.min(capacity, bytes.length - offset);
           rt.u8.set(bytes.subarray(offset, offset + n), dst);
-          model.#check(rt.x.pldr_model_upload_commit(model.handle, n), '');
+          model.#check(rt.x.pldr_model_upload_commit(model.handle, n), '', info.name);
           offset += n;
         }
     }
@@ -144,7 +149,7 @@ export class Model {
     const shapePtr = this.rt.copyIn(new Int32Array(shape));
     try {
       const rc = this.rt.withStrings([info.name], (n) => this.rt.x.pldr_model_check_tensor(this.handle, n, dtype, shapePtr, shape.length));
-      this.#check(rc, '');
+      this.#check(rc, '', info.name);
     } finally {
       this.rt.free(shapePtr);
     }
@@ -219,7 +224,7 @@ export class Session {
     const params = rt.copyIn(new Int32Array([ctx]));
     const handle = rt.x.pldr_session_new(model.handle, params) >>> 0;
     rt.free(params);
-    if (!handle) throw new EngineError(statusName(rt.x.pldr_model_status(model.handle)), model.error());
+    if (!handle) throw new EngineError(rt.statusName(rt.x.pldr_model_status(model.handle)), model.error());
     this.model = model;
     this.rt = rt;
     this.handle = handle;
@@ -230,7 +235,7 @@ export class Session {
 
   /** @param {number} rc @param {string} what */
   #check(rc, what) {
-    if (rc < 0) throw engineError(what, rc, this.rt.readCString(this.rt.x.pldr_session_error(this.handle)));
+    if (rc < 0) throw engineError(this.rt, what, rc, this.rt.readCString(this.rt.x.pldr_session_error(this.handle)));
     return rc;
   }
 

@@ -337,10 +337,9 @@ function guardSink(sink) {
     try {
       return fn();
     } catch (err) {
-      const message = String(err?.message ?? err);
-      const named = tensor && !message.includes(`"${tensor}"`); // the engine's messages often name it already
+      const named = tensor && err?.tensor !== tensor; // the engine's tensor errors name it already
       const where = [file, named && `tensor "${tensor}"`].filter(Boolean).join(': ');
-      throw new LoadError('E_SINK', `${where ? `${where}: ` : ''}${message}`,
+      throw new LoadError('E_SINK', `${where ? `${where}: ` : ''}${err?.message ?? err}`,
         { file, tensor, cause: err });
     }
   };

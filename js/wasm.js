@@ -3,18 +3,6 @@
 import { EngineError } from './errors.js';
 import { DEFAULT_WASM_URL } from './wasm-location.js';
 
-const STATUS_NAMES = {
-  '1': 'PLDR_IGNORED', '-1': 'PLDR_ERR_INVALID_ARGUMENT', '-2': 'PLDR_ERR_OUT_OF_MEMORY',
-  '-3': 'PLDR_ERR_BAD_CONFIG', '-4': 'PLDR_ERR_UNKNOWN_TENSOR', '-5': 'PLDR_ERR_SHAPE',
-  '-6': 'PLDR_ERR_DTYPE', '-7': 'PLDR_ERR_MISSING_TENSOR', '-8': 'PLDR_ERR_STATE',
-  '-9': 'PLDR_ERR_CONTEXT_OVERFLOW', '-10': 'PLDR_ERR_TOKEN', '-11': 'PLDR_ERR_GCACHE',
-};
-
-/** @param {number} status a negative pldr_status */
-export function statusName(status) {
-  return STATUS_NAMES[String(status)] ?? `PLDR_ERR_${status}`;
-}
-
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
 /** @param {URL} url */
@@ -70,6 +58,9 @@ export class Runtime {
   }
 
   /** @param {number} ptr */
+  /** The C name of a pldr_status, e.g. 'PLDR_ERR_SHAPE' (pldr_status_name). @param {number} status */
+  statusName(status) { return this.readCString(this.x.pldr_status_name(status)); }
+
   readCString(ptr) {
     ptr >>>= 0;
     if (!ptr) return '';

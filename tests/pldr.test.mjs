@@ -3,7 +3,8 @@
 // G-cache export/import, the sliding window, and option validation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PLDR } from '../js/pldr.js';
 import { ROOT } from './helpers/engines.mjs';
@@ -160,6 +161,24 @@ test('a first chat turn longer than the context, with a system prompt, slides in
   assert.equal(typeof reply, 'string');
   assert.ok(engine.stats().contextShifts > 0);
   engine.free();
+});
+
+test('a tensor whose shape disagrees with the config is named once, with file and shapes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pldr-shape-'));
+  try {
+    const micro = join(ROOT, 'tests/fixtures/pldr-micro');
+    const config = JSON.parse(readFileSync(join(micro, 'config.json'), 'utf8'));
+    config.dff += 1;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+    copyFileSync(join(micro, 'model.safetensors'), join(dir, 'model.safetensors'));
+    const err = await PLDR.load(dir, { cache: false }).then(() => null, (e) => e);
+    assert.equal(err?.code, 'E_SINK');
+    const name = err.message.match(/tensor "?([\w.]+)"?/)[1];
+    assert.equal(err.message.split(name).length - 1, 1, `named once: ${err.message}`);
+    assert.match(err.message, /^model\.safetensors: .*shape \[\d+, \d+\] but the config needs/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('invalid options are rejected with the allowed values', async () => {
