@@ -214,23 +214,22 @@ def _shard_meta(tensors):
     return meta
 
 
-def _shard_layout(tensors, align):
+def _shard_layout(tensors):
     return st.layout([(t.name, t.dtype, t.stored_shape, t.nbytes) for t in tensors],
-                     _shard_meta(tensors), align)
+                     _shard_meta(tensors))
 
 
 class _ShardSizer:
     """File size of a shard as tensors are appended, without re-serializing the whole header
     each time (header_bytes joins the same per-entry strings)."""
 
-    def __init__(self, align):
-        self.align = align
+    def __init__(self):
         self.tensors = []
         self.entries_len = 0  # sum of entry_json lengths
         self.pos = 0          # end of the data section
 
     def size_with(self, t):
-        begin = self.pos + (-self.pos % self.align)
+        begin = self.pos
         entry = len(st.entry_json(t.name, t.dtype, t.stored_shape, begin, begin + t.nbytes))
         meta = len(st.metadata_json(_shard_meta(self.tensors + [t])))
         n_parts = len(self.tensors) + 2
@@ -243,22 +242,22 @@ class _ShardSizer:
         self.pos = begin + t.nbytes
 
 
-def plan_shards(outs, limit, align):
+def plan_shards(outs, limit):
     """Greedy split in writing order: each shard's file size <= limit unless it holds a single
     tensor that alone is bigger."""
     shards = []
-    cur = _ShardSizer(align)
+    cur = _ShardSizer()
     for t in outs:
         size, entry, begin = cur.size_with(t)
         if cur.tensors and size > limit:
             shards.append(cur.tensors)
-            cur = _ShardSizer(align)
+            cur = _ShardSizer()
             size, entry, begin = cur.size_with(t)
         cur.add(t, entry, begin)
     if cur.tensors:
         shards.append(cur.tensors)
     for sh in shards:  # the incremental sizes must agree with what gets written
-        size = _shard_layout(sh, align)[2]
+        size = _shard_layout(sh)[2]
         if size > limit and len(sh) > 1:
             raise ConvertError("shard plan of %d bytes exceeds the limit (internal error)" % size)
     return shards
@@ -351,8 +350,8 @@ class Converter:
             raise ConvertError("tensor %s: values too large for a float16 block scale; cannot "
                                "quantize it" % t.name) from None
 
-    def write_shard(self, path, tensors, align, counter):
-        head, spans, size = _shard_layout(tensors, align)
+    def write_shard(self, path, tensors, counter):
+        head, spans, size = _shard_layout(tensors)
         out = HashingFile(path)
         try:
             out.write(len(head).to_bytes(8, "little"))
@@ -360,8 +359,6 @@ class Converter:
             base = out.size
             for t, (name, begin, end) in zip(tensors, spans):
                 t0 = time.monotonic()
-                if out.size - base < begin:
-                    out.write(bytes(begin - (out.size - base)))  # alignment gap
                 for piece in self.chunks(t):
                     out.write(piece)
                 if out.size - base != end:
@@ -408,7 +405,7 @@ def _copy(src, dst):
     return out
 
 
-def write_folder(tmp, mc, outs, shards, tokenizer, fmt_name, torch_dtype, conv, align):
+def write_folder(tmp, mc, outs, shards, tokenizer, fmt_name, torch_dtype, conv):
     files = []  # HashingFile records, in manifest order
     out_cfg = cfgmod.to_json(mc, torch_dtype)
     files.append(_write_json(os.path.join(tmp, "config.json"), out_cfg))
@@ -424,7 +421,7 @@ def write_folder(tmp, mc, outs, shards, tokenizer, fmt_name, torch_dtype, conv, 
         files.append(_write_json(os.path.join(tmp, st.INDEX_NAME), index))
     for name, sh in zip(names, shards):
         conv.log.info("writing %s (%d tensors)" % (name, len(sh)))
-        files.append(conv.write_shard(os.path.join(tmp, name), sh, align, counter))
+        files.append(conv.write_shard(os.path.join(tmp, name), sh, counter))
     manifest = {"format": "pldr-web-1",
                 "files": [{"path": os.path.basename(f.path), "size": f.size,
                            "sha256": f.sha.hexdigest()} for f in files]}
@@ -466,19 +463,12 @@ def parse_args(argv):
     p.add_argument("--force", action="store_true", help="replace a non-empty DST")
     p.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1), metavar="N",
                    help="worker processes for quantization (default: CPUs, at most 8)")
-    p.add_argument("--align", type=int, default=1, metavar="N",
-                   help="pad so that every tensor's data offset is a multiple of N, zero-filling "
-                        "the gaps. Default 1: no gaps, as standard safetensors readers (the "
-                        "reference library, js/safetensors.js) require; the data section itself "
-                        "always starts on an 8-byte boundary")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     a = p.parse_args(argv)
     if not a.shard_mb > 0:
         p.error("--shard-mb must be positive")
     if a.jobs < 1:
         p.error("--jobs must be at least 1")
-    if a.align < 1 or a.align & (a.align - 1):
-        p.error("--align must be a power of two")
     return a
 
 
@@ -539,7 +529,7 @@ def run(a, log):
     if gcache is not None:
         mc.custom_G_type = "external"
     outs = plan_tensors(tensors, mc, fmt, gcache)
-    shards = plan_shards(outs, int(a.shard_mb * MIB), a.align)
+    shards = plan_shards(outs, int(a.shard_mb * MIB))
     n_params = sum(cfgmod.param_count([t.shape]) for t in outs)
     log.info("%s -> %s: %d tensors, %s parameters, %s, %d shard%s%s"
              % (desc, dst, len(outs), format(n_params, ","), fmt, len(shards),
@@ -558,7 +548,7 @@ def run(a, log):
                            % (dst, e.strerror or e)) from None
     conv = Converter(log, a.jobs)
     try:
-        files = write_folder(tmp, mc, outs, shards, tok, fmt, torch_dtype, conv, a.align)
+        files = write_folder(tmp, mc, outs, shards, tok, fmt, torch_dtype, conv)
         _check_dst(dst, a.force, src_dir)
         _install(tmp, dst)
     except OSError as e:

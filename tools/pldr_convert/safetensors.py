@@ -187,13 +187,12 @@ def header_bytes(entries, metadata):
     return raw + b" " * (-len(raw) % 8)
 
 
-def layout(tensors, metadata, align):
-    """Offsets for [(name, dtype, shape, nbytes)] written in order, each data offset a multiple
-    of `align` (the gap zero-filled). Returns (header bytes, [(name, begin, end)], file size)."""
+def layout(tensors, metadata):
+    """Offsets for [(name, dtype, shape, nbytes)] written in order with no gaps between them (the
+    safetensors rule). Returns (header bytes, [(name, begin, end)], file size)."""
     entries = []
     pos = 0
     for name, dtype, shape, nbytes in tensors:
-        pos += -pos % align
         entries.append((name, dtype, shape, pos, pos + nbytes))
         pos += nbytes
     head = header_bytes(entries, metadata)
