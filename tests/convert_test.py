@@ -789,6 +789,19 @@ class Refusals(ConvertTestCase):
         self.assert_fails([src, self.path("out")], "persistent id")
         self.assertFalse(os.path.exists(marker))
 
+    def test_build_cannot_change_allowed_globals(self):
+        """BUILD on an allowed global (a storage type, a rebuild function) is refused, and the
+        shared object stays as it was for later loads."""
+        storage = conv_pth._ALLOWED[("torch", "FloatStorage")]
+        for raw in (b"ctorch\nFloatStorage\n}S'dtype'\nNsb.",
+                    b"ctorch._utils\n_rebuild_tensor_v2\n}S'__name__'\nS'x'\nsb.",
+                    b"ctorch._utils\n_rebuild_tensor_v2\n(N}S'fn'\nNstb."):
+            with self.assertRaises(ConvertError) as cm:
+                conv_pth.load_pickle(raw, "t")
+            self.assertIn("BUILD", str(cm.exception))
+        self.assertEqual(storage.dtype, "F32")
+        self.assertIsNotNone(conv_pth._ALLOWED[("torch._utils", "_rebuild_tensor_v2")].fn)
+
     def test_unpickler_imports_nothing(self):
         mod = "this"  # importing it would print the Zen of Python
         self.assertNotIn(mod, sys.modules)

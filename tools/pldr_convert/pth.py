@@ -44,6 +44,25 @@ class StorageType:
     def __reduce__(self):  # never pickled back
         raise TypeError("not picklable")
 
+    def __setstate__(self, state):  # BUILD must not change a shared allowed object
+        raise _Refused("BUILD applied to %s" % self.name)
+
+
+class _AllowedCall:
+    """An allowed global function as the unpickler hands it out: callable, but BUILD cannot
+    change it (a bare function's attributes could be rewritten for the rest of the process)."""
+    __slots__ = ("name", "fn")
+
+    def __init__(self, name, fn):
+        self.name = name
+        self.fn = fn
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+    def __setstate__(self, state):
+        raise _Refused("BUILD applied to %s" % self.name)
+
 
 class StorageRef:
     """A persistent-id storage: zip entry `<top>/data/<key>` of `numel` elements."""
@@ -157,7 +176,7 @@ _STORAGES = {
     "ComplexDoubleStorage": (None, 16), "UntypedStorage": (None, 1),
 }
 
-_ALLOWED = {
+_ALLOWED = {key: _AllowedCall("%s.%s" % key, fn) for key, fn in {
     ("collections", "OrderedDict"): _ordered_dict,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
@@ -167,7 +186,7 @@ _ALLOWED = {
     ("builtins", "frozenset"): _frozenset,
     ("__builtin__", "set"): _set,
     ("_codecs", "encode"): _codecs_encode,
-}
+}.items()}
 for _name, (_dt, _sz) in _STORAGES.items():
     _ALLOWED[("torch", _name)] = StorageType("torch." + _name, _dt, _sz)
 
