@@ -9,12 +9,14 @@ import { WASI } from 'node:wasi';
 export const BENCH_WASM = fileURLToPath(new URL('../build/pldr-bench.wasm', import.meta.url));
 
 /**
- * Runs the program with `args` and returns its exit status and output.
- * @param {string[]} args @returns {Promise<{status: number, stdout: string, stderr: string}>}
+ * Runs a WASI program (by default build/pldr-bench.wasm) with `args` and returns its exit status
+ * and output.
+ * @param {string[]} args @param {string} [wasmPath]
+ * @returns {Promise<{status: number, stdout: string, stderr: string}>}
  */
-export async function runWasi(args) {
-  const wasi = new WASI({ version: 'preview1', args: ['pldr-bench', ...args], env: {}, returnOnExit: true });
-  const module = await WebAssembly.compile(readFileSync(BENCH_WASM));
+export async function runWasi(args, wasmPath = BENCH_WASM) {
+  const wasi = new WASI({ version: 'preview1', args: ['program', ...args], env: {}, returnOnExit: true });
+  const module = await WebAssembly.compile(readFileSync(wasmPath));
   const out = { 1: [], 2: [] };
   /** @type {WebAssembly.Memory} */
   let memory;

@@ -5,9 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runWasi } from '../bench/wasi.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NATIVE = join(ROOT, 'build/kernels-test');
@@ -35,27 +35,8 @@ test('kernels: SIMD128 (SIMDe, native) equals the scalar reference', { skip: nat
 
 test('kernels: SIMD128 (WebAssembly under Node) equals the scalar reference', { skip: wasmBuild.skip }, async () => {
   assert.ok(!wasmBuild.error, wasmBuild.error ?? '');
-  const { WASI } = await import('node:wasi');
-  const chunks = [];
-  const wasi = new WASI({ version: 'preview1', args: ['kernels-test'], env: {}, returnOnExit: true });
-  const module = await WebAssembly.compile(readFileSync(WASM));
-  let memory;
-  const imports = { wasi_snapshot_preview1: { ...wasi.wasiImport }, env: { emscripten_notify_memory_growth() {} } };
-  imports.wasi_snapshot_preview1.fd_write = (fd, iovs, iovsLen, nwritten) => {
-    const view = new DataView(memory.buffer);
-    let n = 0;
-    for (let i = 0; i < iovsLen; i++) {
-      const ptr = view.getUint32(iovs + 8 * i, true), len = view.getUint32(iovs + 8 * i + 4, true);
-      chunks.push(Buffer.from(new Uint8Array(memory.buffer, ptr, len)));
-      n += len;
-    }
-    view.setUint32(nwritten, n, true);
-    return 0;
-  };
-  const instance = await WebAssembly.instantiate(module, imports);
-  memory = instance.exports.memory;
-  const status = wasi.start(instance);
-  const out = Buffer.concat(chunks).toString('utf8');
+  const { status, stdout, stderr } = await runWasi([], WASM);
+  const out = stdout + stderr;
   assert.equal(status, 0, out);
   assert.match(out, /^ok: \d+ checks, 0 failures/m);
 });
