@@ -8,6 +8,7 @@ written, so a failed or interrupted run leaves no half-written DST.
 import argparse
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -144,9 +145,7 @@ class OutTensor:
         self.src = src                    # source tensor, or a GCache
         self.fmt = fmt                    # "F32", "BF16", "q8_0", "q4_0"
         if fmt in quant.BLOCK_BYTES:
-            rows = 1
-            for d in shape[:-1]:
-                rows *= d
+            rows = math.prod(shape[:-1])
             self.rows, self.cols = rows, shape[-1]
             self.dtype = "U8"
             self.stored_shape = [rows, quant.quantized_row_bytes(fmt, shape[-1])]
@@ -154,10 +153,7 @@ class OutTensor:
         else:
             self.dtype = fmt
             self.stored_shape = list(shape)
-            n = 1
-            for d in shape:
-                n *= d
-            self.nbytes = n * dtypes.ITEMSIZE[fmt]
+            self.nbytes = math.prod(shape) * dtypes.ITEMSIZE[fmt]
 
 
 class GCache:

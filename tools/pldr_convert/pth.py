@@ -17,6 +17,7 @@ refused with an error naming it, before anything could run.
 
 import array
 import io
+import math
 import pickle
 import zipfile
 
@@ -245,13 +246,6 @@ class PthTensor:
         return to_f32(self.dtype, self.read())
 
 
-def _prod(xs):
-    p = 1
-    for x in xs:
-        p *= x
-    return p
-
-
 class PthCheckpoint:
     """A torch zip checkpoint opened for reading its state dict."""
 
@@ -352,7 +346,7 @@ class PthCheckpoint:
         if len(data) < need:
             raise ConvertError("%s: tensor %s: storage %s ended after %d of %d bytes"
                                % (self.path, name, entry, len(data), need))
-        numel = _prod(ref.shape)
+        numel = math.prod(ref.shape)
         if numel == 0:
             return b""
         last = ref.offset + sum((n - 1) * s for n, s in zip(ref.shape, ref.stride))
@@ -386,7 +380,7 @@ def _contiguous_strides(shape):
 
 def _gather(data, isz, offset, shape, stride):
     """Bytes of the strided view, made contiguous (row-major)."""
-    numel = _prod(shape)
+    numel = math.prod(shape)
     dims = [(n, s) for n, s in zip(shape, stride) if n != 1]
     if [s for _, s in dims] == list(_contiguous_strides([n for n, _ in dims])):
         return bytes(data[offset * isz:(offset + numel) * isz])

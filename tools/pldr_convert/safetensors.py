@@ -6,21 +6,15 @@ section; optional "__metadata__": {str: str}.
 """
 
 import json
+import math
 import os
 import struct
 
-from .dtypes import ITEMSIZE, to_f32
+from .dtypes import FLOAT_DTYPES, ITEMSIZE, to_f32
 from .errors import ConvertError, read_json
 
 MAX_HEADER = 100_000_000  # the limit the reference safetensors library applies
 INDEX_NAME = "model.safetensors.index.json"
-
-
-def _prod(xs):
-    p = 1
-    for x in xs:
-        p *= x
-    return p
 
 
 class SafetensorsTensor:
@@ -100,7 +94,7 @@ def read_header(path):
         if offs[1] > data_len:
             raise ConvertError("%s: data_offsets %r run past the end of the data (%d bytes; "
                                "file truncated?)" % (where, offs, data_len))
-        want = _prod(shape) * ITEMSIZE[dtype]
+        want = math.prod(shape) * ITEMSIZE[dtype]
         if offs[1] - offs[0] != want:
             raise ConvertError("%s: data_offsets %r hold %d bytes but %s %r needs %d"
                                % (where, offs, offs[1] - offs[0], dtype, shape, want))
@@ -117,7 +111,7 @@ def open_file(path):
     header, meta, base = read_header(path)
     out = {}
     for name, info in header.items():
-        if info["dtype"] not in ("F32", "F16", "BF16", "F64"):
+        if info["dtype"] not in FLOAT_DTYPES:
             hint = " (already quantized; convert from the float model)" if "pldr.quant" in meta else ""
             raise ConvertError("%s: tensor %s has dtype %s; only float tensors can be read%s"
                                % (path, name, info["dtype"], hint))
