@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Installs the toolchain on a fresh Debian 12 machine when something is missing:
-# Emscripten + binaryen + wabt (WebAssembly), gcc + SIMDe (native build), Node.js 20 + npm,
+# Emscripten + binaryen (WebAssembly), gcc + SIMDe (native build), Node.js 20 + npm,
 # python3 (converter), chromium (browser tests). Quiet and quick when everything is there.
 set -euo pipefail
+
+node_too_old() { # Debian 12's own nodejs package is 18: Node.js 20 comes from elsewhere
+  command -v node >/dev/null && [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]
+}
+if node_too_old; then
+  echo "setup: Node.js $(node --version) found; Node.js 20 or newer is needed (fetch, node:test," \
+       "WebAssembly SIMD): install it (e.g. from nodejs.org or NodeSource) and run again" >&2
+  exit 1
+fi
 
 need=()
 command -v emcc >/dev/null || need+=(emscripten)
 command -v wasm-opt >/dev/null || need+=(binaryen)
-command -v wasm2wat >/dev/null || need+=(wabt)
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
 [ -f /usr/include/simde/wasm/simd128.h ] || need+=(libsimde-dev)
@@ -27,8 +35,8 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$node_major" -lt 20 ]; then
-  echo "setup: Node.js $node_major found; Node.js 20 or newer is needed (fetch, node:test, WebAssembly SIMD)" >&2
+if node_too_old; then
+  echo "setup: apt installed Node.js $(node --version); Node.js 20 or newer is needed: install it" \
+       "(e.g. from nodejs.org or NodeSource) and run again" >&2
   exit 1
 fi
