@@ -128,14 +128,15 @@ export async function loadModel(source, sink, options = {}) {
 
 class ModelLoad {
   /**
-   * @param {{source: import('./sources.js').FileSource, store: import('./model-cache.js').FileStore|null}} files
+   * @param {OpenedFiles} files
    * @param {TensorSink} sink  already guarded
    * @param {AbortSignal} signal
    * @param {((p: LoadProgress) => void)|undefined} onProgress
    */
-  constructor({ source, store }, sink, signal, onProgress) {
+  constructor({ source, store, newHash }, sink, signal, onProgress) {
     this.source = source;
     this.store = store;
+    this.newHash = newHash ?? (() => new Sha256()); // Node passes its native SHA-256
     this.sink = sink;
     this.signal = signal;
     this.progress = new Progress(onProgress);
@@ -148,16 +149,13 @@ class ModelLoad {
 
   /** @returns {Promise<LoadResult>} */
   async run() {
-    const manifestBytes = await this.readWhole('manifest.json', true);
-    this.manifest = manifestBytes && parseManifest(manifestBytes);
-    const [configBytes, tokenizer, indexBytes] = await Promise.all([
-      this.readWhole('config.json', false),
+    this.manifest = await this.readWhole('manifest.json', true, parseManifest);
+    const [config, tokenizer, index] = await Promise.all([
+      this.readWhole('config.json', false, (bytes) => parseJsonObject(bytes, 'config.json', 'E_CONFIG')),
       this.readWhole('tokenizer.model', true),
-      this.readWhole(INDEX_FILE, true),
+      this.readWhole(INDEX_FILE, true, parseIndex),
     ]);
-    const config = parseJsonObject(configBytes, 'config.json', 'E_CONFIG');
     this.sink.configure(config);
-    const index = indexBytes && parseIndex(indexBytes);
     const shards = index ? index.shards : [SINGLE_FILE];
     await this.planTotal(shards, index);
     for (const shard of shards) await this.readShard(shard, index);
@@ -166,11 +164,21 @@ class ModelLoad {
     return { config, tokenizer, files: this.files, bytes: this.progress.loaded };
   }
 
-  /** @returns {Promise<Uint8Array|null>} the file, or null when optional and missing */
-  async readWhole(file, optional) {
+  /**
+   * A whole small file, parsed by `parse` before it is kept in the store (a file that does not
+   * parse is never cached), or null when optional and missing.
+   * @template T @param {string} file @param {boolean} optional
+   * @param {(bytes: Uint8Array) => T} [parse] default: the bytes as they are
+   * @returns {Promise<T|null>}
+   */
+  async readWhole(file, optional, parse = (bytes) => /** @type {any} */ (bytes)) {
     const parts = [];
+    let value = null;
     try {
-      await this.stream(file, { onChunk: (chunk) => parts.push(chunk.slice()) });
+      await this.stream(file, {
+        onChunk: (chunk) => parts.push(chunk.slice()),
+        onEnd: () => { value = parse(concat(parts)); },
+      });
     } catch (err) {
       if (optional && err instanceof LoadError && err.code === 'E_NOT_FOUND') {
         this.absent.push(file);
@@ -178,7 +186,7 @@ class ModelLoad {
       }
       throw err;
     }
-    return concat(parts);
+    return value;
   }
 
   async readShard(shard, index) {
@@ -216,7 +224,7 @@ class ModelLoad {
       const track = this.progress.startFile(file, size, opened.fromCache);
       onOpen(size);
       // A cached copy stored with the manifest's sha256 was hashed when it was stored.
-      const hash = expect && !opened.verified ? new Sha256() : null;
+      const hash = expect && !opened.verified ? this.newHash() : null;
       let count = 0;
       for await (const chunk of opened.chunks) {
         if (this.signal.aborted) throw abortError(this.signal);
@@ -289,26 +297,30 @@ class ModelLoad {
 
 // --- sources ----------------------------------------------------------------------------------
 
-/** @returns {Promise<{source: import('./sources.js').FileSource, store: import('./model-cache.js').FileStore|null}>} */
+/**
+ * @typedef {{source: import('./sources.js').FileSource, store: import('./model-cache.js').FileStore|null,
+ *   newHash?: () => {update(bytes: Uint8Array): unknown, hex(): string}}} OpenedFiles
+ */
+
+/** @returns {Promise<OpenedFiles>} */
 export async function openFiles(source, { fetch, cache = true, cacheDir, retries = 4, retryDelayMs = 250 } = {}) {
   if (!(typeof source === 'string' && source !== '') && !(source instanceof URL)) {
     throw new LoadError('E_SOURCE', 'the model source must be a URL or, in Node, a directory path');
   }
   const node = isNode();
-  if (node && isLocal(source)) {
-    const { directorySource } = await import('./source-node.js');
-    return { source: directorySource(source), store: null };
+  const nodeOnly = node ? await import('./source-node.js') : null;
+  if (nodeOnly && isLocal(source)) {
+    return { source: nodeOnly.directorySource(source), store: null, newHash: nodeOnly.nodeSha256 };
   }
   const http = httpSource(source, { fetch, retries, retryDelayMs });
   let store = null;
-  if (cache !== false && cacheDir && node) {
-    const { diskStore } = await import('./source-node.js');
-    store = diskStore(cacheDir);
+  if (cache !== false && cacheDir && nodeOnly) {
+    store = nodeOnly.diskStore(cacheDir);
   } else if (cache !== false) {
     const storage = typeof cache === 'object' ? cache : globalThis.caches;
     if (storage) store = browserStore(storage);
   }
-  return { source: http, store };
+  return { source: http, store, newHash: nodeOnly?.nodeSha256 };
 }
 
 function isNode() {

@@ -58,6 +58,15 @@ async function statFile(path, file, root) {
   return info;
 }
 
+/** Node's native streaming SHA-256, with the interface of js/sha256.js's Sha256. */
+export function nodeSha256() {
+  const hash = createHash('sha256');
+  return {
+    update(bytes) { hash.update(bytes); return this; },
+    hex: () => hash.digest('hex'),
+  };
+}
+
 /**
  * A FileStore in a directory: `<sha256 of key>.bin` holds the bytes and `<…>.json` the record,
  * which is written last, so a crash mid-write leaves nothing that is read back.

@@ -733,6 +733,23 @@ describe('malformed folders', () => {
     }
   });
 
+  test('a small file that does not parse is not cached: once the server is fixed, the next load works', async () => {
+    const model = safetensors({ tensors: ok });
+    const dir = await modelDir({ 'config.json': '<!doctype html><p>not found</p>', 'model.safetensors': model });
+    const srv = await startServer(dir);
+    const cacheDir = join(scratch, 'cache-unparsed');
+    try {
+      await rejectsWith(loadModel(srv.url, recordingSink(), { cacheDir }), 'E_CONFIG', { file: 'config.json' });
+      await writeFile(join(dir, 'config.json'), '{"hidden_size": 8}');
+      const sink = recordingSink();
+      const result = await loadModel(srv.url, sink, { cacheDir });
+      assert.deepEqual(result.config, { hidden_size: 8 });
+      assert.equal(result.files.find((f) => f.file === 'config.json').fromCache, false);
+    } finally {
+      await srv.close();
+    }
+  });
+
   test('a manifest mismatch over HTTP with a cache keeps nothing', async () => {
     const model = safetensors({ tensors: ok });
     const tampered = Buffer.from(model);
