@@ -181,6 +181,23 @@ test('a tensor whose shape disagrees with the config is named once, with file an
   }
 });
 
+test('chat turns after a context shift prefill only their new tokens (the dropped span stays dropped)', async () => {
+  const engine = await PLDR.load(TINY, { contextLength: 64 });
+  const messages = [{ role: 'system', content: 'You are brief.' }];
+  const turns = [];
+  for (let turn = 0; turn < 8; turn++) {
+    messages.push({ role: 'user', content: `Question number ${turn}: what is Python?` });
+    messages.push({ role: 'assistant', content: await collect(engine.respond(messages, { maxTokens: 12, temperature: 0 })) });
+    const s = engine.stats();
+    turns.push({ prefilled: s.prefillTokens, shifts: s.contextShifts });
+  }
+  assert.ok(turns.at(-1).shifts >= 3, `the window slid (${JSON.stringify(turns)})`);
+  const newTokens = turns[1].prefilled; // a turn before any shift: the user message and the template
+  for (const t of turns.slice(2)) assert.ok(t.prefilled <= newTokens + 2, `each turn runs only its new tokens: ${JSON.stringify(turns)}`);
+  for (let i = 1; i < turns.length; i++) assert.ok(turns[i].shifts - turns[i - 1].shifts <= 1, `one shift per turn at most: ${JSON.stringify(turns)}`);
+  engine.free();
+});
+
 test('invalid options are rejected with the allowed values', async () => {
   await assert.rejects(PLDR.load(TINY, { gcache: 'sometimes' }), /first, prompt, off or empty/);
   await assert.rejects(PLDR.load(TINY, { quant: 'q2' }), /f32, q8, q4/);
