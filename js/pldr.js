@@ -10,7 +10,7 @@ import { modelSink, GCACHE_MODES, WEIGHT_FORMATS } from './engine.js';
 import { PldrError } from './errors.js';
 import { generateTokens } from './generation.js';
 import { loadModel } from './loader.js';
-import { Sampler, validateSampling } from './sampler.js';
+import { Sampler } from './sampler.js';
 import { SentencePieceTokenizer } from './tokenizer.js';
 import { TextStream } from './text-stream.js';
 import { createRuntime } from './wasm.js';
@@ -176,7 +176,6 @@ export class Engine {
 
   /** @param {GenerateOptions} options */
   #sampler(options) {
-    validateSampling(options);
     const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
     if (!Number.isInteger(maxTokens) || maxTokens < 1) {
       throw new PldrError('E_OPTION', `invalid maxTokens ${JSON.stringify(options.maxTokens)}: expected a positive integer`);
