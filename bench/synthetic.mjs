@@ -43,28 +43,35 @@ export function configFor(s) {
   };
 }
 
-/** [name, shape, kind] of every tensor, in generation order. */
+/**
+ * [name, shape, role] of every tensor of docs/FORMAT.md, in generation order. Roles: embed,
+ * linear, bias, normWeight, normBias, plgaW, plgaBias, power, plgaA; each generator fills a role
+ * its own way. Predefined-G shapes (customG) have no A-net tensors.
+ * @param {Shape} s
+ */
 export function tensorList(s) {
   const dk = s.D / s.H;
   /** @type {[string, number[], string][]} */
   const out = [];
   const linear = (p, o, i) => out.push([`${p}.weight`, [o, i], 'linear'], [`${p}.bias`, [o], 'bias']);
-  const norm = (p, n) => out.push([`${p}.weight`, [n], 'ones'], [`${p}.bias`, [n], 'zeros']);
+  const norm = (p, n) => out.push([`${p}.weight`, [n], 'normWeight'], [`${p}.bias`, [n], 'normBias']);
   out.push(['decoder.embedding.weight', [s.V, s.D], 'embed']);
   norm('decoder.layernorm1', s.D);
   for (let l = 0; l < s.L; l++) {
     const p = `decoder.dec_layers.${l}`;
     for (const w of ['wq', 'wk', 'wv', 'dense']) linear(`${p}.mha1.${w}`, s.D, s.D);
-    for (const [n, kind] of [['Wlst', 'plga'], ['blst', 'bias'], ['pwlst', 'power'], ['alst', 'plga'], ['balst', 'bias']]) {
-      out.push([`${p}.mha1.plgatt_layer.${n}`, [s.H, dk, dk], kind]);
-    }
-    norm(`${p}.mha1.layernorm1`, dk);
-    for (let j = 0; j < s.nres; j++) {
-      for (let k = 0; k < s.ndense; k++) {
-        const g = `${p}.mha1.reslayerAs.${j}.denseAs.${k}`;
-        linear(`${g}.gluw1`, s.Adff, dk); linear(`${g}.gluw2`, s.Adff, dk); linear(`${g}.gluw3`, dk, s.Adff);
+    if (!s.customG) {
+      for (const [n, role] of [['Wlst', 'plgaW'], ['blst', 'plgaBias'], ['pwlst', 'power'], ['alst', 'plgaA'], ['balst', 'plgaBias']]) {
+        out.push([`${p}.mha1.plgatt_layer.${n}`, [s.H, dk, dk], role]);
       }
-      norm(`${p}.mha1.reslayerAs.${j}.layernormA`, dk);
+      norm(`${p}.mha1.layernorm1`, dk);
+      for (let j = 0; j < s.nres; j++) {
+        for (let k = 0; k < s.ndense; k++) {
+          const g = `${p}.mha1.reslayerAs.${j}.denseAs.${k}`;
+          linear(`${g}.gluw1`, s.Adff, dk); linear(`${g}.gluw2`, s.Adff, dk); linear(`${g}.gluw3`, dk, s.Adff);
+        }
+        norm(`${p}.mha1.reslayerAs.${j}.layernormA`, dk);
+      }
     }
     linear(`${p}.ffn.gluw1`, s.dff, s.D); linear(`${p}.ffn.gluw2`, s.dff, s.D); linear(`${p}.ffn.gluw3`, s.D, s.dff);
     norm(`${p}.layernorm1`, s.D);
@@ -74,27 +81,38 @@ export function tensorList(s) {
   return out;
 }
 
-/** Values of one tensor. @param {string} kind @param {number[]} shape @param {() => number} rand */
-export function fillTensor(kind, shape, rand) {
+/** Values of one tensor, as src/cli/bench.c makes them. @param {string} role @param {number[]} shape @param {() => number} rand */
+export function fillTensor(role, shape, rand) {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   const fanIn = shape.length > 1 ? shape[shape.length - 1] : 1;
-  const scale = { embed: 1, linear: Math.sqrt(6 / (fanIn + shape[0])), bias: 0.02, plga: Math.sqrt(3 / fanIn) }[kind];
-  if (kind === 'ones') data.fill(1);
-  else if (kind === 'power') for (let i = 0; i < n; i++) data[i] = 0.2 + 0.6 * rand();
-  else if (kind !== 'zeros') for (let i = 0; i < n; i++) data[i] = (rand() * 2 - 1) * scale;
+  const uniform = (scale) => { for (let i = 0; i < n; i++) data[i] = (rand() * 2 - 1) * scale; };
+  switch (role) {
+    case 'normWeight': data.fill(1); break;
+    case 'normBias': break; // zeros
+    case 'power': for (let i = 0; i < n; i++) data[i] = 0.2 + 0.6 * rand(); break;
+    case 'embed': uniform(1); break;
+    case 'linear': uniform(Math.sqrt(6 / (fanIn + shape[0]))); break;
+    case 'bias': case 'plgaBias': uniform(0.02); break;
+    case 'plgaW': case 'plgaA': uniform(Math.sqrt(3 / fanIn)); break;
+    default: throw new Error(`unknown role ${role}`);
+  }
   return data;
+}
+
+/** Streams tensors ({name, shape, data} F32) into an engine Model (js/engine.js). */
+export function uploadTensors(model, tensors) {
+  for (const t of tensors) {
+    const w = model.beginTensor({ name: t.name, dtype: 'F32', shape: t.shape });
+    w.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    w.end();
+  }
 }
 
 /** Streams the synthetic tensors of shape s into an engine Model and finalizes it. */
 export function uploadSynthetic(model, s, seed = 1) {
   const rand = prng(seed);
-  for (const [name, shape, kind] of tensorList(s)) {
-    const data = fillTensor(kind, shape, rand);
-    const w = model.beginTensor({ name, dtype: 'F32', shape });
-    w.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    w.end();
-  }
+  for (const [name, shape, role] of tensorList(s)) uploadTensors(model, [{ name, shape, data: fillTensor(role, shape, rand) }]);
   model.finalize();
 }
 
