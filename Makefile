@@ -19,8 +19,11 @@ HEADERS := include/pldr.h $(wildcard src/*.h src/*/*.h)
 EXPORTS := $(shell bash tools/exports.sh)
 
 WARN := -std=c11 -Wall -Wextra -Iinclude
-WASM_FLAGS := -O3 -msimd128 -flto --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
-	-sINITIAL_MEMORY=16MB -sMAXIMUM_MEMORY=4GB -sTOTAL_STACK=1MB -sEXPORTED_FUNCTIONS=$(EXPORTS)
+WASM_COMMON := -O3 -msimd128 -flto -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=16MB \
+	-sMAXIMUM_MEMORY=4GB -sTOTAL_STACK=1MB
+WASM_FLAGS := $(WASM_COMMON) --no-entry -sEXPORTED_FUNCTIONS=$(EXPORTS)
+WASM_OPT := wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-sign-ext \
+	--enable-nontrapping-float-to-int --enable-mutable-globals
 NATIVE_FLAGS := -O3 -march=native -Wno-format-truncation
 
 .PHONY: all native test test-js test-py bench setup clean kernels-test
@@ -36,8 +39,7 @@ build/stamp-setup: tools/setup.sh
 dist/pldr.wasm: $(LIB_SRC) $(HEADERS) src/host_imports.js Makefile | build/stamp-setup
 	@mkdir -p build dist
 	$(EMCC) $(WARN) $(WASM_FLAGS) --js-library src/host_imports.js $(LIB_SRC) -o build/pldr.raw.wasm
-	wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
-		--enable-mutable-globals build/pldr.raw.wasm -o $@
+	$(WASM_OPT) build/pldr.raw.wasm -o $@
 	@echo "dist/pldr.wasm: $$(stat -c %s $@) bytes"
 
 native: build/pldr-native
@@ -58,13 +60,10 @@ kernels-test: build/kernels-test build/kernels-test.wasm
 
 # Benchmarks: the CLI (bench included) as a WASI program with the flags of dist/pldr.wasm, and a
 # native build with the decode-step timing hooks of src/session/forward.c (-DPLDR_PROFILE).
-BENCH_WASM_FLAGS := -O3 -msimd128 -flto -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 -sINITIAL_MEMORY=16MB \
-	-sMAXIMUM_MEMORY=4GB -sTOTAL_STACK=1MB
 build/pldr-bench.wasm: $(LIB_SRC) $(CLI_SRC) $(HEADERS) src/host_imports.js Makefile | build/stamp-setup
 	@mkdir -p build
-	$(EMCC) $(WARN) $(BENCH_WASM_FLAGS) --js-library src/host_imports.js $(LIB_SRC) $(CLI_SRC) -o build/pldr-bench.raw.wasm
-	wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
-		--enable-mutable-globals build/pldr-bench.raw.wasm -o $@
+	$(EMCC) $(WARN) $(WASM_COMMON) --js-library src/host_imports.js $(LIB_SRC) $(CLI_SRC) -o build/pldr-bench.raw.wasm
+	$(WASM_OPT) build/pldr-bench.raw.wasm -o $@
 build/pldr-native-prof: $(LIB_SRC) $(CLI_SRC) $(HEADERS) Makefile | build/stamp-setup
 	@mkdir -p build
 	$(CC) $(WARN) $(NATIVE_FLAGS) -DPLDR_PROFILE $(LIB_SRC) $(CLI_SRC) -lm -o $@

@@ -37,8 +37,9 @@ void pk_quantize_row_q8_0(const float *x, void *blocks, int cols);
 void pk_quantize_row_q4_0(const float *x, void *blocks, int cols);
 
 /* Activations for the integer dot products with q8_0/q4_0 rows: per block of 32 values (the last
- * zero-padded) q[i] = round(x[i] / d) in -127..127 with d = max|x| / 127. Both kernel sets use
- * this quantizer, so they see the same integers. q: [ceil(cols/32) * 32], d: [ceil(cols/32)]. */
+ * zero-padded) q[i] = round(x[i] / d) in -127..127 with d = max|x| / 127 (round to nearest, ties
+ * to even). The scalar kernels use it; the SIMD128 kernels pack the same integers themselves
+ * (pack_act, in the lane order of their products). q: [ceil(cols/32) * 32], d: [ceil(cols/32)]. */
 void pk_quantize_act(const float *x, int8_t *q, float *d, int cols);
 
 /* pk_f16_to_f32 of every binary16 bit pattern, built on first use. */
