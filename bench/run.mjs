@@ -1,6 +1,6 @@
-// `make bench`: the runtime's speed, WebAssembly (the product: dist/pldr.wasm via js/engine.js in
+// `make bench`: the runtime's speed, WebAssembly (the product: dist/pldr.wasm via js/runtime/model.js in
 // Node, single-threaded) against native (build/pldr-native, the same C through SIMDe), for the
-// released 110M shape (synthetic weights, bench/synthetic.mjs) and pldr-tiny (real weights), in
+// released 110M shape (synthetic weights, tools/testkit/synthetic.mjs) and pldr-tiny (real weights), in
 // f32, q8 and q4; the memory-bandwidth ceiling; the G-cache; the quality of the formats. Writes
 // bench/results.json, bench/results.md and the summary in README.md. About 7 minutes on a 2-core
 // machine (--quick: 1); --render only rewrites the Markdown from bench/results.json.
@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { RELEASE } from './synthetic.mjs';
-import { TINY, agreement, greedyIds, meanNll } from './quality.mjs';
+import { RELEASE } from '../tools/testkit/synthetic.mjs';
+import { TINY, agreement, greedyIds, meanNll } from '../tools/testkit/quality.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NATIVE = `${ROOT}build/pldr-native`;
@@ -27,7 +27,7 @@ function runJson(cmd, args) {
 }
 const native = (args) => runJson(NATIVE, ['bench', ...args]);
 const wasm = (args) => runJson(process.execPath, ['bench/wasm-model.mjs', ...args]);
-const wasi = (args) => runJson(process.execPath, ['--no-warnings', 'bench/wasi.mjs', 'bench', ...args]);
+const wasi = (args) => runJson(process.execPath, ['--no-warnings', 'tools/testkit/wasi.mjs', 'bench', ...args]);
 
 function versionOf(cmd, args = ['--version']) {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -85,7 +85,7 @@ async function main() {
       node: process.version, emcc: versionOf('emcc'), cc: versionOf(process.env.CC || 'gcc'),
     },
     notes: [
-      'Single thread everywhere. WebAssembly: dist/pldr.wasm through js/engine.js in Node (the product path), after a warm-up that lets V8 tier the hot functions up; native: build/pldr-native (gcc -O3 -march=native, the same SIMD128 C through SIMDe).',
+      'Single thread everywhere. WebAssembly: dist/pldr.wasm through js/runtime/model.js in Node (the product path), after a warm-up that lets V8 tier the hot functions up; native: build/pldr-native (gcc -O3 -march=native, the same SIMD128 C through SIMDe).',
       `Each time is the median of the repetitions within a run (12 decode steps, 3 prefills, 3 A-net runs), and the best of ${ROUNDS} interleaved runs of WebAssembly and native: the machine is shared and noisy (whole runs can be 1.5× slower), and its other load only ever slows a run down.`,
     ],
   };

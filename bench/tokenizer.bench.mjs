@@ -1,8 +1,8 @@
-// Encode/decode throughput of js/tokenizer.js on English text: the texts of cases.json joined and
+// Encode/decode throughput of js/tokenizer/tokenizer.js on English text: the texts of cases.json joined and
 // repeated to about 2 MB. Not a test. Usage: node bench/tokenizer.bench.mjs [pldr-32k|pldr-tiny] [MB]
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { SentencePieceTokenizer } from '../js/tokenizer.js';
+import { SentencePieceTokenizer } from '../js/tokenizer/tokenizer.js';
 
 const name = process.argv[2] ?? 'pldr-32k';
 const targetMB = Number(process.argv[3] ?? 2);

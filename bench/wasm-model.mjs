@@ -1,12 +1,12 @@
-// The product's path: dist/pldr.wasm through js/engine.js, single-threaded in Node. Runs the same
+// The product's path: dist/pldr.wasm through js/runtime/model.js, single-threaded in Node. Runs the same
 // measurements, in the same order, as `pldr-native bench model` (src/cli/bench.c) and prints one
 // JSON line of the same shape.
 //   node bench/wasm-model.mjs (--shape release | --model DIR) [--quant f32|q8|q4] [--gcache first|off]
 //        [--prefill 128] [--ctx 16,256,1000] [--steps 8] [--reps 3] [--answer 64]
-import { createRuntime } from '../js/wasm.js';
-import { Model, modelSink } from '../js/engine.js';
-import { loadModel } from '../js/loader.js';
-import { RELEASE, benchIds, configFor, uploadSynthetic } from './synthetic.mjs';
+import { createRuntime } from '../js/runtime/wasm.js';
+import { Model, modelSink } from '../js/runtime/model.js';
+import { loadModel } from '../js/loading/loader.js';
+import { RELEASE, benchIds, configFor, uploadSynthetic } from '../tools/testkit/synthetic.mjs';
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Node command line for the PLDR-LLM runtime. Each subcommand lives in js/commands/<name>.mjs
+// Node command line for the PLDR-LLM runtime. Each subcommand lives in js/cli/<name>.mjs
 // and exports `run(argv: string[]): Promise<number>` (the exit code) and `help: string`.
 
 const COMMANDS = {
@@ -25,7 +25,7 @@ async function main(argv) {
     process.stderr.write(`pldr: unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
-  const command = await import(`./commands/${name}.mjs`);
+  const command = await import(`./cli/${name}.mjs`);
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(command.help);
     return 0;

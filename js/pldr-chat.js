@@ -12,8 +12,11 @@
 // pldr-error (detail: {error, title, hint}). Methods: ask(text) → Promise<string>, stop(), reset().
 // Style it with CSS custom properties (--pldr-accent, --pldr-bg, --pldr-fg, --pldr-muted,
 // --pldr-border, --pldr-radius, --pldr-font, --pldr-height) or ::part(box|header|log|input|send).
-// The engine runs in a Web Worker (js/worker.js): the page never blocks.
-import { DownloadMeter, PldrWorker, describeStats, explainError, modelLabel } from './worker-client.js';
+// The engine runs in a Web Worker (js/browser/worker.js): the page never blocks.
+import { PldrWorker } from './browser/worker-client.js';
+import { DownloadMeter } from './ui/download-meter.js';
+import { explainError } from './ui/explain-error.js';
+import { describeStats, modelLabel } from './ui/stats-text.js';
 
 const DEFAULT_MODEL = new URL('../models/pldr-tiny/', import.meta.url).href;
 
@@ -88,7 +91,7 @@ export class PldrChat extends HTMLElement {
 
   /** @type {PldrWorker|null} */
   client = null;
-  /** @type {import('./worker-client.js').ModelInfo|null} */
+  /** @type {import('./browser/worker-client.js').ModelInfo|null} */
   model = null;
   /** @type {{role: 'system'|'user'|'assistant', content: string}[]} */
   #messages = [];

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ROOT, argmax, loadWasmModel } from './helpers/engines.mjs';
 import { readF32 } from './helpers/files.mjs';
 import { maxAbs, maxDiff } from './helpers/numeric.mjs';
-import { inspectModel } from '../js/inspect.js';
+import { inspectModel } from '../js/loading/inspect.js';
 
 const python = spawnSync('python3', ['--version']).status === 0;
 const skip = python ? false : 'python3 not installed';

@@ -3,8 +3,8 @@
 // (= SDPA), KV-cache decode vs full recompute, rewind, G-cache modes and memory reporting.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRuntime } from '../js/wasm.js';
-import { Model } from '../js/engine.js';
+import { createRuntime } from '../js/runtime/wasm.js';
+import { Model } from '../js/runtime/model.js';
 import { maxAbs, maxDiff } from './helpers/numeric.mjs';
 import { configFor, synthesize, uploadTensors } from './helpers/synthetic.mjs';
 import { referenceForward, flattenG } from './helpers/reference.mjs';

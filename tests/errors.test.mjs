@@ -2,8 +2,8 @@
 // and leaves the model or session usable where that makes sense.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRuntime } from '../js/wasm.js';
-import { Model } from '../js/engine.js';
+import { createRuntime } from '../js/runtime/wasm.js';
+import { Model } from '../js/runtime/model.js';
 import { configFor, synthesize, uploadTensors } from './helpers/synthetic.mjs';
 
 const SMALL = { L: 1, D: 32, H: 2, dff: 40, Adff: 8, nres: 1, ndense: 2, V: 50, ctx: 16 };

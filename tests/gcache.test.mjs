@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { createRuntime } from '../js/wasm.js';
-import { Model } from '../js/engine.js';
+import { createRuntime } from '../js/runtime/wasm.js';
+import { Model } from '../js/runtime/model.js';
 import { configFor, synthesize, uploadTensors } from './helpers/synthetic.mjs';
 import { referenceForward } from './helpers/reference.mjs';
 import { ROOT } from './helpers/engines.mjs';

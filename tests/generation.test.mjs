@@ -3,11 +3,11 @@
 // window are checked without a tokenizer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRuntime } from '../js/wasm.js';
-import { Model } from '../js/engine.js';
-import { Conversation } from '../js/conversation.js';
-import { generateTokens } from '../js/generation.js';
-import { Sampler } from '../js/sampler.js';
+import { createRuntime } from '../js/runtime/wasm.js';
+import { Model } from '../js/runtime/model.js';
+import { Conversation } from '../js/generation/conversation.js';
+import { generateTokens } from '../js/generation/token-loop.js';
+import { Sampler } from '../js/generation/sampler.js';
 import { configFor, synthesize, uploadTensors } from './helpers/synthetic.mjs';
 
 const SHAPE = { L: 2, D: 32, H: 2, dff: 48, Adff: 8, nres: 1, ndense: 2, V: 64, ctx: 32 };

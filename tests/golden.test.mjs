@@ -113,7 +113,7 @@ for (const engine of ENGINES) {
 
 test('the float64 test reference agrees with the golden files (it checks v52 and SDPA elsewhere)', { skip: !existsSync(MICRO) }, async () => {
   const { referenceForward } = await import('./helpers/reference.mjs');
-  const { loadModel } = await import('../js/loader.js');
+  const { loadModel } = await import('../js/loading/loader.js');
   const W = new Map();
   const collect = {
     configure() {},

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runWasi } from '../bench/wasi.mjs';
+import { runWasi } from '../tools/testkit/wasi.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NATIVE = join(ROOT, 'build/kernels-test');

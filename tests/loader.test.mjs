@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { loadModel } from '../js/loader.js';
-import { folderUrl } from '../js/sources.js';
-import { Sha256, sha256Hex } from '../js/sha256.js';
-import { SafetensorsReader } from '../js/safetensors.js';
+import { loadModel } from '../js/loading/loader.js';
+import { folderUrl } from '../js/loading/sources.js';
+import { Sha256, sha256Hex } from '../js/loading/sha256.js';
+import { SafetensorsReader } from '../js/loading/safetensors.js';
 import { AbortError, LoadError } from '../js/errors.js';
 import { startServer } from './helpers/http-server.mjs';
 

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PLDR } from '../js/pldr.js';
 import { PldrError } from '../js/errors.js';
-import { SentencePieceTokenizer } from '../js/tokenizer.js';
-import { prng } from '../bench/synthetic.mjs';
+import { SentencePieceTokenizer } from '../js/tokenizer/tokenizer.js';
+import { prng } from '../tools/testkit/synthetic.mjs';
 import { ROOT } from './helpers/engines.mjs';
 
 const MICRO = join(ROOT, 'tests/fixtures/pldr-micro');

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GOLDEN, TINY, meanNll, windowNll } from '../bench/quality.mjs';
+import { GOLDEN, TINY, meanNll, windowNll } from '../tools/testkit/quality.mjs';
 import { NATIVE } from './helpers/engines.mjs';
 import { readF32 } from './helpers/files.mjs';
 

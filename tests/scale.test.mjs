@@ -1,6 +1,6 @@
 // The released 110M shape end to end, through the files real users bring: a Hugging Face folder
-// with one F32 model.safetensors (~440 MB, synthetic weights from bench/synthetic.mjs) and the
-// released 32k tokenizer, loaded by the streaming loader (js/loader.js) and by the native CLI, then
+// with one F32 model.safetensors (~440 MB, synthetic weights from tools/testkit/synthetic.mjs) and the
+// released 32k tokenizer, loaded by the streaming loader (js/loading/loader.js) and by the native CLI, then
 // a greedy answer from each. Everything else in the suite runs on small models.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RELEASE, writeSyntheticFolder } from '../bench/synthetic.mjs';
+import { RELEASE, writeSyntheticFolder } from '../tools/testkit/synthetic.mjs';
 import { PLDR } from '../js/pldr.js';
 import { NATIVE, ROOT, argmax } from './helpers/engines.mjs';
 import { maxDiff } from './helpers/numeric.mjs';

@@ -1,4 +1,4 @@
-// js/tokenizer.js against real SentencePiece (cases.json: text → ids and ids → text as
+// js/tokenizer/tokenizer.js against real SentencePiece (cases.json: text → ids and ids → text as
 // sentencepiece 0.1.97 computes them; random.json: strings from tools/tokenizer_cases.py — random
 // code points, whitespace runs, scripts and emoji — as sentencepiece 0.2.2 encodes them), the streaming detokeniser, the prompt conventions, bad
 // model files, small synthetic models for the options the real ones leave off, and the CLI.
@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { SentencePieceTokenizer, PieceType, decodeByteRun, utf8CharLength } from '../js/tokenizer.js';
-import { TextStream } from '../js/text-stream.js';
+import { SentencePieceTokenizer, PieceType, decodeByteRun, utf8CharLength } from '../js/tokenizer/tokenizer.js';
+import { TextStream } from '../js/generation/text-stream.js';
 import { TokenizerError } from '../js/errors.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -13,7 +13,10 @@ import { PLDR } from '../js/pldr.js';
 import { startServer } from '../tools/serve.mjs';
 import { buildSite } from '../tools/dist.mjs';
 import { ARTIFACTS, ROOT, browserSkipReason, launchBrowser, screenshot, watchPage } from './helpers/browser.mjs';
-import { DownloadMeter, describeStats, explainError, formatBytes, modelLabel, toError } from '../js/worker-client.js';
+import { toError } from '../js/browser/worker-client.js';
+import { DownloadMeter } from '../js/ui/download-meter.js';
+import { explainError } from '../js/ui/explain-error.js';
+import { describeStats, formatBytes, modelLabel } from '../js/ui/stats-text.js';
 import { EngineError, LoadError } from '../js/errors.js';
 
 const MODEL_DIR = join(ROOT, 'models/pldr-tiny');
@@ -38,7 +41,7 @@ describe('tools/serve.mjs', () => {
     assert.equal(r.headers.get('cross-origin-opener-policy'), 'same-origin');
     assert.equal(r.headers.get('cross-origin-embedder-policy'), 'require-corp');
     assert.equal(Number(r.headers.get('content-length')), readFileSync(join(ROOT, 'dist/pldr.wasm')).length);
-    assert.equal((await get('js/worker.js')).headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.equal((await get('js/browser/worker.js')).headers.get('content-type'), 'text/javascript; charset=utf-8');
   });
 
   test('answers Range requests: 206 with Content-Range, suffix ranges, 416 past the end', async () => {
@@ -456,7 +459,7 @@ describe('chat page in headless Chromium', { skip }, () => {
     const site = buildSite({ out, model: 'models/pldr-tiny', wasm: 'dist/pldr.wasm' });
     const total = site.wasm + site.js + site.pageJs;
     assert.ok(total < 300 * 1024, `wasm ${site.wasm} + js ${site.js} + page js ${site.pageJs} = ${total} bytes`);
-    assert.match(readFileSync(join(out, 'js/wasm-location.js'), 'utf8'), /new URL\('\.\.\/pldr\.wasm', import\.meta\.url\)/);
+    assert.match(readFileSync(join(out, 'js/runtime/wasm-location.js'), 'utf8'), /new URL\('\.\.\/\.\.\/pldr\.wasm', import\.meta\.url\)/);
     assert.deepEqual(readdirSync(join(out, 'js')).filter((f) => ['cli.mjs', 'inspect.js', 'source-node.js'].includes(f)), [],
       'Node-only modules are left out');
     const siteServer = await startServer({ root: out });

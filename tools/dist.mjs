@@ -5,7 +5,7 @@
 //     index.html          → web/ (a redirect, so the site's root opens the chat page)
 //     web/                the chat page, embed example, service worker
 //     js/                 only the modules the browser imports (followed from the entry modules)
-//     pldr.wasm           the runtime; js/wasm-location.js is rewritten to point here
+//     pldr.wasm           the runtime; js/runtime/wasm-location.js is rewritten to point here
 //     models/pldr-tiny/   the default model (leave out with --model '')
 //
 // The same relative layout as the repository (web/ and js/ side by side, models/ beside them),
@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const ENTRY_MODULES = ['web/app.js', 'js/worker.js', 'js/worker-client.js', 'js/pldr-chat.js'];
+const ENTRY_MODULES = ['web/app.js', 'js/browser/worker.js', 'js/browser/worker-client.js', 'js/pldr-chat.js'];
 const BUDGET = 300 * 1024;   // wasm + js, model excluded
 
 /** Relative specifiers of static `import … from '…'`, `import '…'`, `export … from '…'`. */
@@ -147,10 +147,10 @@ export function buildSite(o) {
     // a module that no longer parses (a shape the line stripper misread) ships as written
     writeFileSync(join(out, file), parsesAsModule(stripped) || !parsesAsModule(source.toString('utf8')) ? stripped : source);
   }
-  writeFileSync(join(out, 'js/wasm-location.js'), [
+  writeFileSync(join(out, 'js/runtime/wasm-location.js'), [
     '// Where the runtime\'s WebAssembly module lives, relative to this file (rewritten by make dist:',
     '// in the static site pldr.wasm sits beside the js/ folder).',
-    "export const DEFAULT_WASM_URL = new URL('../pldr.wasm', import.meta.url);",
+    "export const DEFAULT_WASM_URL = new URL('../../pldr.wasm', import.meta.url);",
     '',
   ].join('\n'));
   cpSync(wasm, join(out, 'pldr.wasm'));

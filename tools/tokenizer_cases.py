@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Random tokenizer cases, encoded by SentencePiece itself: the yardstick for js/tokenizer.js on
+"""Random tokenizer cases, encoded by SentencePiece itself: the yardstick for js/tokenizer/tokenizer.js on
 strings nobody wrote by hand.
 
     python3 tools/tokenizer_cases.py TOKENIZER.model OUT.json [--count 2000] [--seed 1]

@@ -1,11 +1,14 @@
 // The chat page: a model picker with a download meter, streamed replies from the engine in a Web
-// Worker (js/worker.js through js/worker-client.js), Stop, sampling settings, a "complete text"
+// Worker (js/browser/worker.js through js/browser/worker-client.js), Stop, sampling settings, a "complete text"
 // mode for base models, and a status line with speeds and the one-off cost of G_LM.
 //
 // URL parameters: ?model=<folder URL> (relative to this page or absolute), ?quant=f32|q8|q4,
 // ?gcache=first|prompt|off|empty. `document.body.dataset.state` is starting | loading | ready |
 // generating | error (no model), for CSS and for tests.
-import { DownloadMeter, PldrWorker, describeStats, explainError, formatBytes, modelLabel } from '../js/worker-client.js';
+import { PldrWorker } from '../js/browser/worker-client.js';
+import { DownloadMeter } from '../js/ui/download-meter.js';
+import { explainError } from '../js/ui/explain-error.js';
+import { describeStats, formatBytes, modelLabel } from '../js/ui/stats-text.js';
 
 const DEFAULT_MODEL = new URL('../models/pldr-tiny/', import.meta.url).href;
 const SETTINGS_KEY = 'pldr-chat-settings-v1';
@@ -30,7 +33,7 @@ let messages = [];
 let loadController = null;
 /** @type {AbortController|null} */
 let generation = null;
-/** @type {import('../js/worker-client.js').ModelInfo|null} */
+/** @type {import('../js/browser/worker-client.js').ModelInfo|null} */
 let model = null;
 /** bumped by a new conversation: a reply that ends after it does not join the new one */
 let epoch = 0;

@@ -1,14 +1,14 @@
 // Service worker of the chat page: keeps the page, its JavaScript modules and pldr.wasm in the
 // Cache API so that after the first visit the page opens offline. Network first (with a short
 // timeout) so a deployed or edited page is picked up at once; the cache when the network fails.
-// Model files are left alone: js/loader.js keeps them in its own cache ('pldr-models-v1').
+// Model files are left alone: js/loading/loader.js keeps them in its own cache ('pldr-models-v1').
 //
 // The engine's module list is not written down here: on install the worker follows the static
-// imports from the entry modules, and pldr.wasm is wherever js/wasm-location.js says.
+// imports from the entry modules, and pldr.wasm is wherever js/runtime/wasm-location.js says.
 const CACHE = 'pldr-app-v1';
 const PAGES = ['./', './index.html', './embed.html', './app.css', './icon.svg'];
-const ENTRY_MODULES = ['./app.js', '../js/worker-client.js', '../js/worker.js', '../js/pldr-chat.js'];
-const WASM_LOCATION = '../js/wasm-location.js';
+const ENTRY_MODULES = ['./app.js', '../js/browser/worker-client.js', '../js/browser/worker.js', '../js/pldr-chat.js'];
+const WASM_LOCATION = '../js/runtime/wasm-location.js';
 const NETWORK_TIMEOUT_MS = 4000;
 const APP_FILE = /(\/|\.html|\.m?js|\.css|\.wasm|\.svg|\.png|\.ico|\.webmanifest)$/;
 

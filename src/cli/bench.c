@@ -6,7 +6,7 @@
  *               [--parts]                       decode/prefill/G-cache timings as one JSON line
  *
  * The synthetic release shape is generated here from a fixed-seed PRNG, in the same order and
- * with the same recipe as bench/synthetic.mjs, so WebAssembly and native run identical weights.
+ * with the same recipe as tools/testkit/synthetic.mjs, so WebAssembly and native run identical weights.
  * Built with -DPLDR_PROFILE (build/pldr-native-prof), --parts adds a decode step split by part
  * from the timing hooks in src/session/forward.c. */
 #include "bench.h"
@@ -32,11 +32,11 @@ extern const char *const pldr_profile_names[];
 extern const int pldr_profile_count;
 #endif
 
-/* ---- deterministic synthetic weights (bench/synthetic.mjs mirrors this) ---------------------- */
+/* ---- deterministic synthetic weights (tools/testkit/synthetic.mjs mirrors this) ---------------------- */
 
 typedef struct { uint32_t a; } prng;
 
-/* mulberry32, as bench/synthetic.mjs: a uniform double in [0, 1) */
+/* mulberry32, as tools/testkit/synthetic.mjs: a uniform double in [0, 1) */
 static double prng_next(prng *p) {
     p->a += 0x6d2b79f5u;
     uint32_t t = p->a;

@@ -1,13 +1,13 @@
 // The two builds of the same C, behind one small interface so the golden tests run on both:
-// the WebAssembly module in-process (js/engine.js + js/loader.js) and the native CLI.
+// the WebAssembly module in-process (js/runtime/model.js + js/loading/loader.js) and the native CLI.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRuntime } from '../../js/wasm.js';
-import { modelSink } from '../../js/engine.js';
-import { loadModel } from '../../js/loader.js';
+import { createRuntime } from '../../js/runtime/wasm.js';
+import { modelSink } from '../../js/runtime/model.js';
+import { loadModel } from '../../js/loading/loader.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const NATIVE = join(ROOT, 'build/pldr-native');

@@ -2,11 +2,11 @@
 // docs/FORMAT.md filled from a seeded PRNG, scaled like trained weights so activations and the
 // A-net stay finite.
 
-import { configFor, prng, tensorList, uploadTensors } from '../../bench/synthetic.mjs';
+import { configFor, prng, tensorList, uploadTensors } from '../../tools/testkit/synthetic.mjs';
 
 export { configFor, prng, tensorList, uploadTensors };
 
-/** @typedef {import('../../bench/synthetic.mjs').Shape} Shape */
+/** @typedef {import('../../tools/testkit/synthetic.mjs').Shape} Shape */
 
 /**
  * Fills one tensor for the tests: norms near 1 and small norm biases (not exactly 1 and 0, so a

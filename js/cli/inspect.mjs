@@ -1,0 +1,54 @@
+// pldr inspect DIR|URL: what a model folder holds and what is wrong with it, without loading it.
+import { parseArgs } from 'node:util';
+import { inspectModel } from '../loading/inspect.js';
+import { PldrError } from '../errors.js';
+
+export const help = `usage: pldr inspect DIR|URL [--json]
+
+Lists the tensors of a model folder (Hugging Face layout) with dtypes, shapes and sizes, the
+parameter count, what config.json says, and every problem found (missing or unexpected tensors,
+wrong shapes, unknown dtypes, manifest mismatches, tokenizer/config disagreement). Only headers are
+read. Exit code 0 when no problem was found, 1 otherwise.
+  --json                 print the report as JSON
+`;
+
+const MB = 1024 * 1024;
+
+/** What config.json says, or nothing when there is no config to read. */
+function summary(config) {
+  if (!config) return [];
+  const get = (...keys) => keys.map((k) => config[k]).find((v) => v !== undefined) ?? '?';
+  return [
+    ['layers', get('num_hidden_layers', 'num_layers')], ['hidden size', get('hidden_size', 'd_model')],
+    ['heads', get('num_attention_heads', 'num_heads')], ['FFN width', get('intermediate_size', 'dff')],
+    ['A-net', `${get('num_reslayerA')} blocks × ${get('num_denseA')} GLUs of ${get('A_dff')}`],
+    ['vocabulary', get('vocab_size', 'input_vocab_size')], ['context', get('max_position_embeddings', 'max_seq_len')],
+    ['RoPE', get('reference_rope') === false || get('rope') === 'rotate_half' ? 'rotate-half (v52)' : 'interleaved (v51)'],
+    ['predefined G', config.custom_G_type ?? 'no (learned by the A-net)'],
+  ];
+}
+
+/** @param {string[]} argv */
+export async function run(argv) {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+  if (positionals.length !== 1) throw new PldrError('E_OPTION', 'give one model folder (DIR or URL); see --help');
+  const { SentencePieceTokenizer } = await import('../tokenizer/tokenizer.js');
+  const report = await inspectModel(positionals[0], { tokenizer: (b) => SentencePieceTokenizer.fromBytes(b) });
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 1)}\n`);
+    return report.problems.length ? 1 : 0;
+  }
+  const out = [`${report.source}`];
+  for (const [k, v] of summary(report.config)) out.push(`  ${k.padEnd(14)} ${v}`);
+  out.push(`  tokenizer      ${report.tokenizer ? `${report.tokenizer.pieces ?? '?'} pieces` : 'missing'}`);
+  out.push(`  parameters     ${report.parameters.toLocaleString('en-US')}`);
+  out.push(`  files          ${report.files.length} shard(s), ${(report.bytes / MB).toFixed(1)} MB`);
+  out.push('', 'tensors:');
+  for (const t of report.tensors) {
+    out.push(`  ${t.name.padEnd(64)} ${t.dtype.padEnd(5)} [${t.shape.join(', ')}]`.padEnd(100) + ` ${(t.bytes / 1024).toFixed(1)} KiB  ${t.file}`);
+  }
+  out.push('', report.problems.length ? `${report.problems.length} problem(s):` : 'no problems found');
+  for (const p of report.problems) out.push(`  - ${p}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+  return report.problems.length ? 1 : 0;
+}

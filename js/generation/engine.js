@@ -1,0 +1,266 @@
+// The engine: PLDR.load (model folder → Engine) and the Engine (generate, respond, the OpenAI-style
+// facade, stats, the G-cache). Re-exported by js/pldr.js, the public entry:
+//   const engine = await PLDR.load(source, {onProgress, signal, contextLength, gcache, quant});
+//   for await (const {text} of engine.generate('Once upon a time', {maxTokens: 64})) ...
+//   for await (const {text} of engine.respond([{role: 'user', content: 'Hi'}])) ...
+//   await engine.chat.completions.create({messages, stream: true, max_tokens: 64});
+import { chatApi } from './openai.js';
+import { checkMessages, makeTemplate, renderMessages } from './chat-template.js';
+import { Conversation } from './conversation.js';
+import { modelSink, GCACHE_MODES, WEIGHT_FORMATS } from '../runtime/model.js';
+import { PldrError } from '../errors.js';
+import { generateTokens } from './token-loop.js';
+import { loadModel } from '../loading/loader.js';
+import { Sampler } from './sampler.js';
+import { SentencePieceTokenizer } from '../tokenizer/tokenizer.js';
+import { TextStream } from './text-stream.js';
+import { createRuntime } from '../runtime/wasm.js';
+
+/**
+ * @typedef {import('./sampler.js').SamplingOptions & {maxTokens?: number, stop?: string[],
+ *           signal?: AbortSignal, onLogits?: (step: number, logits: Float32Array) => void}} GenerateOptions
+ * @typedef {{onProgress?: (p: import('../loading/loader.js').LoadProgress) => void, signal?: AbortSignal,
+ *   contextLength?: number, gcache?: 'first'|'prompt'|'off'|'empty', quant?: 'f32'|'q8'|'q4',
+ *   wasmUrl?: string|URL, cache?: boolean, cacheDir?: string, name?: string,
+ *   template?: Partial<import('./chat-template.js').Template>,
+ *   onContextShift?: (info: {dropped: number, kept: number}) => void}} LoadOptions
+ */
+
+export const DEFAULT_SAMPLING = Object.freeze({ temperature: 0.8, topK: 40, topP: 0.95, minP: 0, repetitionPenalty: 1 });
+const DEFAULT_MAX_TOKENS = 256;
+
+/** A text stream for ids-only use (no tokenizer): emits nothing, holds nothing. */
+const SILENT_STREAM = { push: () => '', flush: () => '', pending: false };
+
+function checkLoadOptions(o) {
+  if (o.gcache !== undefined && !['first', 'prompt', 'off', 'empty'].includes(o.gcache)) {
+    throw new PldrError('E_OPTION', `invalid gcache ${JSON.stringify(o.gcache)}: expected first, prompt, off or empty`);
+  }
+  if (o.quant !== undefined && !WEIGHT_FORMATS.includes(o.quant)) {
+    throw new PldrError('E_OPTION', `invalid quant ${JSON.stringify(o.quant)}: expected ${WEIGHT_FORMATS.join(', ')}`);
+  }
+  if (o.contextLength !== undefined && !(Number.isInteger(o.contextLength) && o.contextLength > 0)) {
+    throw new PldrError('E_OPTION', `invalid contextLength ${JSON.stringify(o.contextLength)}: expected a positive integer`);
+  }
+}
+
+function checkContextLength(contextLength, contextMax) {
+  if (contextLength !== undefined && contextLength > contextMax) {
+    throw new PldrError('E_OPTION', `contextLength ${contextLength} is larger than the model's context (max_position_embeddings ${contextMax})`);
+  }
+}
+
+export class PLDR {
+  /**
+   * Loads a model folder (Hugging Face layout) by URL, or by directory path under Node.
+   * @param {string|URL} source @param {LoadOptions} [options] @returns {Promise<Engine>}
+   */
+  static async load(source, options = {}) {
+    checkLoadOptions(options);
+    const rt = await createRuntime({ wasmUrl: options.wasmUrl });
+    const gcache = options.gcache ?? 'first';
+    const sink = modelSink(rt, { gcache: gcache === 'empty' ? 'first' : gcache, quant: options.quant });
+    const configure = sink.configure;
+    sink.configure = (config) => { // before any shard is downloaded
+      configure(config);
+      checkContextLength(options.contextLength, /** @type {any} */ (sink.model).contextMax);
+    };
+    const loaded = await loadModel(source, sink, options);
+    const model = /** @type {import('../runtime/model.js').Model} */ (sink.model);
+    try {
+      if (gcache === 'empty') model.computeGcache([model.eosId]); // spec §3: G from [END], fixed
+      const tokenizer = loaded.tokenizer ? SentencePieceTokenizer.fromBytes(loaded.tokenizer) : null;
+      const ctx = options.contextLength ?? model.contextMax;
+      return new Engine({ model, tokenizer, config: loaded.config, contextLength: ctx, options, bytes: loaded.bytes });
+    } catch (err) {
+      model.free();
+      throw err;
+    }
+  }
+}
+
+export class Engine {
+  /** @type {boolean} */
+  #busy = false;
+  /** @type {{role: string, content: string, ids: number[]}[]} messages in the conversation */
+  #segments = [];
+  #last = {};
+
+  /**
+   * @param {{model: import('../runtime/model.js').Model, tokenizer: SentencePieceTokenizer|null,
+   *          config: Record<string, any>, contextLength: number, options: LoadOptions, bytes: number}} parts
+   */
+  constructor({ model, tokenizer, config, contextLength, options, bytes }) {
+    this.model = model;
+    this.tokenizer = tokenizer;
+    this.config = config;
+    this.name = options.name ?? config._name_or_path ?? 'pldr-llm';
+    this.loadedBytes = bytes;
+    this.template = makeTemplate(options.template);
+    this.session = model.newSession({ contextLength });
+    this.conversation = new Conversation(this.session, { onContextShift: options.onContextShift });
+    this.chat = chatApi(this);
+    this.gcache = {
+      /** @returns {Float32Array|null} the G-cache in use, [L][H][dk][dk] */
+      export: () => this.session.gcache() ?? model.gcache(),
+      /** @param {Float32Array} g installs G and switches to mode "fixed" */
+      import: (g) => { this.#assertIdle(); model.setGcache(g); },
+    };
+  }
+
+  get busy() { return this.#busy; }
+  get contextLength() { return this.session.contextLength; }
+
+  /** Prompt text to ids: no BOS/EOS; the empty prompt is [END] (spec §4). */
+  encode(text) {
+    if (!this.tokenizer) throw new PldrError('E_TOKENIZER', 'this model folder has no tokenizer.model: pass ids instead of text');
+    return this.tokenizer.encodePrompt(text);
+  }
+
+  decode(ids) {
+    if (!this.tokenizer) throw new PldrError('E_TOKENIZER', 'this model folder has no tokenizer.model');
+    return this.tokenizer.decode(ids);
+  }
+
+  #assertIdle() {
+    if (this.#busy) {
+      throw new PldrError('E_BUSY', 'a generation is already running on this engine: wait for it to finish or abort it first');
+    }
+  }
+
+  /**
+   * A completion of `prompt` (text, or {ids}) from a fresh context. Yields {text, id} pieces.
+   * @param {string|{ids: number[]}} prompt @param {GenerateOptions} [options]
+   * @returns {AsyncGenerator<{text: string, id: number}, import('./token-loop.js').GenerationResult>}
+   */
+  generate(prompt, options = {}) {
+    this.#assertIdle();
+    const ids = typeof prompt === 'string' ? this.encode(prompt) : checkIds(prompt?.ids, this.model.vocabSize);
+    const sampler = this.#sampler(options);
+    // pieces append to the prompt's text: keep the space that opens the first one
+    const afterText = typeof prompt === 'string' && prompt.length > 0;
+    return this.#run(sampler, options, () => {
+      if (this.model.gcacheMode === 'prompt') this.conversation.setIds([]); // G from this prompt (mode "prompt")
+      this.conversation.setIds(ids);
+      this.#segments = [];
+      return ids.length;
+    }, afterText);
+  }
+
+  /**
+   * The assistant's reply to `messages` (rendered with the engine's template). Messages already
+   * in the conversation are not prefilled again.
+   * @param {import('./chat-template.js').Message[]} messages @param {GenerateOptions} [options]
+   */
+  respond(messages, options = {}) {
+    this.#assertIdle();
+    checkMessages(messages);
+    const sampler = this.#sampler(options);
+    const opening = this.template.generation ? this.encode(this.template.generation) : [];
+    let segments = [];
+    const stop = [...this.template.stop, ...(options.stop ?? [])];
+    const run = this.#run(sampler, { ...options, stop }, () => { // against the conversation as it is then
+      segments = renderMessages(messages, this.#segments, this.template, (t) => this.encode(t));
+      const ids = [...segments.flatMap((s) => s.ids), ...opening];
+      this.conversation.keepTokens = segments[0]?.role === 'system' ? segments[0].ids.length : 0;
+      this.conversation.setIds(ids);
+      return ids.length;
+    });
+    const engine = this;
+    return (async function* reply() {
+      const result = yield* run;
+      segments.push({ role: 'assistant', content: result.text, ids: [...opening, ...result.ids] });
+      engine.#segments = segments;
+      return result;
+    })();
+  }
+
+  /** @param {GenerateOptions} options */
+  #sampler(options) {
+    const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) {
+      throw new PldrError('E_OPTION', `invalid maxTokens ${JSON.stringify(options.maxTokens)}: expected a positive integer`);
+    }
+    if (options.stop !== undefined && !(Array.isArray(options.stop) && options.stop.every((s) => typeof s === 'string'))) {
+      throw new PldrError('E_OPTION', 'stop must be an array of strings');
+    }
+    const { temperature, topK, topP, minP, repetitionPenalty, seed } = options;
+    return new Sampler({ ...DEFAULT_SAMPLING, ...stripUndefined({ temperature, topK, topP, minP, repetitionPenalty, seed }) });
+  }
+
+  /**
+   * The generation loop. `setup` puts the prompt into the conversation and returns its length: it
+   * runs here, on the first next(), so two generators made before either started cannot mix.
+   */
+  async *#run(sampler, options, setup, afterText = false) {
+    this.#assertIdle();
+    this.#busy = true;
+    const runsBefore = this.model.anetRuns, gMsBefore = this.model.anetMs;
+    try {
+      const promptTokens = setup();
+      const result = yield* generateTokens(this.conversation, {
+        sampler, maxTokens: options.maxTokens ?? DEFAULT_MAX_TOKENS, eosId: this.model.eosId, stop: options.stop,
+        signal: options.signal, onLogits: options.onLogits, textStream: this.tokenizer ? new TextStream(this.tokenizer, { afterText }) : SILENT_STREAM,
+      });
+      this.#last = { ...result, promptTokens, completionTokens: result.ids.length,
+        gcacheComputed: this.model.anetRuns > runsBefore, gcacheMsThisCall: this.model.anetMs - gMsBefore };
+      return result;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** Speed and memory of the last call, and the one-off cost of G. */
+  stats() {
+    const l = /** @type {Record<string, any>} */ (this.#last);
+    const rate = (tokens, ms) => (ms > 0 ? (tokens * 1000) / ms : null);
+    const mem = this.session.memory();
+    return {
+      finishReason: l.finishReason ?? null,
+      promptTokens: l.promptTokens ?? 0,
+      completionTokens: l.completionTokens ?? 0,
+      prefillTokens: l.prefillTokens ?? 0,
+      prefillMs: l.prefillMs ?? 0,
+      // the rate of the prefill itself: the one-off A-net run it triggered is gcacheMs
+      prefillTokensPerSec: rate(l.prefillTokens, l.prefillMs - (this.model.gcacheMode === 'off' ? 0 : l.gcacheMsThisCall ?? 0)),
+      decodeTokens: l.decodeTokens ?? 0,
+      decodeMs: l.decodeMs ?? 0,
+      decodeTokensPerSec: rate(l.decodeTokens, l.decodeMs),
+      gcacheMs: this.model.anetMs,
+      gcacheRuns: this.model.anetRuns,
+      gcacheComputedThisCall: l.gcacheComputed ?? false,
+      gcacheMode: this.model.gcacheMode,
+      contextShifts: this.conversation.shifts,
+      contextUsed: this.session.position,
+      contextLength: this.session.contextLength,
+      memory: { weights: this.model.weightBytes, kvCache: mem.kvCache, scratch: mem.scratch,
+        wasmTotal: this.model.rt.x.memory.buffer.byteLength },
+    };
+  }
+
+  /** Forgets the conversation (the G-cache stays in modes first/fixed). */
+  reset() {
+    this.#assertIdle();
+    this.conversation.setIds([]);
+    this.#segments = [];
+  }
+
+  free() {
+    this.model.free();
+  }
+}
+
+function stripUndefined(o) {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+function checkIds(ids, vocab) {
+  if (!Array.isArray(ids) && !ArrayBuffer.isView(ids)) throw new PldrError('E_OPTION', 'prompt must be text or {ids: number[]}');
+  const list = Array.from(ids);
+  if (list.length === 0) throw new PldrError('E_OPTION', 'prompt ids are empty (the empty prompt is [3])');
+  const bad = list.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= vocab);
+  if (bad >= 0) throw new PldrError('E_OPTION', `prompt id ${list[bad]} at index ${bad} is outside the vocabulary [0, ${vocab})`);
+  return list;
+}
+
+export { GCACHE_MODES, WEIGHT_FORMATS };

@@ -1,0 +1,323 @@
+// safetensors, read as a stream: the 8-byte header length, the JSON header, then the data section
+// cut into per-tensor byte runs in the order of their data_offsets (docs/FORMAT.md §safetensors).
+
+import { LoadError } from '../errors.js';
+
+/** A header longer than this is treated as corrupt rather than buffered. */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+/** Bytes per element of the dtypes the runtime reads. BOOL only appears as the
+ * decoder.past_G_values_status flags of predefined-G models (accepted, not used). */
+export const DTYPE_BYTES = Object.freeze({ F32: 4, F16: 2, BF16: 2, U8: 1, BOOL: 1 });
+
+/** Bytes per 32-value block of each quantized format (docs/FORMAT.md §Quantized tensors). */
+export const QUANT_BLOCK_BYTES = Object.freeze({ q8_0: 34, q4_0: 18 });
+
+/**
+ * @typedef {{name: string, dtype: string, shape: number[], byteLength: number, file: string,
+ *            quant?: {format: 'q8_0'|'q4_0', shape: number[]}}} TensorInfo
+ * @typedef {{write(bytes: Uint8Array): void, end(): void}} TensorWriter
+ * @typedef {{
+ *   file: string,
+ *   headerLength: number,        // N, the JSON header's byte length
+ *   dataStart: number,           // 8 + N: file offset of the data section
+ *   dataLength: number,          // bytes the tensors cover
+ *   metadata: Record<string, string>,
+ *   tensors: TensorInfo[],       // in data_offsets order, contiguous from 0
+ * }} SafetensorsHeader
+ */
+
+/**
+ * Validates a parsed-from-bytes header and lays out its tensors.
+ * @param {Uint8Array} jsonBytes  the N header bytes
+ * @param {{file: string, fileSize?: number|null}} where  fileSize enables the up-front size checks
+ * @returns {SafetensorsHeader}
+ */
+export function parseHeader(jsonBytes, { file, fileSize = null }) {
+  const json = decodeJson(jsonBytes, file);
+  const metadata = readMetadata(json.__metadata__, file);
+  const quant = readQuantMap(metadata, file);   // entries naming tensors of other shards are ignored
+  const entries = [];
+  for (const [name, entry] of Object.entries(json)) {
+    if (name !== '__metadata__') entries.push(readEntry(name, entry, file));
+  }
+  entries.sort((x, y) => x.begin - y.begin || x.end - y.end);
+  const dataLength = checkContiguous(entries, file);
+  const tensors = entries.map((e) => toTensorInfo(e, quant, file));
+  const dataStart = 8 + jsonBytes.length;
+  if (fileSize != null) checkFileSize(file, fileSize, dataStart, dataLength);
+  return { file, headerLength: jsonBytes.length, dataStart, dataLength, metadata, tensors };
+}
+
+/**
+ * Push-based reader: feed the file's bytes in order with push(), then call end(). Calls
+ * onHeader once the header is parsed, then onTensor for each tensor in data order and routes
+ * exactly byteLength bytes to the returned writer. Peak memory is the header plus nothing: data
+ * chunks are handed on as subarray views of the pushed chunks.
+ */
+export class SafetensorsReader {
+  /**
+   * @param {string} file  named in errors
+   * @param {{fileSize?: number|null,
+   *          onHeader?: (header: SafetensorsHeader) => void,
+   *          onTensor: (info: TensorInfo) => TensorWriter}} options
+   */
+  constructor(file, { fileSize = null, onHeader = () => {}, onTensor }) {
+    this.file = file;
+    this.fileSize = fileSize;
+    this.onHeader = onHeader;
+    this.onTensor = onTensor;
+    this.lengthBytes = new Uint8Array(8);
+    this.filled = 0;              // bytes of lengthBytes, then of headerBytes, collected so far
+    this.headerBytes = null;      // Uint8Array(N) once N is known
+    /** @type {SafetensorsHeader|null} */
+    this.header = null;
+    this.index = 0;               // next tensor to begin / the one being written
+    this.remaining = 0;           // bytes still owed to the current writer
+    /** @type {TensorWriter|null} */
+    this.writer = null;
+    this.position = 0;            // bytes pushed so far
+  }
+
+  /** @param {Uint8Array} chunk */
+  push(chunk) {
+    let at = 0;
+    this.position += chunk.length;
+    if (!this.header) at = this.fillHeader(chunk);
+    if (this.header) this.routeData(chunk, at);
+  }
+
+  /** Call after the last byte; throws E_TRUNCATED / E_HEADER_SIZE when bytes are missing. */
+  end() {
+    if (!this.headerBytes) {
+      throw new LoadError('E_TRUNCATED',
+        `${this.file}: file ends after ${this.filled} bytes, inside the 8-byte header length`,
+        { file: this.file });
+    }
+    if (!this.header) {
+      throw new LoadError('E_HEADER_SIZE',
+        `${this.file}: header length ${this.headerBytes.length} runs past the end of the file ` +
+        `(${this.position} bytes)`, { file: this.file });
+    }
+    this.beginEmptyTensors();
+    const { tensors } = this.header;
+    if (this.index < tensors.length) {
+      const t = tensors[this.index];
+      throw new LoadError('E_TRUNCATED',
+        `${this.file}: file truncated at byte ${this.position}: the header promises ` +
+        `${this.header.dataStart + this.header.dataLength} bytes (tensor "${t.name}" is incomplete)`,
+        { file: this.file, tensor: t.name });
+    }
+  }
+
+  /** @returns {number} bytes of chunk consumed */
+  fillHeader(chunk) {
+    let at = 0;
+    if (!this.headerBytes) {
+      at = Math.min(8 - this.filled, chunk.length);
+      this.lengthBytes.set(chunk.subarray(0, at), this.filled);
+      this.filled += at;
+      if (this.filled < 8) return at;
+      this.headerBytes = new Uint8Array(this.readHeaderLength());
+      this.filled = 0;
+    }
+    const take = Math.min(this.headerBytes.length - this.filled, chunk.length - at);
+    this.headerBytes.set(chunk.subarray(at, at + take), this.filled);
+    this.filled += take;
+    at += take;
+    if (this.filled === this.headerBytes.length) {
+      this.header = parseHeader(this.headerBytes, { file: this.file, fileSize: this.fileSize });
+      this.headerBytes = new Uint8Array(0);   // release the JSON; only its length matters now
+      this.onHeader(this.header);
+    }
+    return at;
+  }
+
+  readHeaderLength() {
+    const view = new DataView(this.lengthBytes.buffer);
+    const n = view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
+    if (n > MAX_HEADER_BYTES || n < 2) {
+      throw new LoadError('E_HEADER_SIZE',
+        `${this.file}: header length ${n} is not plausible (corrupt file or not safetensors)`,
+        { file: this.file });
+    }
+    if (this.fileSize != null && 8 + n > this.fileSize) {
+      throw new LoadError('E_HEADER_SIZE',
+        `${this.file}: header length ${n} runs past the end of the file (${this.fileSize} bytes)`,
+        { file: this.file });
+    }
+    return n;
+  }
+
+  routeData(chunk, at) {
+    const { tensors } = this.header;
+    while (true) {
+      this.beginEmptyTensors();
+      if (at >= chunk.length) return;
+      if (this.index >= tensors.length) {
+        throw new LoadError('E_OFFSETS',
+          `${this.file}: bytes past the last tensor (the header covers ` +
+          `${this.header.dataStart + this.header.dataLength} bytes)`, { file: this.file });
+      }
+      if (!this.writer) {
+        this.writer = this.onTensor(tensors[this.index]);
+        this.remaining = tensors[this.index].byteLength;
+      }
+      const take = Math.min(this.remaining, chunk.length - at);
+      this.writer.write(chunk.subarray(at, at + take));
+      at += take;
+      this.remaining -= take;
+      if (this.remaining === 0) this.endTensor();
+    }
+  }
+
+  /** Zero-byte tensors own no data, so they are begun and ended as soon as they come up. */
+  beginEmptyTensors() {
+    const { tensors } = this.header;
+    while (!this.writer && this.index < tensors.length && tensors[this.index].byteLength === 0) {
+      this.writer = this.onTensor(tensors[this.index]);
+      this.endTensor();
+    }
+  }
+
+  endTensor() {
+    const writer = this.writer;
+    this.writer = null;
+    this.index++;
+    writer.end();
+  }
+}
+
+// --- header validation ------------------------------------------------------------------------
+
+function decodeJson(bytes, file) {
+  let json;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw new LoadError('E_HEADER_JSON', `${file}: header is not valid JSON: ${err.message}`,
+      { file, cause: err });
+  }
+  if (!isPlainObject(json)) {
+    throw new LoadError('E_HEADER_JSON', `${file}: header is not a JSON object`, { file });
+  }
+  return json;
+}
+
+function readMetadata(metadata, file) {
+  if (metadata === undefined) return {};
+  if (!isPlainObject(metadata) || !Object.values(metadata).every((v) => typeof v === 'string')) {
+    throw new LoadError('E_HEADER_JSON',
+      `${file}: "__metadata__" must map strings to strings`, { file });
+  }
+  return metadata;
+}
+
+/** @returns {Map<string, {format: 'q8_0'|'q4_0', shape: number[]}>} */
+function readQuantMap(metadata, file) {
+  const map = new Map();
+  if (metadata['pldr.quant'] === undefined) return map;
+  let parsed;
+  try {
+    parsed = JSON.parse(metadata['pldr.quant']);
+  } catch (err) {
+    throw new LoadError('E_QUANT', `${file}: "pldr.quant" metadata is not valid JSON`,
+      { file, cause: err });
+  }
+  if (!isPlainObject(parsed)) {
+    throw new LoadError('E_QUANT', `${file}: "pldr.quant" metadata is not a JSON object`, { file });
+  }
+  for (const [name, q] of Object.entries(parsed)) {
+    const ok = isPlainObject(q) && Object.hasOwn(QUANT_BLOCK_BYTES, q.format) &&
+      Array.isArray(q.shape) && q.shape.length === 2 && q.shape.every(isCount) && q.shape[1] > 0;
+    if (!ok) {
+      throw new LoadError('E_QUANT', `${file}: tensor "${name}": "pldr.quant" entry must be ` +
+        `{"format": "q8_0"|"q4_0", "shape": [rows, cols]}`, { file, tensor: name });
+    }
+    map.set(name, { format: q.format, shape: [...q.shape] });
+  }
+  return map;
+}
+
+function readEntry(name, entry, file) {
+  const fail = (code, what) => new LoadError(code, `${file}: tensor "${name}": ${what}`,
+    { file, tensor: name });
+  if (!isPlainObject(entry)) throw fail('E_HEADER_JSON', 'header entry is not an object');
+  const { dtype, shape, data_offsets: offsets } = entry;
+  if (typeof dtype !== 'string') throw fail('E_HEADER_JSON', 'missing "dtype"');
+  if (!Array.isArray(shape) || !shape.every(isCount)) {
+    throw fail('E_HEADER_JSON', '"shape" must be an array of non-negative integers');
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
+    throw fail('E_OFFSETS', '"data_offsets" must be [begin, end] with non-negative integers');
+  }
+  if (offsets[1] < offsets[0]) throw fail('E_OFFSETS', `data_offsets [${offsets}] end before they begin`);
+  if (!Object.hasOwn(DTYPE_BYTES, dtype)) {
+    throw fail('E_DTYPE', `dtype "${dtype}" is not supported (F32, F16, BF16, or quantized U8)`);
+  }
+  const elements = shape.reduce((n, d) => n * d, 1);
+  const byteLength = offsets[1] - offsets[0];
+  if (elements * DTYPE_BYTES[dtype] !== byteLength) {
+    throw fail('E_SHAPE', `shape [${shape}] of ${dtype} needs ${elements * DTYPE_BYTES[dtype]} ` +
+      `bytes but data_offsets [${offsets}] span ${byteLength}`);
+  }
+  return { name, dtype, shape: [...shape], begin: offsets[0], end: offsets[1] };
+}
+
+/** @returns {number} the data section's length implied by the offsets */
+function checkContiguous(entries, file) {
+  let end = 0;
+  for (const e of entries) {
+    if (e.begin < end) {
+      throw new LoadError('E_OVERLAP', `${file}: tensor "${e.name}" (bytes ${e.begin}-${e.end}) ` +
+        `overlaps the tensor before it (which ends at ${end})`, { file, tensor: e.name });
+    }
+    if (e.begin > end) {
+      throw new LoadError('E_OFFSETS', `${file}: gap of ${e.begin - end} bytes before tensor ` +
+        `"${e.name}" in the data section`, { file, tensor: e.name });
+    }
+    end = e.end;
+  }
+  return end;
+}
+
+function toTensorInfo(e, quantMap, file) {
+  /** @type {TensorInfo} */
+  const info = { name: e.name, dtype: e.dtype, shape: e.shape, byteLength: e.end - e.begin, file };
+  const quant = quantMap.get(e.name);
+  if (e.dtype === 'U8' && !quant) {
+    throw new LoadError('E_QUANT', `${file}: tensor "${e.name}" is U8 but has no "pldr.quant" ` +
+      'entry saying how it is quantized', { file, tensor: e.name });
+  }
+  if (quant) {
+    const [rows, cols] = quant.shape;
+    const rowBytes = Math.ceil(cols / 32) * QUANT_BLOCK_BYTES[quant.format];
+    if (e.dtype !== 'U8' || rows * rowBytes !== info.byteLength ||
+        e.shape.length !== 2 || e.shape[0] !== rows || e.shape[1] !== rowBytes) {
+      throw new LoadError('E_QUANT', `${file}: tensor "${e.name}": ${quant.format} of ` +
+        `[${quant.shape}] is stored as U8 [${rows}, ${rowBytes}], but the header has ` +
+        `${e.dtype} [${e.shape}] (${info.byteLength} bytes)`, { file, tensor: e.name });
+    }
+    info.quant = quant;
+  }
+  return info;
+}
+
+function checkFileSize(file, fileSize, dataStart, dataLength) {
+  if (dataStart + dataLength > fileSize) {
+    throw new LoadError('E_TRUNCATED', `${file}: file truncated: the header promises ` +
+      `${dataStart + dataLength} bytes but the file has ${fileSize}`, { file });
+  }
+  if (dataStart + dataLength < fileSize) {
+    throw new LoadError('E_OFFSETS', `${file}: ${fileSize - dataStart - dataLength} bytes at the ` +
+      'end of the file belong to no tensor', { file });
+  }
+}
+
+function isCount(x) {
+  return Number.isSafeInteger(x) && x >= 0;
+}
+
+function isPlainObject(x) {
+  return x !== null && typeof x === 'object' && !Array.isArray(x);
+}

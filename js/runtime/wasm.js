@@ -1,0 +1,106 @@
+// Instantiates dist/pldr.wasm (a standalone module: no Emscripten glue) in Node and browsers and
+// gives typed access to its memory. One Runtime per module instance.
+import { EngineError } from '../errors.js';
+import { DEFAULT_WASM_URL } from './wasm-location.js';
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+/** @param {URL} url */
+async function compileModule(url) {
+  if (isNode && url.protocol === 'file:') {
+    const { readFile } = await import('node:fs/promises');
+    return WebAssembly.compile(await readFile(url));
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new EngineError('E_WASM', `cannot load ${url}: HTTP ${response.status}`);
+  if (WebAssembly.compileStreaming && response.headers.get('content-type')?.startsWith('application/wasm')) {
+    return WebAssembly.compileStreaming(response);
+  }
+  return WebAssembly.compile(await response.arrayBuffer());
+}
+
+const moduleCache = new Map();
+
+/** A WebAssembly instance of the runtime with helpers to move data in and out of its memory. */
+export class Runtime {
+  /** @param {WebAssembly.Instance} instance */
+  constructor(instance) {
+    /** @type {Record<string, Function> & {memory: WebAssembly.Memory}} */
+    this.x = /** @type {any} */ (instance.exports);
+    this.encoder = new TextEncoder();
+    this.decoder = new TextDecoder();
+  }
+
+  /** Views are made afresh: memory growth replaces the buffer. */
+  get u8() { return new Uint8Array(this.x.memory.buffer); }
+  get i32() { return new Int32Array(this.x.memory.buffer); }
+  get u32() { return new Uint32Array(this.x.memory.buffer); }
+  get f32() { return new Float32Array(this.x.memory.buffer); }
+
+  /** @param {number} bytes @returns {number} pointer; throws when out of memory */
+  malloc(bytes) {
+    const ptr = this.x.malloc(Math.max(1, bytes)) >>> 0; // pointers past 2 GiB are negative i32s
+    if (!ptr) throw new EngineError('PLDR_ERR_OUT_OF_MEMORY', `out of WebAssembly memory allocating ${bytes} bytes`);
+    return ptr;
+  }
+
+  /** @param {number} ptr */
+  free(ptr) { if (ptr) this.x.free(ptr); }
+
+  /** @param {string} text @returns {number} pointer to a NUL-terminated UTF-8 copy (caller frees) */
+  cstring(text) {
+    const bytes = this.encoder.encode(text);
+    const ptr = this.malloc(bytes.length + 1);
+    const u8 = this.u8;
+    u8.set(bytes, ptr);
+    u8[ptr + bytes.length] = 0;
+    return ptr;
+  }
+
+  /** @param {number} ptr */
+  /** The C name of a pldr_status, e.g. 'PLDR_ERR_SHAPE' (pldr_status_name). @param {number} status */
+  statusName(status) { return this.readCString(this.x.pldr_status_name(status)); }
+
+  readCString(ptr) {
+    ptr >>>= 0;
+    if (!ptr) return '';
+    const u8 = this.u8;
+    let end = ptr;
+    while (u8[end] !== 0) end++;
+    return this.decoder.decode(u8.subarray(ptr, end));
+  }
+
+  /**
+   * Calls fn with C strings for each of `texts`, freeing them afterwards.
+   * @template T @param {string[]} texts @param {(...ptrs: number[]) => T} fn @returns {T}
+   */
+  withStrings(texts, fn) {
+    const ptrs = texts.map((t) => this.cstring(t));
+    try { return fn(...ptrs); } finally { ptrs.forEach((p) => this.free(p)); }
+  }
+
+  /** Copies a typed array into fresh memory; returns the pointer (caller frees). */
+  copyIn(/** @type {Int32Array|Float32Array} */ array) {
+    const ptr = this.malloc(array.byteLength);
+    this.u8.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), ptr);
+    return ptr;
+  }
+}
+
+/**
+ * Loads and instantiates the runtime. The compiled module is cached per URL.
+ * @param {{wasmUrl?: string|URL}} [options]
+ * @returns {Promise<Runtime>}
+ */
+export async function createRuntime(options = {}) {
+  const url = new URL(String(options.wasmUrl ?? DEFAULT_WASM_URL), isNode ? `file://${process.cwd()}/` : globalThis.location?.href);
+  let module = moduleCache.get(url.href);
+  if (!module) {
+    module = compileModule(url);
+    moduleCache.set(url.href, module);
+    module.catch(() => moduleCache.delete(url.href));
+  }
+  const imports = { env: { emscripten_notify_memory_growth() {}, pldr_host_now_ms: () => performance.now() } };
+  const instance = await WebAssembly.instantiate(await module, imports);
+  return new Runtime(instance);
+}
