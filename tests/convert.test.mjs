@@ -11,9 +11,10 @@ import { ROOT, argmax, loadWasmModel } from './helpers/engines.mjs';
 import { readF32 } from './helpers/files.mjs';
 import { maxAbs, maxDiff } from './helpers/numeric.mjs';
 import { inspectModel } from '../js/loading/inspect.js';
+import { skipUnlessCI } from './helpers/skip.mjs';
 
 const python = spawnSync('python3', ['--version']).status === 0;
-const skip = python ? false : 'python3 not installed';
+const skip = skipUnlessCI(python ? false : 'python3 not installed');
 const MICRO = join(ROOT, 'tests/fixtures/pldr-micro');
 const TINY = join(ROOT, 'models/pldr-tiny');
 const GOLD = join(ROOT, 'tests/fixtures/golden/pldr-tiny');

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { GOLDEN, TINY, meanNll, windowNll } from '../tools/testkit/quality.mjs';
 import { NATIVE } from './helpers/engines.mjs';
 import { readF32 } from './helpers/files.mjs';
+import { skipUnlessCI } from './helpers/skip.mjs';
 
 const TARGET = { q8: 0.01, q4: 0.05 };
 const golden = JSON.parse(readFileSync(GOLDEN, 'utf8')).perplexity;
@@ -36,7 +37,7 @@ function nativeMeanNll(quant) {
 
 const engines = [
   { name: 'wasm', skip: false, nll: meanNll },
-  { name: 'native', skip: existsSync(NATIVE) ? false : 'build/pldr-native not built (make native)', nll: async (q) => nativeMeanNll(q) },
+  { name: 'native', skip: skipUnlessCI(existsSync(NATIVE) ? false : 'build/pldr-native not built (make native)'), nll: async (q) => nativeMeanNll(q) },
 ];
 
 for (const engine of engines) {

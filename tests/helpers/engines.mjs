@@ -70,11 +70,12 @@ function runNative(args) {
 }
 
 import { readF32 } from './files.mjs';
+import { skipUnlessCI } from './skip.mjs';
 
 /** @type {Engine} */
 export const nativeEngine = {
   name: 'native',
-  skip: existsSync(NATIVE) ? false : 'build/pldr-native not built (make native)',
+  skip: skipUnlessCI(existsSync(NATIVE) ? false : 'build/pldr-native not built (make native)'),
   async evaluate(dir, ids, options = {}) {
     const tmp = mkdtempSync(join(tmpdir(), 'pldr-eval-'));
     try {

@@ -18,12 +18,13 @@ import { DownloadMeter } from '../js/ui/download-meter.js';
 import { explainError } from '../js/ui/explain-error.js';
 import { describeStats, formatBytes, modelLabel } from '../js/ui/stats-text.js';
 import { EngineError, LoadError } from '../js/errors.js';
+import { skipUnlessCI } from './helpers/skip.mjs';
 
 const MODEL_DIR = join(ROOT, 'models/pldr-tiny');
 const SHARD = /\.safetensors$/;
 const LOAD_TIMEOUT = 90_000;
-const skip = browserSkipReason();
-const pythonMissing = spawnSync('python3', ['--version']).status === 0 ? false : 'python3 not installed';
+const skip = skipUnlessCI(browserSkipReason());
+const pythonMissing = skipUnlessCI(spawnSync('python3', ['--version']).status === 0 ? false : 'python3 not installed');
 
 /** Greedy settings typed into the page, and the same options for the Node engine. */
 const GREEDY = { temperature: 0, topK: 40, topP: 0.95, maxTokens: 24, repetitionPenalty: 1 };
@@ -76,7 +77,7 @@ describe('tools/serve.mjs', () => {
   });
 });
 
-describe('worker-client helpers', () => {
+describe('ui text helpers', () => {
   test('errors read in plain words, naming the file', () => {
     const notFound = explainError(new LoadError('E_NOT_FOUND', 'http://x/m/config.json: HTTP 404', { file: 'config.json' }));
     assert.equal(notFound.title, 'No model found at that address.');
