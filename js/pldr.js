@@ -5,14 +5,17 @@
 //   import { PLDR } from './js/pldr.js';
 //   const engine = await PLDR.load('models/pldr-tiny', { onProgress, gcache: 'first', quant: 'f32' });
 //   for await (const { text } of engine.generate('Once upon a time', { maxTokens: 64 })) ...
-//   for await (const { text } of engine.respond([{ role: 'user', content: 'Hi' }])) ...
+//   const { text, finishReason } = await engine.respond([{ role: 'user', content: 'Hi' }]).result;
 //   await engine.chat.completions.create({ messages, stream: true, max_tokens: 64 });
 
-// Loading a model and generating
-export { PLDR, Engine, DEFAULT_SAMPLING, GCACHE_MODES, WEIGHT_FORMATS } from './generation/engine.js';
+// Loading a model and generating: generate/respond return a Generation (iterate it, await .result, abort())
+export { PLDR, Engine } from './generation/engine.js';
+export { Generation } from './generation/generation.js';
+export { DEFAULT_SAMPLING, DEFAULT_MAX_TOKENS, DEFAULT_LOAD, DEFAULT_MODEL_URL, GCACHE_MODES, WEIGHT_FORMATS } from './defaults.js';
 
-// Errors: every error the runtime throws on purpose is a PldrError with a stable `code`
-export { PldrError, LoadError, TokenizerError, EngineError, AbortError } from './errors.js';
+// Errors: every error the runtime throws on purpose is a PldrError with a `code` from ERROR_CODES
+// (docs/ERRORS.md); an EngineError keeps the C status in `statusName`
+export { PldrError, LoadError, TokenizerError, EngineError, AbortError, ERROR_CODES, STATUS_CODES } from './errors.js';
 
 // Lower layers, for tools that need them: the tokenizer, the loader, the WebAssembly handles
 export { SentencePieceTokenizer } from './tokenizer/tokenizer.js';

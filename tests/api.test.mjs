@@ -1,6 +1,7 @@
-// The JavaScript generation API on pldr-tiny: golden greedy text, seeded sampling, aborts and
-// busy rejection, chat turns that reuse the KV-cache, the OpenAI-style facade, stats and the
-// G-cache export/import, the sliding window, and option validation.
+// The JavaScript generation API on pldr-tiny: golden greedy text, seeded sampling, the generation
+// handle (loop, result, abort), aborts and busy rejection, chat turns that reuse the KV-cache, the
+// OpenAI-style facade, stats and the G-cache export/import, the sliding window, and option
+// validation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,11 +24,11 @@ test('greedy text equals the reference continuations of every golden prompt', as
   for (const c of golden.cases) {
     assert.deepEqual(engine.encode(c.text), c.ids, `prompt ids of "${c.name}"`);
     const run = engine.generate(c.text, { temperature: 0, maxTokens: c.greedy_kv_g.length });
-    let text = '', step = await run.next();
-    while (!step.done) { text += step.value.text; step = await run.next(); }
-    const ids = step.value.finishReason === 'eos' ? [...step.value.ids, 3] : step.value.ids;
+    const text = await collect(run);
+    const result = await run.result;
+    const ids = result.finishReason === 'eos' ? [...result.ids, 3] : result.ids;
     assert.deepEqual(ids, c.greedy_kv_g, `greedy ids of "${c.name}"`);
-    assert.equal(engine.decode(step.value.ids), c.greedy_text, `greedy text of "${c.name}"`);
+    assert.equal(engine.decode(result.ids), c.greedy_text, `greedy text of "${c.name}"`);
     assert.equal(text.trimStart(), c.greedy_text);
   }
   engine.free();
@@ -57,19 +58,22 @@ test('a second generate while one runs is rejected; an abort leaves the engine c
   const engine = await PLDR.load(TINY);
   const controller = new AbortController();
   const run = engine.generate('The history of', { maxTokens: 200, temperature: 0.8, seed: 1, signal: controller.signal });
-  let text = (await run.next()).value.text;
-  assert.throws(() => engine.generate('x'), (err) => err.code === 'E_BUSY' && /already running/.test(err.message));
-  assert.throws(() => engine.respond([{ role: 'user', content: 'x' }]), { code: 'E_BUSY' });
-  text += (await run.next()).value.text;
-  controller.abort();
-  let step = await run.next();
-  while (!step.done) { text += step.value.text; step = await run.next(); }
-  assert.equal(step.value.finishReason, 'abort');
-  assert.equal(step.value.text, text);
+  let text = '', pieces = 0;
+  for await (const piece of run) {
+    text += piece.text;
+    if (++pieces === 1) {
+      assert.throws(() => engine.generate('x'), (err) => err.code === 'E_BUSY' && /already running/.test(err.message));
+      assert.throws(() => engine.respond([{ role: 'user', content: 'x' }]), { code: 'E_BUSY' });
+    }
+    if (pieces === 2) controller.abort();
+  }
+  const result = await run.result;
+  assert.equal(result.finishReason, 'abort');
+  assert.equal(result.text, text);
   assert.equal(engine.stats().finishReason, 'abort');
   assert.ok(!engine.busy);
   const conv = engine.conversation;
-  assert.equal(conv.ids.length, engine.encode('The history of').length + step.value.ids.length);
+  assert.equal(conv.ids.length, engine.encode('The history of').length + result.ids.length);
   assert.ok(engine.session.position <= conv.ids.length);
   const again = await collect(engine.generate('The history of', { maxTokens: 5, temperature: 0 }));
   assert.ok(again.length > 0);
@@ -145,10 +149,8 @@ test('stats report speed, the one-off G time and memory; the G-cache exports and
 test('a long generation slides the context window instead of failing', async () => {
   const shifts = [];
   const engine = await PLDR.load(TINY, { contextLength: 48, onContextShift: (i) => shifts.push(i) });
-  const run = engine.generate('The history of the', { maxTokens: 120, temperature: 0.8, seed: 5 });
-  let step = await run.next();
-  while (!step.done) step = await run.next();
-  assert.ok(step.value.ids.length > 48);
+  const { ids } = await engine.generate('The history of the', { maxTokens: 120, temperature: 0.8, seed: 5 }).result;
+  assert.ok(ids.length > 48);
   assert.ok(shifts.length > 0 && engine.stats().contextShifts === shifts.length);
   engine.free();
 });
@@ -215,5 +217,95 @@ test('invalid options are rejected with the allowed values', async () => {
   assert.throws(() => engine.generate({ ids: [1, 99999] }), /outside the vocabulary/);
   assert.throws(() => engine.generate('x', { stop: 'END' }), /stop must be an array/);
   assert.ok(!engine.busy);
+  engine.free();
+});
+
+test('the generation handle: result without a loop, abort(), leaving a loop early, read once', async () => {
+  const engine = await PLDR.load(TINY);
+  const greedy = { temperature: 0, maxTokens: 12 };
+  const looped = engine.generate('The Python language is', greedy);
+  const text = await collect(looped);
+  const direct = await engine.generate('The Python language is', greedy).result; // runs without a loop
+  assert.equal(direct.text, text);
+  const viaLoop = await looped.result;
+  assert.deepEqual([direct.ids, direct.finishReason], [viaLoop.ids, viaLoop.finishReason]);
+  assert.equal(direct.promptTokens, engine.encode('The Python language is').length);
+  assert.equal(direct.completionTokens, direct.ids.length);
+
+  // abort() ends the run at the next token; the outcome says so
+  const long = { temperature: 0, maxTokens: 200, repetitionPenalty: 1 };
+  const aborted = engine.generate('Once upon a time, in a small village by the sea,', long);
+  let pieces = 0;
+  for await (const piece of aborted) if (++pieces === 3) aborted.abort();
+  const r = await aborted.result;
+  assert.equal(r.finishReason, 'abort');
+  assert.ok(r.ids.length < 10, `stopped at once (${r.ids.length} tokens)`);
+
+  // break: the run is aborted and finished by the time the loop is left
+  const left = engine.generate('Once upon a time, in a small village by the sea,', long);
+  let shown = '';
+  for await (const piece of left) { shown += piece.text; if (shown.length > 10) break; }
+  assert.ok(!engine.busy, 'the engine is idle again right after the loop');
+  const rest = await left.result;
+  assert.equal(rest.finishReason, 'abort');
+  assert.equal(rest.text, shown, 'the conversation holds exactly what was shown');
+  assert.equal(engine.conversation.ids.length, engine.encode('Once upon a time, in a small village by the sea,').length + rest.ids.length);
+
+  // a handle is read once: by one loop, or through its result
+  const once = engine.generate('Hello', greedy);
+  await once.result;
+  await assert.rejects(collect(once), (err) => err.code === 'E_STATE' && /already read by its result/.test(err.message));
+  const twice = engine.generate('Hello', greedy);
+  await collect(twice);
+  await assert.rejects(collect(twice), { code: 'E_STATE' });
+
+  // a caller's signal that fired before the start: the run ends at once, as aborted
+  const early = new AbortController();
+  early.abort();
+  assert.equal((await engine.generate('Hello', { ...greedy, signal: early.signal }).result).finishReason, 'abort');
+  assert.ok(!engine.busy);
+  engine.free();
+});
+
+test('options that are not an object, unknown option names and ids outside the vocabulary are E_OPTION / E_TOKEN errors', async () => {
+  const engine = await PLDR.load(TINY);
+  const messages = [{ role: 'user', content: 'Hi' }];
+  for (const bad of [null, 5, 'fast', [1]]) {
+    assert.throws(() => engine.generate('x', bad), (err) => err.code === 'E_OPTION' && /options must be an object/.test(err.message), `generate options ${bad}`);
+    assert.throws(() => engine.respond(messages, bad), { code: 'E_OPTION' }, `respond options ${bad}`);
+  }
+  await assert.rejects(PLDR.load(TINY, null), (err) => err.code === 'E_OPTION' && /load options must be an object/.test(err.message));
+  assert.throws(() => engine.generate('x', { max_tokens: 5 }), (err) => err.code === 'E_OPTION' && /unknown option "max_tokens"/.test(err.message));
+  assert.throws(() => engine.generate('x', { signal: 'stop' }), { code: 'E_OPTION', message: /signal must be an AbortSignal/ });
+  assert.throws(() => engine.generate({ ids: [1, 99999] }), { code: 'E_TOKEN', message: /outside the vocabulary/ });
+  assert.throws(() => engine.generate({ ids: [] }), { code: 'E_OPTION', message: /empty \(the empty prompt is \[3\]\)/ });
+  assert.equal((await engine.generate('x', undefined).result).finishReason !== undefined, true, 'undefined options are the defaults');
+  assert.ok(!engine.busy);
+  engine.free();
+});
+
+test('OpenAI facade: frequency_penalty and presence_penalty are applied (as the engine\'s options), null means the default', async () => {
+  const engine = await PLDR.load(TINY);
+  // greedy, this prompt repeats itself ("the sager, and the sager, …"): a penalty on repeats changes the answer
+  const messages = [{ role: 'user', content: 'Once upon a time, in a small village by the sea,' }];
+  const base = { messages, max_tokens: 40, temperature: 0 };
+  const content = async (req) => (await engine.chat.completions.create(req)).choices[0].message.content;
+  const plain = await content(base);
+  assert.equal(await content({ ...base, frequency_penalty: null, presence_penalty: null }), plain);
+  for (const [field, option] of [['frequency_penalty', 'frequencyPenalty'], ['presence_penalty', 'presencePenalty']]) {
+    const penalized = await content({ ...base, [field]: 1.5 });
+    assert.notEqual(penalized, plain, `${field} changes a repetitive answer`);
+    const direct = await engine.respond(messages, { maxTokens: 40, temperature: 0, [option]: 1.5 }).result;
+    assert.equal(penalized, direct.text, `${field} is the engine's ${option}`);
+    await assert.rejects(engine.chat.completions.create({ ...base, [field]: 3 }), { code: 'E_OPTION', message: new RegExp(`${option} 3: must be in \\[-2, 2\\]`) });
+  }
+  // streamed: a handle of chunks whose result is the whole completion
+  const stream = await engine.chat.completions.create({ ...base, stream: true, presence_penalty: 1.5 });
+  let streamed = '';
+  for await (const chunk of stream) streamed += chunk.choices[0].delta.content ?? '';
+  const whole = await stream.result;
+  assert.equal(whole.object, 'chat.completion');
+  assert.equal(whole.choices[0].message.content, streamed);
+  assert.equal(streamed, await content({ ...base, presence_penalty: 1.5 }));
   engine.free();
 });

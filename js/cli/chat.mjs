@@ -55,15 +55,12 @@ export async function run(argv) {
       else if (text) {
         messages.push({ role: 'user', content: text });
         answering = new AbortController();
-        let reply = '';
-        for await (const piece of engine.respond(messages, { ...options, signal: answering.signal })) {
-          reply += piece.text;
-          process.stdout.write(piece.text);
-        }
-        const stopped = engine.stats().finishReason === 'abort';
+        const run = engine.respond(messages, { ...options, signal: answering.signal });
+        for await (const piece of run) process.stdout.write(piece.text);
+        const result = await run.result;
         answering = null;
-        messages.push({ role: 'assistant', content: reply });
-        process.stdout.write(stopped ? ' [stopped]\n' : '\n');
+        messages.push({ role: 'assistant', content: result.text });
+        process.stdout.write(result.finishReason === 'abort' ? ' [stopped]\n' : '\n');
         if (interactive) process.stderr.write(`[${describeStats(engine.stats()).join(' · ')}]\n`);
       }
       if (interactive) rl.prompt();

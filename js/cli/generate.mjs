@@ -37,12 +37,8 @@ export async function run(argv) {
   try {
     const run = engine.generate(prompt, { ...options, signal: controller.signal });
     if (!values.json && typeof prompt === 'string') process.stdout.write(prompt);
-    let step = await run.next();
-    while (!step.done) {
-      if (!values.json) process.stdout.write(step.value.text);
-      step = await run.next();
-    }
-    const result = step.value;
+    for await (const piece of run) if (!values.json) process.stdout.write(piece.text);
+    const result = await run.result;
     if (firstLogits) writeFileSync(values['dump-logits'], new Uint8Array(firstLogits.buffer));
     const promptIds = typeof prompt === 'string' ? engine.encode(prompt) : prompt.ids;
     const ids = result.finishReason === 'eos' ? [...result.ids, engine.model.eosId] : result.ids;

@@ -1,14 +1,16 @@
-// Option parsing shared by the generate and chat commands.
+// Option parsing shared by the generate and chat commands; defaults and value lists are
+// js/defaults.js's, the API's.
 import { fileURLToPath } from 'node:url';
 import { PldrError } from '../errors.js';
+import { DEFAULT_LOAD, DEFAULT_MAX_TOKENS, DEFAULT_MODEL_URL, DEFAULT_SAMPLING as S, GCACHE_MODES, WEIGHT_FORMATS } from '../defaults.js';
 
-export const DEFAULT_MODEL = fileURLToPath(new URL('../../models/pldr-tiny', import.meta.url));
+export const DEFAULT_MODEL = fileURLToPath(DEFAULT_MODEL_URL).replace(/[\\/]$/, '');
 
 /** node:util parseArgs definitions for loading a model and sampling */
 export const MODEL_OPTIONS = {
   model: { type: 'string', default: DEFAULT_MODEL },
-  gcache: { type: 'string', default: 'first' },
-  quant: { type: 'string', default: 'f32' },
+  gcache: { type: 'string', default: DEFAULT_LOAD.gcache },
+  quant: { type: 'string', default: DEFAULT_LOAD.quant },
   context: { type: 'string' },
   'cache-dir': { type: 'string' },
   'no-progress': { type: 'boolean', default: false },
@@ -22,28 +24,35 @@ export const SAMPLING_OPTIONS = {
   'top-p': { type: 'string' },
   'min-p': { type: 'string' },
   'repetition-penalty': { type: 'string' },
+  'frequency-penalty': { type: 'string' },
+  'presence-penalty': { type: 'string' },
   seed: { type: 'string' },
   stop: { type: 'string', multiple: true },
 };
 
+const GCACHE_WORDS = { first: 'G computed once, on the first prompt', prompt: 'G computed for each prompt',
+  off: 'no G- or KV-cache', empty: 'G fixed from the empty prompt' };
+const marked = (value, chosen) => (value === chosen ? `${value} (default)` : value);
+
 export const MODEL_HELP = `model:
   --model DIR|URL        model folder, Hugging Face layout (default: the embedded pldr-tiny)
-  --gcache MODE          first (default: G computed once, on the first prompt) | prompt (each
-                         prompt) | off (no G- or KV-cache) | empty (G fixed from the empty prompt)
-  --quant FORMAT         f32 (default) | q8 | q4: weight format in memory
+  --gcache MODE          ${GCACHE_MODES.map((m) => `${marked(m, DEFAULT_LOAD.gcache)}: ${GCACHE_WORDS[m]}`).join(`\n${' '.repeat(25)}`)}
+  --quant FORMAT         ${WEIGHT_FORMATS.map((f) => marked(f, DEFAULT_LOAD.quant)).join(' | ')}: weight format in memory
   --context N            context length (default: the model's)
   --cache-dir DIR        keep downloaded files here
   --no-progress          no progress bar
 `;
 
 export const SAMPLING_HELP = `sampling:
-  --max-tokens N         tokens to generate (default 256)
+  --max-tokens N         tokens to generate (default ${DEFAULT_MAX_TOKENS})
   --greedy               always the most likely token (same as --temperature 0)
-  --temperature T        0 = greedy (default 0.8)
-  --top-k K              keep the K most likely tokens, 0 = off (default 40)
-  --top-p P              keep tokens whose cumulative probability ≤ P (default 0.95)
-  --min-p P              keep tokens at least P × the most likely one's probability (default 0)
-  --repetition-penalty R penalise tokens already in the context, 1 = off (default 1)
+  --temperature T        0 = greedy (default ${S.temperature})
+  --top-k K              keep the K most likely tokens, 0 = off (default ${S.topK})
+  --top-p P              keep tokens whose cumulative probability ≤ P (default ${S.topP})
+  --min-p P              keep tokens at least P × the most likely one's probability (default ${S.minP})
+  --repetition-penalty R penalise tokens already in the context, 1 = off (default ${S.repetitionPenalty})
+  --frequency-penalty F  subtract F × (times generated) from a token's logit, -2…2 (default ${S.frequencyPenalty})
+  --presence-penalty P   subtract P from the logit of every token generated so far, -2…2 (default ${S.presencePenalty})
   --seed N               seed for reproducible sampling
   --stop TEXT            stop when TEXT is generated (repeatable)
 `;
@@ -72,7 +81,8 @@ export function samplingOptions(values) {
     maxTokens: number(values, 'max-tokens', true),
     temperature: values.greedy ? 0 : number(values, 'temperature'),
     topK: number(values, 'top-k', true), topP: number(values, 'top-p'), minP: number(values, 'min-p'),
-    repetitionPenalty: number(values, 'repetition-penalty'), seed: number(values, 'seed', true),
+    repetitionPenalty: number(values, 'repetition-penalty'), frequencyPenalty: number(values, 'frequency-penalty'),
+    presencePenalty: number(values, 'presence-penalty'), seed: number(values, 'seed', true),
     stop: values.stop,
   };
 }

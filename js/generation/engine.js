@@ -2,12 +2,14 @@
 // facade, stats, the G-cache). Re-exported by js/pldr.js, the public entry:
 //   const engine = await PLDR.load(source, {onProgress, signal, contextLength, gcache, quant});
 //   for await (const {text} of engine.generate('Once upon a time', {maxTokens: 64})) ...
-//   for await (const {text} of engine.respond([{role: 'user', content: 'Hi'}])) ...
+//   const {text, finishReason} = await engine.respond([{role: 'user', content: 'Hi'}]).result;
 //   await engine.chat.completions.create({messages, stream: true, max_tokens: 64});
 import { chatApi } from './openai.js';
 import { checkMessages, makeTemplate, renderMessages } from './chat-template.js';
 import { Conversation } from './conversation.js';
-import { modelSink, GCACHE_MODES, WEIGHT_FORMATS } from '../runtime/model.js';
+import { DEFAULT_LOAD, DEFAULT_MAX_TOKENS, DEFAULT_SAMPLING, GCACHE_MODES, WEIGHT_FORMATS } from '../defaults.js';
+import { Generation, checkGenerateOptions } from './generation.js';
+import { modelSink } from '../runtime/model.js';
 import { PldrError } from '../errors.js';
 import { generateTokens } from './token-loop.js';
 import { loadModel } from '../loading/loader.js';
@@ -24,17 +26,22 @@ import { createRuntime } from '../runtime/wasm.js';
  *   wasmUrl?: string|URL, cache?: boolean, cacheDir?: string, name?: string,
  *   template?: Partial<import('./chat-template.js').Template>,
  *   onContextShift?: (info: {dropped: number, kept: number}) => void}} LoadOptions
+ * @typedef {import('./token-loop.js').GenerationResult & {promptTokens: number, completionTokens: number}} EngineResult
+ * @typedef {Generation<{text: string, id: number}, EngineResult>} EngineGeneration
  */
-
-export const DEFAULT_SAMPLING = Object.freeze({ temperature: 0.8, topK: 40, topP: 0.95, minP: 0, repetitionPenalty: 1 });
-const DEFAULT_MAX_TOKENS = 256;
 
 /** A text stream for ids-only use (no tokenizer): emits nothing, holds nothing. */
 const SILENT_STREAM = { push: () => '', flush: () => '', pending: false };
 
-function checkLoadOptions(o) {
-  if (o.gcache !== undefined && !['first', 'prompt', 'off', 'empty'].includes(o.gcache)) {
-    throw new PldrError('E_OPTION', `invalid gcache ${JSON.stringify(o.gcache)}: expected first, prompt, off or empty`);
+/** @param {unknown} options @returns {LoadOptions} */
+function checkLoadOptions(options) {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new PldrError('E_OPTION', `load options must be an object, not ${options === null ? 'null' : typeof options}`);
+  }
+  const o = /** @type {LoadOptions} */ (options);
+  if (o.gcache !== undefined && !GCACHE_MODES.includes(o.gcache)) {
+    throw new PldrError('E_OPTION', `invalid gcache ${JSON.stringify(o.gcache)}: expected ${GCACHE_MODES.slice(0, -1).join(', ')} or ${GCACHE_MODES.at(-1)}`);
   }
   if (o.quant !== undefined && !WEIGHT_FORMATS.includes(o.quant)) {
     throw new PldrError('E_OPTION', `invalid quant ${JSON.stringify(o.quant)}: expected ${WEIGHT_FORMATS.join(', ')}`);
@@ -42,6 +49,7 @@ function checkLoadOptions(o) {
   if (o.contextLength !== undefined && !(Number.isInteger(o.contextLength) && o.contextLength > 0)) {
     throw new PldrError('E_OPTION', `invalid contextLength ${JSON.stringify(o.contextLength)}: expected a positive integer`);
   }
+  return o;
 }
 
 function checkContextLength(contextLength, contextMax) {
@@ -55,11 +63,11 @@ export class PLDR {
    * Loads a model folder (Hugging Face layout) by URL, or by directory path under Node.
    * @param {string|URL} source @param {LoadOptions} [options] @returns {Promise<Engine>}
    */
-  static async load(source, options = {}) {
-    checkLoadOptions(options);
+  static async load(source, options) {
+    options = checkLoadOptions(options);
     const rt = await createRuntime({ wasmUrl: options.wasmUrl });
-    const gcache = options.gcache ?? 'first';
-    const sink = modelSink(rt, { gcache: gcache === 'empty' ? 'first' : gcache, quant: options.quant });
+    const gcache = options.gcache ?? DEFAULT_LOAD.gcache;
+    const sink = modelSink(rt, { gcache: gcache === 'empty' ? 'first' : gcache, quant: options.quant ?? DEFAULT_LOAD.quant });
     const configure = sink.configure;
     sink.configure = (config) => { // before any shard is downloaded
       configure(config);
@@ -129,50 +137,52 @@ export class Engine {
   }
 
   /**
-   * A completion of `prompt` (text, or {ids}) from a fresh context. Yields {text, id} pieces.
-   * @param {string|{ids: number[]}} prompt @param {GenerateOptions} [options]
-   * @returns {AsyncGenerator<{text: string, id: number}, import('./token-loop.js').GenerationResult>}
+   * A completion of `prompt` (text, or {ids}) from a fresh context: a handle that yields
+   * {text, id} pieces, with the outcome in `result` and `abort()`.
+   * @param {string|{ids: number[]}} prompt @param {GenerateOptions} [options] @returns {EngineGeneration}
    */
-  generate(prompt, options = {}) {
+  generate(prompt, options) {
     this.#assertIdle();
-    const ids = typeof prompt === 'string' ? this.encode(prompt) : checkIds(prompt?.ids, this.model.vocabSize);
-    const sampler = this.#sampler(options);
+    const o = checkGenerateOptions(options);
+    const ids = typeof prompt === 'string' ? this.encode(prompt) : checkIds(prompt?.ids, this.model.vocabSize, this.model.eosId);
+    const sampler = this.#sampler(o);
     // pieces append to the prompt's text: keep the space that opens the first one
     const afterText = typeof prompt === 'string' && prompt.length > 0;
-    return this.#run(sampler, options, () => {
+    return new Generation((signal) => this.#run(sampler, { ...o, signal }, () => {
       if (this.model.gcacheMode === 'prompt') this.conversation.setIds([]); // G from this prompt (mode "prompt")
       this.conversation.setIds(ids);
       this.#segments = [];
       return ids.length;
-    }, afterText);
+    }, afterText), { signal: o.signal });
   }
 
   /**
-   * The assistant's reply to `messages` (rendered with the engine's template). Messages already
-   * in the conversation are not prefilled again.
+   * The assistant's reply to `messages` (rendered with the engine's template), as generate()'s
+   * handle. Messages already in the conversation are not prefilled again.
    * @param {import('./chat-template.js').Message[]} messages @param {GenerateOptions} [options]
+   * @returns {EngineGeneration}
    */
-  respond(messages, options = {}) {
+  respond(messages, options) {
     this.#assertIdle();
+    const o = checkGenerateOptions(options);
     checkMessages(messages);
-    const sampler = this.#sampler(options);
+    const sampler = this.#sampler(o);
     const opening = this.template.generation ? this.encode(this.template.generation) : [];
-    let segments = [];
-    const stop = [...this.template.stop, ...(options.stop ?? [])];
-    const run = this.#run(sampler, { ...options, stop }, () => { // against the conversation as it is then
-      segments = renderMessages(messages, this.#segments, this.template, (t) => this.encode(t));
-      const ids = [...segments.flatMap((s) => s.ids), ...opening];
-      this.conversation.keepTokens = segments[0]?.role === 'system' ? segments[0].ids.length : 0;
-      this.conversation.setIds(ids);
-      return ids.length;
-    });
+    const stop = [...this.template.stop, ...(o.stop ?? [])];
     const engine = this;
-    return (async function* reply() {
-      const result = yield* run;
+    return new Generation((signal) => (async function* reply() {
+      let segments = [];
+      const result = yield* engine.#run(sampler, { ...o, stop, signal }, () => { // against the conversation as it is then
+        segments = renderMessages(messages, engine.#segments, engine.template, (t) => engine.encode(t));
+        const ids = [...segments.flatMap((s) => s.ids), ...opening];
+        engine.conversation.keepTokens = segments[0]?.role === 'system' ? segments[0].ids.length : 0;
+        engine.conversation.setIds(ids);
+        return ids.length;
+      });
       segments.push({ role: 'assistant', content: result.text, ids: [...opening, ...result.ids] });
       engine.#segments = segments;
       return result;
-    })();
+    })(), { signal: o.signal });
   }
 
   /** @param {GenerateOptions} options */
@@ -184,13 +194,15 @@ export class Engine {
     if (options.stop !== undefined && !(Array.isArray(options.stop) && options.stop.every((s) => typeof s === 'string'))) {
       throw new PldrError('E_OPTION', 'stop must be an array of strings');
     }
-    const { temperature, topK, topP, minP, repetitionPenalty, seed } = options;
-    return new Sampler({ ...DEFAULT_SAMPLING, ...stripUndefined({ temperature, topK, topP, minP, repetitionPenalty, seed }) });
+    const { temperature, topK, topP, minP, repetitionPenalty, frequencyPenalty, presencePenalty, seed } = options;
+    return new Sampler({ ...DEFAULT_SAMPLING,
+      ...stripUndefined({ temperature, topK, topP, minP, repetitionPenalty, frequencyPenalty, presencePenalty, seed }) });
   }
 
   /**
    * The generation loop. `setup` puts the prompt into the conversation and returns its length: it
-   * runs here, on the first next(), so two generators made before either started cannot mix.
+   * runs here, when the generation starts, so two handles made before either started cannot mix.
+   * @returns {AsyncGenerator<{text: string, id: number}, EngineResult>}
    */
   async *#run(sampler, options, setup, afterText = false) {
     this.#assertIdle();
@@ -202,9 +214,9 @@ export class Engine {
         sampler, maxTokens: options.maxTokens ?? DEFAULT_MAX_TOKENS, eosId: this.model.eosId, stop: options.stop,
         signal: options.signal, onLogits: options.onLogits, textStream: this.tokenizer ? new TextStream(this.tokenizer, { afterText }) : SILENT_STREAM,
       });
-      this.#last = { ...result, promptTokens, completionTokens: result.ids.length,
-        gcacheComputed: this.model.anetRuns > runsBefore, gcacheMsThisCall: this.model.anetMs - gMsBefore };
-      return result;
+      const usage = { promptTokens, completionTokens: result.ids.length };
+      this.#last = { ...result, ...usage, gcacheComputed: this.model.anetRuns > runsBefore, gcacheMsThisCall: this.model.anetMs - gMsBefore };
+      return { ...result, ...usage };
     } finally {
       this.#busy = false;
     }
@@ -254,13 +266,12 @@ function stripUndefined(o) {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }
 
-function checkIds(ids, vocab) {
+function checkIds(ids, vocab, eos) {
   if (!Array.isArray(ids) && !ArrayBuffer.isView(ids)) throw new PldrError('E_OPTION', 'prompt must be text or {ids: number[]}');
   const list = Array.from(ids);
-  if (list.length === 0) throw new PldrError('E_OPTION', 'prompt ids are empty (the empty prompt is [3])');
+  if (list.length === 0) throw new PldrError('E_OPTION', `prompt ids are empty (the empty prompt is [${eos}])`);
   const bad = list.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= vocab);
-  if (bad >= 0) throw new PldrError('E_OPTION', `prompt id ${list[bad]} at index ${bad} is outside the vocabulary [0, ${vocab})`);
+  if (bad >= 0) throw new PldrError('E_TOKEN', `prompt id ${list[bad]} at index ${bad} is outside the vocabulary [0, ${vocab})`);
   return list;
 }
 
-export { GCACHE_MODES, WEIGHT_FORMATS };

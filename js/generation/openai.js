@@ -1,57 +1,76 @@
 // An OpenAI-style facade: engine.chat.completions.create({messages, stream, ...}) returning
 // objects and chunks shaped like that API, so code written for it runs on PLDR-LLM.
 import { PldrError } from '../errors.js';
+import { Generation } from './generation.js';
 
 const FINISH = { eos: 'stop', stop: 'stop', length: 'length', abort: 'abort' };
+
+/** Request fields and the engine option each becomes (null: handled here). */
+const FIELDS = {
+  messages: null, stream: null, model: null, n: null, stop: null, signal: 'signal',
+  max_tokens: 'maxTokens', max_completion_tokens: 'maxTokens', temperature: 'temperature', top_p: 'topP', seed: 'seed',
+  frequency_penalty: 'frequencyPenalty', presence_penalty: 'presencePenalty',
+  top_k: 'topK', min_p: 'minP', repetition_penalty: 'repetitionPenalty', // not OpenAI's: llama.cpp's and vLLM's names
+};
 
 let counter = 0;
 const newId = () => `chatcmpl-${Date.now().toString(36)}${(counter++).toString(36)}`;
 
-/** Maps OpenAI request fields to engine options. @param {Record<string, any>} req */
+/** Maps OpenAI request fields to engine options; null, as in OpenAI's API, means the default. @param {Record<string, any>} req */
 function toOptions(req) {
-  const known = ['messages', 'stream', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'seed', 'stop', 'model',
-    'n', 'signal', 'top_k', 'min_p', 'repetition_penalty', 'frequency_penalty', 'presence_penalty'];
   for (const key of Object.keys(req)) {
-    if (!known.includes(key)) throw new PldrError('E_OPTION', `unsupported request field "${key}"`);
+    if (!Object.hasOwn(FIELDS, key)) throw new PldrError('E_OPTION', `unsupported request field "${key}"`);
   }
-  if (req.n !== undefined && req.n !== 1) throw new PldrError('E_OPTION', 'only n = 1 is supported');
-  const stop = req.stop === undefined || req.stop === null ? [] : Array.isArray(req.stop) ? req.stop : [req.stop];
-  return {
-    maxTokens: req.max_completion_tokens ?? req.max_tokens,
-    temperature: req.temperature, topP: req.top_p, topK: req.top_k, minP: req.min_p,
-    repetitionPenalty: req.repetition_penalty, seed: req.seed, stop, signal: req.signal,
-  };
+  if (req.n != null && req.n !== 1) throw new PldrError('E_OPTION', 'only n = 1 is supported');
+  /** @type {Record<string, any>} */
+  const options = { stop: req.stop == null ? [] : Array.isArray(req.stop) ? req.stop : [req.stop] };
+  for (const [field, option] of Object.entries(FIELDS)) {
+    if (option && req[field] != null) options[option] = req[field];
+  }
+  if (req.max_completion_tokens != null) options.maxTokens = req.max_completion_tokens; // wins over the older max_tokens
+  return options;
 }
 
 /**
  * @param {import('../generation/engine.js').Engine} engine
  * @returns {{completions: {create(req: Record<string, any>): Promise<any>}}}
+ *   create() resolves with a chat.completion, or with `stream: true` with a Generation of
+ *   chat.completion.chunk objects (abort() stops it; its result is the whole chat.completion)
  */
 export function chatApi(engine) {
   return {
     completions: {
       async create(req) {
         if (!req || typeof req !== 'object') throw new PldrError('E_OPTION', 'create() needs a request object');
-        const options = toOptions(req);
-        const run = engine.respond(req.messages, options);
-        const id = newId(), created = Math.floor(Date.now() / 1000), model = engine.name;
-        if (req.stream) return streamChunks(run, engine, { id, created, model });
-        let content = '';
-        for await (const piece of run) content += piece.text;
-        const s = engine.stats();
-        return {
-          id, object: 'chat.completion', created, model,
-          choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: FINISH[s.finishReason] }],
-          usage: { prompt_tokens: s.promptTokens, completion_tokens: s.completionTokens, total_tokens: s.promptTokens + s.completionTokens },
-        };
+        const run = engine.respond(req.messages, toOptions(req));
+        const head = { id: newId(), created: Math.floor(Date.now() / 1000), model: engine.name };
+        if (req.stream) return streamChunks(run, head);
+        return completion(head, await run.result);
       },
     },
   };
 }
 
-async function* streamChunks(run, engine, head) {
+/** @param {Record<string, any>} head @param {import('./engine.js').EngineResult} result */
+function completion(head, result) {
+  return {
+    ...head, object: 'chat.completion',
+    choices: [{ index: 0, message: { role: 'assistant', content: result.text }, finish_reason: FINISH[result.finishReason] }],
+    usage: { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens,
+      total_tokens: result.promptTokens + result.completionTokens },
+  };
+}
+
+/** @param {import('./engine.js').EngineGeneration} run @param {Record<string, any>} head */
+function streamChunks(run, head) {
   const chunk = (delta, finish) => ({ ...head, object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] });
-  yield chunk({ role: 'assistant', content: '' }, null);
-  for await (const piece of run) yield chunk({ content: piece.text }, null);
-  yield chunk({}, FINISH[engine.stats().finishReason]);
+  return new Generation(async function* chunks(signal) {
+    if (signal.aborted) run.abort();
+    signal.addEventListener('abort', () => run.abort(), { once: true });
+    yield chunk({ role: 'assistant', content: '' }, null);
+    for await (const piece of run) yield chunk({ content: piece.text }, null);
+    const result = await run.result;
+    yield chunk({}, FINISH[result.finishReason]);
+    return completion(head, result);
+  });
 }

@@ -1,12 +1,12 @@
-// Turns logits into the next token id: repetition penalty, temperature, top-p, top-k, min-p, then
-// a draw from a seeded generator (same seed and options → same ids in Node and in browsers).
-// The order temperature → top-p → top-k → categorical and the top-p rule are the reference's
-// (spec §4); min-p and the repetition penalty are additions that default to off.
+// Turns logits into the next token id: repetition, frequency and presence penalties, temperature,
+// top-p, top-k, min-p, then a draw from a seeded generator (same seed and options → same ids in
+// Node and in browsers). The order temperature → top-p → top-k → categorical and the top-p rule
+// are the reference's (spec §4); min-p and the penalties are additions that default to off.
 import { PldrError } from '../errors.js';
 
 /**
- * @typedef {{temperature?: number, topK?: number, topP?: number, minP?: number,
- *            repetitionPenalty?: number, seed?: number}} SamplingOptions
+ * @typedef {{temperature?: number, topK?: number, topP?: number, minP?: number, repetitionPenalty?: number,
+ *            frequencyPenalty?: number, presencePenalty?: number, seed?: number}} SamplingOptions
  */
 
 /** xoshiro128**: small, fast, good statistics, easy to reproduce anywhere. */
@@ -42,12 +42,17 @@ const rotl = (x, k) => ((x << k) | (x >>> (32 - k))) >>> 0;
 export function validateSampling(o) {
   const bad = (name, why) => { throw new PldrError('E_OPTION', `invalid ${name} ${JSON.stringify(o[name])}: ${why}`); };
   const num = (name) => o[name] !== undefined && (typeof o[name] !== 'number' || !Number.isFinite(o[name]));
-  for (const name of ['temperature', 'topK', 'topP', 'minP', 'repetitionPenalty', 'seed']) if (num(name)) bad(name, 'must be a finite number');
+  for (const name of ['temperature', 'topK', 'topP', 'minP', 'repetitionPenalty', 'frequencyPenalty', 'presencePenalty', 'seed']) {
+    if (num(name)) bad(name, 'must be a finite number');
+  }
   if (o.temperature !== undefined && o.temperature < 0) bad('temperature', 'must be ≥ 0 (0 = greedy)');
   if (o.topK !== undefined && (!Number.isInteger(o.topK) || o.topK < 0)) bad('topK', 'must be an integer ≥ 0 (0 = off)');
   if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) bad('topP', 'must be in (0, 1] (1 = off)');
   if (o.minP !== undefined && !(o.minP >= 0 && o.minP < 1)) bad('minP', 'must be in [0, 1) (0 = off)');
   if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0)) bad('repetitionPenalty', 'must be > 0 (1 = off)');
+  for (const name of ['frequencyPenalty', 'presencePenalty']) {
+    if (o[name] !== undefined && !(o[name] >= -2 && o[name] <= 2)) bad(name, 'must be in [-2, 2] (0 = off)');
+  }
   if (o.seed !== undefined && !Number.isInteger(o.seed)) bad('seed', 'must be an integer');
 }
 
@@ -60,6 +65,14 @@ function argmax(x) {
 /** CTRL-style penalty on tokens already in the context. */
 function penalize(logits, recent, penalty) {
   for (const id of new Set(recent)) logits[id] = logits[id] > 0 ? logits[id] / penalty : logits[id] * penalty;
+}
+
+/**
+ * OpenAI's frequency and presence penalties: logit − count · frequency − (count > 0) · presence,
+ * over how often each token was generated so far. @param {Map<number, number>} counts
+ */
+function penalizeCounts(logits, counts, frequency, presence) {
+  for (const [id, count] of counts) logits[id] -= count * frequency + presence;
 }
 
 /**
@@ -121,6 +134,10 @@ export class Sampler {
     this.topP = options.topP ?? 1;
     this.minP = options.minP ?? 0;
     this.penalty = options.repetitionPenalty ?? 1;
+    this.frequencyPenalty = options.frequencyPenalty ?? 0;
+    this.presencePenalty = options.presencePenalty ?? 0;
+    /** @type {Map<number, number>} how often this sampler drew each id: the generated tokens */
+    this.drawn = new Map();
     const seed = options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
     this.random = new Random(seed);
   }
@@ -130,11 +147,19 @@ export class Sampler {
   /**
    * @param {Float32Array} logits (not modified)
    * @param {ArrayLike<number>} [context] ids in the context, for the repetition penalty
-   * @returns {number} the next id
+   * @returns {number} the next id (counted as generated, for the frequency and presence penalties)
    */
   sample(logits, context = []) {
     const x = Float64Array.from(logits);
     if (this.penalty !== 1) penalize(x, context, this.penalty);
+    if (this.frequencyPenalty !== 0 || this.presencePenalty !== 0) penalizeCounts(x, this.drawn, this.frequencyPenalty, this.presencePenalty);
+    const id = this.#choose(x);
+    this.drawn.set(id, (this.drawn.get(id) ?? 0) + 1);
+    return id;
+  }
+
+  /** @param {Float64Array} x penalized logits */
+  #choose(x) {
     if (this.greedy) return argmax(x);
     if (this.temperature !== 1) for (let i = 0; i < x.length; i++) x[i] /= this.temperature;
     return this.#draw(x, this.#threshold(x));
