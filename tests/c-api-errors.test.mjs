@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRuntime } from '../js/runtime/wasm.js';
 import { Model } from '../js/runtime/model.js';
+import { STATUS_CODES } from '../js/errors.js';
 import { configFor, synthesize, uploadTensors } from './helpers/synthetic.mjs';
 
 const SMALL = { L: 1, D: 32, H: 2, dff: 40, Adff: 8, nres: 1, ndense: 2, V: 50, ctx: 16 };
@@ -16,10 +17,11 @@ function ready(shape = SMALL, options = {}) {
   return model;
 }
 
-/** asserts fn throws an EngineError with `code` whose message matches `pattern` */
+/** asserts fn throws an EngineError of the C status `code` (its `statusName`) whose message matches `pattern` */
 function throwsCode(fn, code, pattern) {
   assert.throws(fn, (err) => {
-    assert.equal(err.code, code, `code of: ${err.message}`);
+    assert.equal(err.statusName, code, `C status of: ${err.message}`);
+    assert.equal(err.code, STATUS_CODES[code]);
     assert.match(err.message, pattern);
     return true;
   });
