@@ -5,20 +5,20 @@
 //
 // Attributes (all optional): model (folder URL, relative to the page; default: models/pldr-tiny/
 // beside this script's js/ folder), temperature, top-k, top-p, min-p, repetition-penalty,
-// max-tokens, seed, quant (f32|q8|q4), gcache (first|prompt|off|empty), context-length,
-// mode (chat|complete), system (a system prompt), placeholder, greeting, lazy (load the model
-// on first focus instead of at once), heading (the box's title).
+// frequency-penalty, presence-penalty, max-tokens, seed (unset ones take js/defaults.js's values),
+// quant (f32|q8|q4), gcache (first|prompt|off|empty), context-length, mode (chat|complete),
+// system (a system prompt), placeholder, greeting, lazy (load the model on first focus instead
+// of at once), heading (the box's title).
 // Events: pldr-load (detail: model info), pldr-progress, pldr-token, pldr-done (detail: result),
 // pldr-error (detail: {error, title, hint}). Methods: ask(text) → Promise<string>, stop(), reset().
 // Style it with CSS custom properties (--pldr-accent, --pldr-bg, --pldr-fg, --pldr-muted,
 // --pldr-border, --pldr-radius, --pldr-font, --pldr-height) or ::part(box|header|log|input|send).
-// The engine runs in a Web Worker (js/browser/worker.js): the page never blocks.
-import { PldrWorker } from './browser/worker-client.js';
-import { DownloadMeter } from './ui/download-meter.js';
+// The chat is js/browser/chat-controller.js (shared with the chat page) over the engine in a Web
+// Worker: this file only renders it, and the page never blocks.
+import { ChatController } from './browser/chat-controller.js';
+import { DEFAULT_MODEL_URL } from './defaults.js';
 import { explainError } from './ui/explain-error.js';
 import { describeStats, modelLabel } from './ui/stats-text.js';
-
-const DEFAULT_MODEL = new URL('../models/pldr-tiny/', import.meta.url).href;
 
 const STYLE = `
 :host {
@@ -83,26 +83,19 @@ const TEMPLATE = `
 </div>`;
 
 const NUMBER_ATTRIBUTES = { temperature: 'temperature', 'top-k': 'topK', 'top-p': 'topP', 'min-p': 'minP',
-  'repetition-penalty': 'repetitionPenalty', 'max-tokens': 'maxTokens', seed: 'seed' };
+  'repetition-penalty': 'repetitionPenalty', 'frequency-penalty': 'frequencyPenalty', 'presence-penalty': 'presencePenalty',
+  'max-tokens': 'maxTokens', seed: 'seed' };
 const LOAD_ATTRIBUTES = ['model', 'quant', 'gcache', 'context-length'];
 
 export class PldrChat extends HTMLElement {
   static observedAttributes = [...LOAD_ATTRIBUTES, 'placeholder', 'greeting', 'heading', 'mode'];
 
-  /** @type {PldrWorker|null} */
-  client = null;
-  /** @type {import('./browser/worker-client.js').ModelInfo|null} */
-  model = null;
-  /** @type {{role: 'system'|'user'|'assistant', content: string}[]} */
-  #messages = [];
-  /** @type {AbortController|null} */
-  #generation = null;
-  /** @type {AbortController|null} */
-  #loading = null;
-  /** bumped by reset(): a reply that ends after it does not join the new conversation */
-  #epoch = 0;
-  /** @type {Promise<void>|null} */
+  /** @type {ChatController|null} */
+  #chat = null;
+  /** @type {Promise<unknown>|null} the load of the current model attributes */
   #loaded = null;
+  /** @type {{bubble: HTMLElement, out: HTMLElement}|null} the reply being written */
+  #reply = null;
   #ui = /** @type {Record<string, any>} */ ({});
 
   constructor() {
@@ -116,31 +109,31 @@ export class PldrChat extends HTMLElement {
     this.#ui.form.addEventListener('submit', (e) => { e.preventDefault(); this.#onSend(); });
     this.#ui.input.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); this.#onSend(); }
-      if (e.key === 'Escape' && this.#generation) { e.preventDefault(); this.stop(); }
+      if (e.key === 'Escape' && this.#chat?.state === 'generating') { e.preventDefault(); this.stop(); }
     });
     this.#ui.input.addEventListener('input', () => this.#autosize());
-    this.#ui.input.addEventListener('focus', () => this.#ensureLoaded(), { once: false });
+    this.#ui.input.addEventListener('focus', () => this.#ensureLoaded());
     this.#ui.newChat.addEventListener('click', () => this.reset());
     this.#render();
   }
 
+  /** @returns {import('./browser/worker-client.js').PldrWorker|null} the engine worker */
+  get client() { return this.#chat?.client ?? null; }
+
+  /** @returns {import('./browser/worker-client.js').ModelInfo|null} the model loaded */
+  get model() { return this.#chat?.model ?? null; }
+
   connectedCallback() {
-    if (!this.client) {
-      this.client = new PldrWorker();
-      this.client.addEventListener('error', (e) => this.#showError(/** @type {any} */ (e).error));
-    }
+    if (!this.#chat) this.#chat = this.#listen(new ChatController());
     if (!this.hasAttribute('lazy')) this.#ensureLoaded();
   }
 
   disconnectedCallback() {
     // Moved elements are disconnected and connected again in one task: keep the worker then.
     queueMicrotask(() => {
-      if (this.isConnected || !this.client) return;
-      this.#generation?.abort();
-      this.#loading?.abort();
-      this.client.terminate();
-      this.client = null;
-      this.model = null;
+      if (this.isConnected || !this.#chat) return;
+      this.#chat.dispose();
+      this.#chat = null;
       this.#loaded = null;
     });
   }
@@ -157,17 +150,16 @@ export class PldrChat extends HTMLElement {
   /** The URL the model loads from. */
   get modelUrl() {
     const value = this.getAttribute('model');
-    return value ? new URL(value, document.baseURI).href : DEFAULT_MODEL;
+    return value ? new URL(value, document.baseURI).href : DEFAULT_MODEL_URL.href;
   }
 
-  /** Sampling options from the attributes. */
+  /** Sampling options from the attributes (those not set are the engine's defaults, js/defaults.js). */
   get options() {
     const o = {};
     for (const [attr, key] of Object.entries(NUMBER_ATTRIBUTES)) {
       const v = this.getAttribute(attr);
       if (v !== null && v.trim() !== '' && Number.isFinite(Number(v))) o[key] = Number(v);
     }
-    if (o.maxTokens === undefined) o.maxTokens = 128;
     return o;
   }
 
@@ -179,6 +171,60 @@ export class PldrChat extends HTMLElement {
       'A small language model running in your browser. Its replies are those of a tiny base model — playful, not wise.';
   }
 
+  /** Renders what the controller says. @param {ChatController} chat */
+  #listen(chat) {
+    const ui = this.#ui;
+    const on = (type, render) => chat.addEventListener(type, (event) => render(/** @type {CustomEvent} */ (event).detail));
+    on('state', ({ state }) => {
+      this.dataset.state = state === 'empty' ? 'error' : state === 'generating' ? 'ready' : state;
+      this.#setBusy(state === 'generating');
+      ui.send.disabled = state === 'loading' || state === 'empty';
+      ui.progress.hidden = state !== 'loading';
+      if (state === 'loading') {
+        ui.state.textContent = 'loading…';
+        ui.error.hidden = true;
+        ui.bar.style.width = '0';
+        ui.ptext.textContent = 'Starting…';
+      } else if (state === 'empty') ui.state.textContent = 'not loaded';
+    });
+    on('progress', ({ progress, meter }) => {
+      if (meter.fraction != null) ui.bar.style.width = `${(meter.fraction * 100).toFixed(1)}%`;
+      ui.ptext.textContent = `${progress.fromCache ? 'Loading from cache' : 'Downloading'} · ${meter.text}`;
+      this.dispatchEvent(new CustomEvent('pldr-progress', { detail: progress }));
+    });
+    on('load', ({ model }) => {
+      ui.state.textContent = `${modelLabel(model)} · ready`;
+      this.dispatchEvent(new CustomEvent('pldr-load', { detail: model }));
+    });
+    on('turn', ({ mode, text }) => this.#startReply(mode, text));
+    on('token', ({ piece, text }) => {
+      if (!this.#reply) return;
+      this.#reply.out.textContent = this.getAttribute('mode') === 'complete' ? text : text.trimStart();
+      const log = ui.log;
+      if (log.scrollHeight - log.scrollTop - log.clientHeight < 60) log.scrollTop = log.scrollHeight;
+      this.dispatchEvent(new CustomEvent('pldr-token', { detail: piece }));
+    });
+    on('done', ({ result }) => {
+      if (!this.#reply) return;
+      const { bubble, out } = this.#reply;
+      bubble.dataset.state = result.finishReason === 'abort' ? 'stopped' : 'done';
+      bubble.dataset.finish = result.finishReason;
+      if (!out.textContent) out.append(Object.assign(document.createElement('span'), { className: 'empty', textContent: '(no reply)' }));
+      ui.stats.textContent = describeStats(result.stats).slice(0, 3).join(' · ');
+      this.#reply = null;
+      this.dispatchEvent(new CustomEvent('pldr-done', { detail: result }));
+    });
+    on('error', ({ error }) => {
+      if (this.#reply) {
+        this.#reply.bubble.dataset.state = 'error';
+        this.#reply.out.textContent = explainError(error).title;
+        this.#reply = null;
+      }
+      this.#showError(error);
+    });
+    return chat;
+  }
+
   #setBusy(generating) {
     this.#ui.send.textContent = generating ? 'Stop' : 'Send';
     this.#ui.send.classList.toggle('stop', generating);
@@ -187,58 +233,15 @@ export class PldrChat extends HTMLElement {
     this.toggleAttribute('busy', generating);
   }
 
+  /** Loads the model of the current attributes, once. */
   #ensureLoaded() {
-    if (!this.#loaded && this.client) {
-      this.#loaded = this.#load().catch(() => { this.#loaded = null; });
+    if (!this.#loaded && this.#chat) {
+      const contextLength = Number(this.getAttribute('context-length')) || undefined;
+      this.#loaded = this.#chat.load(this.modelUrl, {
+        quant: this.getAttribute('quant') ?? undefined, gcache: this.getAttribute('gcache') ?? undefined, contextLength,
+      }).then((info) => { if (!info) this.#loaded = null; }, () => { this.#loaded = null; });
     }
     return this.#loaded;
-  }
-
-  async #load() {
-    this.#loading?.abort();
-    const controller = new AbortController();
-    this.#loading = controller;
-    const meter = new DownloadMeter();
-    const ui = this.#ui;
-    this.model = null;
-    this.#epoch++; // a reply still running belongs to the old model's conversation
-    this.#messages = [];
-    this.dataset.state = 'loading';
-    ui.state.textContent = 'loading…';
-    ui.send.disabled = true;
-    ui.error.hidden = true;
-    ui.progress.hidden = false;
-    ui.bar.style.width = '0';
-    ui.ptext.textContent = 'Starting…';
-    try {
-      const contextLength = Number(this.getAttribute('context-length')) || undefined;
-      const info = await /** @type {PldrWorker} */ (this.client).load(this.modelUrl, {
-        signal: controller.signal, quant: this.getAttribute('quant') ?? undefined,
-        gcache: this.getAttribute('gcache') ?? undefined, contextLength,
-        onProgress: (p) => {
-          const m = meter.update(p);
-          if (m.fraction != null) ui.bar.style.width = `${(m.fraction * 100).toFixed(1)}%`;
-          ui.ptext.textContent = `${p.fromCache ? 'Loading from cache' : 'Downloading'} · ${m.text}`;
-          this.dispatchEvent(new CustomEvent('pldr-progress', { detail: p }));
-        },
-      });
-      this.model = info;
-      this.dataset.state = 'ready';
-      ui.state.textContent = `${modelLabel(info)} · ready`;
-      ui.send.disabled = false;
-      this.dispatchEvent(new CustomEvent('pldr-load', { detail: info }));
-    } catch (err) {
-      if (controller.signal.aborted) return;
-      this.dataset.state = 'error';
-      ui.state.textContent = 'not loaded';
-      this.#showError(err);
-      throw err;
-    } finally {
-      if (this.#loading === controller) {
-        ui.progress.hidden = true;
-        this.#loading = null;
-      }
-    }
   }
 
   #showError(err) {
@@ -265,9 +268,21 @@ export class PldrChat extends HTMLElement {
     return el;
   }
 
+  /** @param {'chat'|'complete'} mode @param {string} text */
+  #startReply(mode, text) {
+    this.#ui.error.hidden = true;
+    if (mode === 'chat') this.#bubble('user', text);
+    const bubble = this.#bubble('bot');
+    if (mode === 'complete') bubble.append(Object.assign(document.createElement('span'), { className: 'prompt', textContent: text }));
+    const out = document.createElement('span');
+    bubble.append(out);
+    bubble.dataset.state = 'streaming';
+    this.#reply = { bubble, out };
+  }
+
   #onSend() {
     const text = this.#ui.input.value;
-    if (!text.trim() || this.#generation || !this.model) return;
+    if (!text.trim() || this.#chat?.state !== 'ready') return;
     this.#ui.input.value = '';
     this.#autosize();
     this.ask(text).catch(() => {});
@@ -280,76 +295,25 @@ export class PldrChat extends HTMLElement {
    */
   async ask(text) {
     await this.#ensureLoaded();
-    if (!this.model || !this.client) throw new Error('the model is not loaded');
-    if (this.#generation) throw new Error('a reply is still being written');
-    const complete = this.getAttribute('mode') === 'complete';
-    const epoch = this.#epoch;
-    const controller = new AbortController();
-    this.#generation = controller;
-    this.#setBusy(true);
-    this.#ui.error.hidden = true;
-    const system = this.getAttribute('system');
-    if (!complete && system && this.#messages.length === 0) this.#messages.push({ role: 'system', content: system });
-    let bubble, run;
-    if (complete) {
-      bubble = this.#bubble('bot');
-      bubble.append(Object.assign(document.createElement('span'), { className: 'prompt', textContent: text }));
-      run = this.client.generate(text, { ...this.options, signal: controller.signal });
-    } else {
-      this.#bubble('user', text);
-      this.#messages.push({ role: 'user', content: text });
-      bubble = this.#bubble('bot');
-      run = this.client.respond(this.#messages, { ...this.options, signal: controller.signal });
-    }
-    const out = document.createElement('span');
-    bubble.append(out);
-    bubble.dataset.state = 'streaming';
-    let raw = '';
-    try {
-      for (;;) {
-        const step = await run.next();
-        if (step.done) {
-          const result = step.value;
-          if (!complete && epoch === this.#epoch) this.#messages.push({ role: 'assistant', content: result.text });
-          bubble.dataset.state = result.finishReason === 'abort' ? 'stopped' : 'done';
-          bubble.dataset.finish = result.finishReason;
-          if (!out.textContent) out.append(Object.assign(document.createElement('span'), { className: 'empty', textContent: '(no reply)' }));
-          this.#ui.stats.textContent = describeStats(result.stats).slice(0, 3).join(' · ');
-          this.dispatchEvent(new CustomEvent('pldr-done', { detail: result }));
-          return result.text;
-        }
-        raw += step.value.text;
-        out.textContent = complete ? raw : raw.trimStart();
-        const log = this.#ui.log;
-        if (log.scrollHeight - log.scrollTop - log.clientHeight < 60) log.scrollTop = log.scrollHeight;
-        this.dispatchEvent(new CustomEvent('pldr-token', { detail: step.value }));
-      }
-    } catch (err) {
-      if (!complete && epoch === this.#epoch) this.#messages.pop();
-      bubble.dataset.state = 'error';
-      out.textContent = explainError(err).title;
-      this.#showError(err);
-      throw err;
-    } finally {
-      this.#generation = null;
-      this.#setBusy(false);
-    }
+    if (!this.#chat) throw new Error('the element is not in a document');
+    const mode = this.getAttribute('mode') === 'complete' ? 'complete' : 'chat';
+    const result = await this.#chat.send(text, { mode, system: this.getAttribute('system'), options: this.options });
+    return result.text;
   }
 
   /** Stops the reply being written. */
   stop() {
-    this.#generation?.abort();
+    this.#chat?.stop();
   }
 
   /** Starts a new conversation (the model and its G-cache stay). */
   async reset() {
-    this.stop();
-    this.#epoch++;
-    this.#messages = [];
+    const cleared = this.#chat?.reset();
+    this.#reply = null;
     this.#ui.log.querySelectorAll('.m').forEach((el) => el.remove());
     this.#ui.greeting.hidden = false;
     this.#ui.stats.textContent = '';
-    if (this.model) await this.client?.reset().catch(() => {});
+    await cleared;
   }
 }
 

@@ -13,7 +13,7 @@ import { PLDR } from '../js/pldr.js';
 import { startServer } from '../tools/serve.mjs';
 import { buildSite } from '../tools/dist.mjs';
 import { ARTIFACTS, ROOT, browserSkipReason, launchBrowser, screenshot, watchPage } from './helpers/browser.mjs';
-import { toError } from '../js/browser/worker-client.js';
+import { serializeError, toError } from '../js/browser/error-transfer.js';
 import { DownloadMeter } from '../js/ui/download-meter.js';
 import { explainError } from '../js/ui/explain-error.js';
 import { describeStats, formatBytes, modelLabel } from '../js/ui/stats-text.js';
@@ -86,7 +86,10 @@ describe('ui text helpers', () => {
     const oom = explainError(new EngineError('PLDR_ERR_OUT_OF_MEMORY', 'out of WebAssembly memory allocating 1 bytes'));
     assert.match(oom.title, /Not enough memory/);
     assert.match(oom.hint, /q8/);
-    assert.equal(explainError(new LoadError('E_SINK', 'model-00001: out of WebAssembly memory allocating 5 bytes')).code, 'PLDR_ERR_OUT_OF_MEMORY');
+    assert.equal(oom.code, 'E_OUT_OF_MEMORY');
+    assert.equal(explainError(new LoadError('E_SINK', 'model-00001: out of WebAssembly memory allocating 5 bytes')).code, 'E_OUT_OF_MEMORY');
+    const wrapped = new LoadError('E_SINK', 'model-00001: tensor "w": no room', { cause: new EngineError('PLDR_ERR_OUT_OF_MEMORY', 'no room') });
+    assert.equal(explainError(wrapped).code, 'E_OUT_OF_MEMORY', 'an engine error wrapped by the loader is read through its cause');
     assert.equal(explainError(new Error('boom')).title, 'Something went wrong.');
   });
 
@@ -97,6 +100,15 @@ describe('ui text helpers', () => {
     assert.equal(err.code, 'E_TRUNCATED');
     assert.equal(err.file, 'a.safetensors');
     assert.equal(toError({ name: 'AbortError', message: 'stop' }).code, 'E_ABORTED');
+    // an engine error keeps its C status; a loader error its cause; errors that are not PldrErrors get a code
+    const engine = toError(structuredClone(serializeError(new EngineError('PLDR_ERR_SHAPE', 'bad shape'))));
+    assert.ok(engine instanceof EngineError);
+    assert.deepEqual([engine.code, engine.statusName], ['E_SHAPE', 'PLDR_ERR_SHAPE']);
+    const sink = toError(structuredClone(serializeError(new LoadError('E_SINK', 'x', { file: 'a', cause: new EngineError('PLDR_ERR_DTYPE', 'y') }))));
+    assert.deepEqual([sink.code, sink.cause?.code, sink.cause?.statusName], ['E_SINK', 'E_DTYPE', 'PLDR_ERR_DTYPE']);
+    assert.equal(toError(serializeError(new RangeError('Array buffer allocation failed'))).code, 'E_OUT_OF_MEMORY');
+    assert.equal(toError(serializeError(Object.assign(new Error('x'), { name: 'CompileError' }))).code, 'E_WASM');
+    assert.equal(toError(serializeError(Object.assign(new Error('gone'), { code: 'ENOENT' }))).code, 'E_INTERNAL');
   });
 
   test('sizes, download speed, time left and the status line', () => {

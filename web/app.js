@@ -1,18 +1,22 @@
 // The chat page: a model picker with a download meter, streamed replies from the engine in a Web
-// Worker (js/browser/worker.js through js/browser/worker-client.js), Stop, sampling settings, a "complete text"
-// mode for base models, and a status line with speeds and the one-off cost of G_LM.
+// Worker, Stop, sampling settings, a "complete text" mode for base models, and a status line with
+// speeds and the one-off cost of G_LM. The chat itself (loading, the conversation, streaming,
+// Stop) is js/browser/chat-controller.js, shared with <pldr-chat>: this file only renders it.
 //
 // URL parameters: ?model=<folder URL> (relative to this page or absolute), ?quant=f32|q8|q4,
 // ?gcache=first|prompt|off|empty. `document.body.dataset.state` is starting | loading | ready |
 // generating | error (no model), for CSS and for tests.
-import { PldrWorker } from '../js/browser/worker-client.js';
-import { DownloadMeter } from '../js/ui/download-meter.js';
+import { ChatController } from '../js/browser/chat-controller.js';
+import { DEFAULT_LOAD, DEFAULT_MAX_TOKENS, DEFAULT_MODEL_URL, DEFAULT_SAMPLING } from '../js/defaults.js';
 import { explainError } from '../js/ui/explain-error.js';
 import { describeStats, formatBytes, modelLabel } from '../js/ui/stats-text.js';
 
-const DEFAULT_MODEL = new URL('../models/pldr-tiny/', import.meta.url).href;
 const SETTINGS_KEY = 'pldr-chat-settings-v1';
-const SAMPLING_DEFAULTS = { temperature: 0.8, topK: 40, topP: 0.95, maxTokens: 128, repetitionPenalty: 1.1, seed: '' };
+/** The sampling fields of the form (ids = option names) and their defaults: js/defaults.js's. */
+const FORM_DEFAULTS = {
+  temperature: DEFAULT_SAMPLING.temperature, topK: DEFAULT_SAMPLING.topK, topP: DEFAULT_SAMPLING.topP,
+  maxTokens: DEFAULT_MAX_TOKENS, repetitionPenalty: DEFAULT_SAMPLING.repetitionPenalty, seed: '',
+};
 const FINISH_WORDS = { eos: 'end of text', length: 'max tokens', stop: 'end of turn', abort: 'stopped' };
 
 const $ = (id) => /** @type {any} */ (document.getElementById(id));
@@ -26,29 +30,24 @@ const ui = {
   modelInfo: $('model-info'), settings: $('settings'), temperatureOut: $('temperature-out'),
 };
 
-const client = new PldrWorker();
-/** @type {{role: 'user'|'assistant', content: string}[]} the conversation as the engine holds it */
-let messages = [];
-/** @type {AbortController|null} */
-let loadController = null;
-/** @type {AbortController|null} */
-let generation = null;
-/** @type {import('../js/browser/worker-client.js').ModelInfo|null} */
-let model = null;
-/** bumped by a new conversation: a reply that ends after it does not join the new one */
-let epoch = 0;
+const chat = new ChatController();
+/** @type {ReturnType<typeof addReply>|null} the reply being written */
+let reply = null;
 /** @type {(() => void)|null} what "Try again" does */
 let retry = null;
 
 // --- state --------------------------------------------------------------------------------------
 
+/** @param {string} state the controller's, or 'starting' */
 function setState(state) {
-  document.body.dataset.state = state;
-  const generating = state === 'generating';
+  const shown = state === 'empty' ? 'error' : state;
+  document.body.dataset.state = shown;
+  const generating = shown === 'generating';
   ui.send.hidden = generating;
   ui.stop.hidden = !generating;
-  ui.send.disabled = state !== 'ready';
-  ui.send.title = state === 'ready' ? 'Send (Enter)' : state === 'loading' ? 'The model is still loading' : 'Load a model first';
+  ui.send.disabled = shown !== 'ready';
+  ui.send.title = shown === 'ready' ? 'Send (Enter)' : shown === 'loading' ? 'The model is still loading' : 'Load a model first';
+  ui.progress.hidden = shown !== 'loading';
 }
 
 function mode() {
@@ -96,13 +95,13 @@ function readStored() {
 
 function store() {
   try {
-    const values = Object.fromEntries(Object.keys(SAMPLING_DEFAULTS).map((k) => [k, $(k).value]));
+    const values = Object.fromEntries(Object.keys(FORM_DEFAULTS).map((k) => [k, $(k).value]));
     localStorage.setItem(SETTINGS_KEY, JSON.stringify({ ...values, quant: ui.quant.value, gcache: ui.gcache.value, mode: mode() }));
   } catch { /* private mode: settings just are not remembered */ }
 }
 
 function applySampling(values) {
-  for (const [key, fallback] of Object.entries(SAMPLING_DEFAULTS)) {
+  for (const [key, fallback] of Object.entries(FORM_DEFAULTS)) {
     $(key).value = values[key] ?? fallback;
   }
   ui.temperatureOut.textContent = Number($('temperature').value).toFixed(2);
@@ -116,24 +115,24 @@ function samplingOptions() {
   };
   const seedText = $('seed').value.trim();
   return {
-    temperature: number('temperature', SAMPLING_DEFAULTS.temperature),
-    topK: Math.max(0, Math.round(number('topK', SAMPLING_DEFAULTS.topK))),
-    topP: Math.min(1, Math.max(0.01, number('topP', SAMPLING_DEFAULTS.topP))),
-    maxTokens: Math.max(1, Math.round(number('maxTokens', SAMPLING_DEFAULTS.maxTokens))),
-    repetitionPenalty: Math.max(0.01, number('repetitionPenalty', SAMPLING_DEFAULTS.repetitionPenalty)),
+    temperature: number('temperature', FORM_DEFAULTS.temperature),
+    topK: Math.max(0, Math.round(number('topK', FORM_DEFAULTS.topK))),
+    topP: Math.min(1, Math.max(0.01, number('topP', FORM_DEFAULTS.topP))),
+    maxTokens: Math.max(1, Math.round(number('maxTokens', FORM_DEFAULTS.maxTokens))),
+    repetitionPenalty: Math.max(0.01, number('repetitionPenalty', FORM_DEFAULTS.repetitionPenalty)),
     seed: seedText === '' ? Math.floor(Math.random() * 2 ** 31) : Math.round(Number(seedText)),
   };
 }
 
 function modelUrl() {
-  if (ui.modelChoice.value === 'default') return DEFAULT_MODEL;
+  if (ui.modelChoice.value === 'default') return DEFAULT_MODEL_URL.href;
   const text = ui.modelUrl.value.trim();
   return text === '' ? '' : text;
 }
 
 // --- loading ------------------------------------------------------------------------------------
 
-async function loadModel() {
+function loadModel() {
   const source = modelUrl();
   hideError();
   if (!source) {
@@ -141,61 +140,28 @@ async function loadModel() {
     showError({ code: 'E_SOURCE', message: 'the model URL is empty' });
     return;
   }
-  loadController?.abort();
-  generation?.abort();
-  epoch++;
-  const controller = new AbortController();
-  loadController = controller;
-  model = null;
-  setState('loading');
-  ui.pill.textContent = 'Loading…';
   ui.modelInfo.textContent = '';
   ui.status.textContent = '';
-  const meter = new DownloadMeter();
-  showProgress({ loaded: 0, total: null, file: 'config.json', fileLoaded: 0, fileTotal: null, fromCache: false }, meter);
-  ui.progress.hidden = false;
-  const started = performance.now();
-  try {
-    const info = await client.load(source, {
-      quant: ui.quant.value, gcache: ui.gcache.value, signal: controller.signal,
-      onProgress: (p) => showProgress(p, meter),
-    });
-    if (loadController !== controller) return;
-    model = info;
-    messages = [];
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    const where = info.fromCache ? 'from the browser cache' : 'downloaded';
-    const shortName = modelLabel(info);
-    ui.pill.textContent = `${shortName} · ${info.quant}`;
-    ui.pill.parentElement.title = `${shortName} (${info.quant}, G-cache ${info.gcacheMode}) is ready`;
-    ui.modelInfo.textContent = `${shortName}: ${info.config.num_hidden_layers} layers, ${info.config.hidden_size} wide, ` +
-      `vocabulary ${info.config.vocab_size}, context ${info.contextLength} · ${formatBytes(info.bytes)} ${where} in ${seconds} s`;
-    ui.status.textContent = `Loaded ${shortName} in ${seconds} s (${formatBytes(info.bytes)}, ${where}). ` +
-      `G_LM is computed on the first prompt${info.gcacheMode === 'first' || info.gcacheMode === 'empty' ? ', then cached' : ''}.`;
-    if (ui.log.querySelector('.reply')) addDivider(`${shortName} loaded — ${info.quant}, G-cache “${info.gcacheMode}”`);
-    setState('ready');
-    ui.input.focus({ preventScroll: true });
-  } catch (err) {
-    if (loadController !== controller) return;
-    if (controller.signal.aborted) {
-      ui.pill.textContent = 'No model';
-      setState('error');
-      ui.status.textContent = 'Loading cancelled.';
-    } else {
-      ui.pill.textContent = 'Not loaded';
-      setState('error');
-      showError(err, () => loadModel());
-    }
-  } finally {
-    if (loadController === controller) {
-      ui.progress.hidden = true;
-      loadController = null;
-    }
-  }
+  showProgress({ file: 'config.json', fromCache: false }, { fraction: null, text: 'Starting…' });
+  chat.load(source, { quant: ui.quant.value, gcache: ui.gcache.value }).catch(() => {}); // shown by the 'error' event
 }
 
-function showProgress(p, meter) {
-  const m = meter.update(p);
+function showLoaded(info) {
+  const seconds = (info.loadMs / 1000).toFixed(1);
+  const where = info.fromCache ? 'from the browser cache' : 'downloaded';
+  const shortName = modelLabel(info);
+  ui.pill.textContent = `${shortName} · ${info.quant}`;
+  ui.pill.parentElement.title = `${shortName} (${info.quant}, G-cache ${info.gcacheMode}) is ready`;
+  ui.modelInfo.textContent = `${shortName}: ${info.config.num_hidden_layers} layers, ${info.config.hidden_size} wide, ` +
+    `vocabulary ${info.config.vocab_size}, context ${info.contextLength} · ${formatBytes(info.bytes)} ${where} in ${seconds} s`;
+  ui.status.textContent = `Loaded ${shortName} in ${seconds} s (${formatBytes(info.bytes)}, ${where}). ` +
+    `G_LM is computed on the first prompt${info.gcacheMode === 'first' || info.gcacheMode === 'empty' ? ', then cached' : ''}.`;
+  if (ui.log.querySelector('.reply')) addDivider(`${shortName} loaded — ${info.quant}, G-cache “${info.gcacheMode}”`);
+  ui.input.focus({ preventScroll: true });
+}
+
+/** @param {{file: string, fromCache: boolean}} p @param {{fraction: number|null, text: string}} m */
+function showProgress(p, m) {
   const file = p.file.split('/').pop();
   ui.progressLabel.textContent = p.fromCache ? `Loading ${file} from the browser cache` : `Downloading ${file}`;
   ui.progressDetail.textContent = m.text;
@@ -295,73 +261,60 @@ function addReply(kind, prompt) {
 
 // --- generating ---------------------------------------------------------------------------------
 
-async function send(text = ui.input.value) {
-  if (!text.trim() || document.body.dataset.state !== 'ready') return;
+function send(text = ui.input.value) {
+  if (!text.trim() || chat.state !== 'ready') return;
   hideError();
   ui.input.value = '';
   autosize();
-  const kind = mode();
-  const options = samplingOptions();
-  const conversation = epoch;
-  const controller = new AbortController();
-  generation = controller;
-  setState('generating');
+  chat.send(text, { mode: mode(), options: samplingOptions() }).catch(() => {}); // shown by the 'error' event
+}
+
+function onTurn({ mode: kind, text, options }) {
   ui.status.textContent = 'Thinking…';
-
-  let run, reply;
-  if (kind === 'chat') {
-    messages.push({ role: 'user', content: text });
-    addUser(text);
-    reply = addReply('chat');
-    run = client.respond(messages, { ...options, signal: controller.signal });
-  } else {
-    reply = addReply('complete', text);
-    run = client.generate(text, { ...options, signal: controller.signal });
-  }
+  if (kind === 'chat') addUser(text);
+  reply = { ...addReply(kind, text), options, started: performance.now(), pieces: 0 };
   reply.root.dataset.seed = String(options.seed);
-  controller.signal.addEventListener('abort', () => {
-    reply.root.dataset.tokensAtStop = reply.root.dataset.tokens;   // what the page had shown
-    reply.root.dataset.stoppedAt = String(performance.now());
-  }, { once: true });
+}
 
-  let raw = '', pieces = 0;
-  const started = performance.now();
-  try {
-    for (;;) {
-      const step = await run.next();
-      if (step.done) {
-        const result = step.value;
-        if (kind === 'chat' && conversation === epoch) messages.push({ role: 'assistant', content: result.text });
-        const s = result.stats;
-        reply.root.dataset.finish = result.finishReason;
-        reply.root.dataset.completionTokens = String(s.completionTokens);
-        if (result.tokensAtStop !== undefined) reply.root.dataset.workerTokensAtStop = String(result.tokensAtStop);
-        reply.root.dataset.endedAt = String(performance.now());
-        const speed = s.decodeTokensPerSec ? ` · ${s.decodeTokensPerSec.toFixed(0)} tok/s` : '';
-        const sampled = options.temperature > 0 && options.topK !== 1 ? ` · seed ${options.seed}` : ' · greedy';
-        reply.finish(result.finishReason === 'abort' ? 'stopped' : 'done',
-          `${s.completionTokens} token${s.completionTokens === 1 ? '' : 's'}${speed} · ${FINISH_WORDS[result.finishReason] ?? result.finishReason}${sampled}`);
-        showStats(s);
-        break;
-      }
-      raw += step.value.text;
-      pieces++;
-      reply.update(raw, step.value.tokens);
-      if (pieces === 1 || pieces % 8 === 0) {
-        const seconds = (performance.now() - started) / 1000;
-        ui.status.textContent = `Generating… ${step.value.tokens} tokens in ${seconds.toFixed(1)} s`;
-      }
-    }
-  } catch (err) {
-    if (kind === 'chat' && conversation === epoch) messages.pop();   // the engine did not keep the failed turn either
-    reply.finish('error', explainError(err).title);
-    showError(err);
-    ui.status.textContent = '';
-  } finally {
-    if (generation === controller) generation = null;
-    if (document.body.dataset.state === 'generating') setState(model ? 'ready' : 'error');
-    if (!matchMedia('(max-width: 600px)').matches) ui.input.focus({ preventScroll: true });
+function onToken({ text, tokens }) {
+  if (!reply) return;
+  reply.update(text, tokens);
+  reply.pieces++;
+  if (reply.pieces === 1 || reply.pieces % 8 === 0) {
+    const seconds = (performance.now() - reply.started) / 1000;
+    ui.status.textContent = `Generating… ${tokens} tokens in ${seconds.toFixed(1)} s`;
   }
+}
+
+function onDone({ result, stopped }) {
+  if (!reply) return;
+  const s = result.stats, data = reply.root.dataset, options = reply.options;
+  data.finish = result.finishReason;
+  data.completionTokens = String(s.completionTokens);
+  if (stopped) {
+    data.tokensAtStop = String(stopped.tokensShown);   // what the page had shown at the click
+    data.stoppedAt = String(stopped.at);
+  }
+  if (result.tokensAtStop !== undefined) data.workerTokensAtStop = String(result.tokensAtStop);
+  data.endedAt = String(performance.now());
+  const speed = s.decodeTokensPerSec ? ` · ${s.decodeTokensPerSec.toFixed(0)} tok/s` : '';
+  const sampled = options.temperature > 0 && options.topK !== 1 ? ` · seed ${options.seed}` : ' · greedy';
+  reply.finish(result.finishReason === 'abort' ? 'stopped' : 'done',
+    `${s.completionTokens} token${s.completionTokens === 1 ? '' : 's'}${speed} · ${FINISH_WORDS[result.finishReason] ?? result.finishReason}${sampled}`);
+  showStats(s);
+  endReply();
+}
+
+function onGenerateError(err) {
+  reply?.finish('error', explainError(err).title);
+  showError(err);
+  ui.status.textContent = '';
+  endReply();
+}
+
+function endReply() {
+  reply = null;
+  if (!matchMedia('(max-width: 600px)').matches) ui.input.focus({ preventScroll: true });
 }
 
 function showStats(s) {
@@ -372,21 +325,14 @@ function showStats(s) {
   });
 }
 
-function stop() {
-  generation?.abort();
-}
-
 async function newConversation() {
-  generation?.abort();
-  epoch++;
-  messages = [];
+  const hadModel = chat.model !== null;
+  const cleared = chat.reset();
   ui.log.querySelectorAll('.msg, .doc, .divider').forEach((el) => el.remove());
   ui.welcome.hidden = false;
   hideError();
-  if (model) {
-    await client.reset().catch(() => {});
-    ui.status.textContent = 'New conversation. The G-cache stays: no A-net run needed.';
-  }
+  await cleared;
+  if (hadModel) ui.status.textContent = 'New conversation. The G-cache stays: no A-net run needed.';
   ui.input.focus();
 }
 
@@ -416,10 +362,10 @@ function init() {
   const params = new URLSearchParams(location.search);
   const stored = readStored();
   applySampling(stored);
-  ui.quant.value = params.get('quant') ?? stored.quant ?? 'f32';
-  ui.gcache.value = params.get('gcache') ?? stored.gcache ?? 'first';
-  if (!ui.quant.value) ui.quant.value = 'f32';
-  if (!ui.gcache.value) ui.gcache.value = 'first';
+  ui.quant.value = params.get('quant') ?? stored.quant ?? DEFAULT_LOAD.quant;
+  ui.gcache.value = params.get('gcache') ?? stored.gcache ?? DEFAULT_LOAD.gcache;
+  if (!ui.quant.value) ui.quant.value = DEFAULT_LOAD.quant;   // a value the select does not offer
+  if (!ui.gcache.value) ui.gcache.value = DEFAULT_LOAD.gcache;
   setMode(stored.mode === 'complete' ? 'complete' : 'chat');
   const requested = params.get('model');
   if (requested) {
@@ -437,10 +383,10 @@ function init() {
     }
   });
   ui.input.addEventListener('input', autosize);
-  ui.stop.addEventListener('click', stop);
+  ui.stop.addEventListener('click', () => chat.stop());
   document.addEventListener('keydown', (event) => {
     if (event.key === 'Escape') {
-      if (generation) { event.preventDefault(); stop(); }
+      if (chat.state === 'generating') { event.preventDefault(); chat.stop(); }
       else if (document.body.classList.contains('panel-open')) togglePanel(false);
     }
     if (event.key.toLowerCase() === 'o' && (event.ctrlKey || event.metaKey) && event.shiftKey) {
@@ -452,7 +398,7 @@ function init() {
   $('panel-toggle').addEventListener('click', () => togglePanel());
   $('panel-close').addEventListener('click', () => togglePanel(false));
   $('scrim').addEventListener('click', () => togglePanel(false));
-  $('cancel-load').addEventListener('click', () => loadController?.abort());
+  $('cancel-load').addEventListener('click', () => chat.cancelLoad());
   $('error-dismiss').addEventListener('click', hideError);
   ui.errorRetry.addEventListener('click', () => { const again = retry; hideError(); again?.(); });
   $('defaults').addEventListener('click', () => { applySampling({}); store(); });
@@ -474,17 +420,39 @@ function init() {
     const chip = event.target.closest('.chip');
     if (!chip) return;
     setMode(chip.dataset.mode);
-    if (document.body.dataset.state === 'ready') send(chip.textContent);
+    if (chat.state === 'ready') send(chip.textContent);
     else { ui.input.value = chip.textContent; autosize(); ui.input.focus(); }
   });
-  client.addEventListener('context-shift', (event) => {
-    addDivider(`The context was full: the oldest ${event.detail.dropped} tokens were dropped (G-cache kept)`);
-  });
-  client.addEventListener('error', (event) => showError(event.error));
-
+  listen();
   setState('starting');
   loadModel();
   registerServiceWorker();
+}
+
+/** What the chat controller says, rendered. */
+function listen() {
+  const on = (type, render) => chat.addEventListener(type, (event) => render(/** @type {CustomEvent} */ (event).detail));
+  on('state', ({ state }) => {
+    setState(state);
+    if (state === 'loading') ui.pill.textContent = 'Loading…';
+  });
+  on('progress', ({ progress, meter }) => showProgress(progress, meter));
+  on('load', ({ model }) => showLoaded(model));
+  on('cancel', () => {
+    ui.pill.textContent = 'No model';
+    ui.status.textContent = 'Loading cancelled.';
+  });
+  on('turn', onTurn);
+  on('token', onToken);
+  on('done', onDone);
+  on('error', ({ error, during }) => {
+    if (during === 'generate') onGenerateError(error);
+    else if (during === 'load') {
+      ui.pill.textContent = 'Not loaded';
+      showError(error, () => loadModel());
+    } else showError(error);
+  });
+  on('context-shift', ({ dropped }) => addDivider(`The context was full: the oldest ${dropped} tokens were dropped (G-cache kept)`));
 }
 
 /** The page, its JS and the wasm from the Cache API next time, also offline (web/sw.js). */

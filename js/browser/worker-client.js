@@ -3,22 +3,29 @@
 //
 //   const client = new PldrWorker();
 //   const info = await client.load(new URL('../models/pldr-tiny/', location), {onProgress});
-//   for await (const {text} of client.respond([{role: 'user', content: 'Hi'}], {signal})) ...
-//   const stats = await client.stats();
-import { AbortError, EngineError, LoadError, PldrError, TokenizerError } from '../errors.js';
+//   const run = client.respond([{role: 'user', content: 'Hi'}]);   // a Generation, like the Engine's
+//   for await (const {text} of run) ...
+//   const {finishReason, stats} = await run.result;
+import { AbortError, LoadError, PldrError } from '../errors.js';
+import { GENERATE_OPTIONS, Generation, checkGenerateOptions } from '../generation/generation.js';
+import { toError } from './error-transfer.js';
 
 /**
  * @typedef {import('./worker.js').ModelInfo} ModelInfo
  * @typedef {{loaded: number, total: number|null, file: string, fileLoaded: number,
  *   fileTotal: number|null, fromCache: boolean}} LoadProgress
- * @typedef {{temperature?: number, topK?: number, topP?: number, minP?: number,
- *   repetitionPenalty?: number, seed?: number, maxTokens?: number, stop?: string[],
+ * @typedef {{temperature?: number, topK?: number, topP?: number, minP?: number, repetitionPenalty?: number,
+ *   frequencyPenalty?: number, presencePenalty?: number, seed?: number, maxTokens?: number, stop?: string[],
  *   signal?: AbortSignal}} GenerateOptions
  * @typedef {{finishReason: 'eos'|'length'|'stop'|'abort', text: string, stats: Record<string, any>,
  *   tokensAtStop?: number}} GenerateResult   tokensAtStop: tokens generated when Stop reached the worker
  * @typedef {{role: 'system'|'user'|'assistant', content: string}} Message
  * @typedef {{text: string, id: number, tokens: number}} Piece   tokens: generated so far in this reply
+ * @typedef {Generation<Piece, GenerateResult>} WorkerGeneration
  */
+
+/** generate()/respond() options that can cross to the worker (a function cannot). */
+const WORKER_OPTIONS = GENERATE_OPTIONS.filter((name) => name !== 'onLogits');
 
 export const WORKER_URL = new URL('./worker.js', import.meta.url);
 
@@ -95,7 +102,8 @@ export class PldrWorker extends EventTarget {
    */
   #request(request, { signal, onEvent } = {}) {
     if (this.#failure) return Promise.reject(this.#failure);
-    if (signal?.aborted) return Promise.reject(new AbortError());
+    // a generation stopped before it started still runs in the worker, to answer with finishReason 'abort'
+    if (signal?.aborted && request.type !== 'generate') return Promise.reject(new AbortError());
     const id = this.#nextId++;
     this.#active++;
     return new Promise((resolve, reject) => {
@@ -111,7 +119,14 @@ export class PldrWorker extends EventTarget {
         else if (m.type === 'error') { finish(); reject(m.error instanceof Error ? m.error : toError(m.error)); }
         else onEvent?.(m);
       });
-      this.#worker.postMessage({ ...request, id });
+      try {
+        this.#worker.postMessage({ ...request, id });
+      } catch (err) { // e.g. DataCloneError: something in the request cannot be copied to the worker
+        finish();
+        reject(new PldrError('E_OPTION', `the request cannot be sent to the engine worker: ${/** @type {any} */ (err)?.message ?? err}`, { cause: err }));
+        return;
+      }
+      if (signal?.aborted) onAbort();
     });
   }
 
@@ -123,7 +138,11 @@ export class PldrWorker extends EventTarget {
    *   quant?: string, contextLength?: number, cache?: boolean, wasmUrl?: string|URL, template?: object}} [options]
    * @returns {Promise<ModelInfo>}
    */
-  load(source, { onProgress, signal, ...options } = {}) {
+  load(source, loadOptions = {}) {
+    if (loadOptions === null || typeof loadOptions !== 'object') {
+      return Promise.reject(new PldrError('E_OPTION', `load options must be an object, not ${loadOptions === null ? 'null' : typeof loadOptions}`));
+    }
+    const { onProgress, signal, ...options } = loadOptions;
     let url;
     try {
       url = new URL(String(source), globalThis.document?.baseURI ?? globalThis.location?.href).href;
@@ -147,47 +166,42 @@ export class PldrWorker extends EventTarget {
   /**
    * The assistant's reply to `messages`, streamed. Earlier messages stay in the worker's
    * KV-cache: send the whole conversation each time, with the replies as they were returned.
-   * @param {Message[]} messages @param {GenerateOptions} [options]
-   * @returns {AsyncGenerator<Piece, GenerateResult>}
+   * @param {Message[]} messages @param {GenerateOptions} [options] @returns {WorkerGeneration}
    */
-  respond(messages, options = {}) {
-    return this.#stream({ type: 'generate', mode: 'chat', messages }, options);
+  respond(messages, options) {
+    return this.#generation({ type: 'generate', mode: 'chat', messages }, options);
   }
 
   /**
    * A raw continuation of `prompt` from a fresh context, streamed.
-   * @param {string} prompt @param {GenerateOptions} [options]
-   * @returns {AsyncGenerator<Piece, GenerateResult>}
+   * @param {string} prompt @param {GenerateOptions} [options] @returns {WorkerGeneration}
    */
-  generate(prompt, options = {}) {
-    return this.#stream({ type: 'generate', mode: 'complete', prompt }, options);
+  generate(prompt, options) {
+    return this.#generation({ type: 'generate', mode: 'complete', prompt }, options);
   }
 
-  async *#stream(request, { signal, ...options }) {
+  /** @param {Record<string, any>} request @param {unknown} options @returns {WorkerGeneration} */
+  #generation(request, options) {
+    const { signal, ...rest } = checkGenerateOptions(options, WORKER_OPTIONS);
+    return new Generation((stop) => this.#pieces({ ...request, options: stripUndefined(rest) }, stop), { signal });
+  }
+
+  /** The worker's token messages as pieces; returns its result. @param {Record<string, any>} request @param {AbortSignal} stop */
+  async *#pieces(request, stop) {
     /** @type {any[]} */
     const queue = [];
     let wake = () => {};
-    let settled = false;
     const push = (m) => { queue.push(m); wake(); };
-    const inner = new AbortController();   // stops the worker when the loop is left early
-    const forward = () => inner.abort();
-    signal?.addEventListener('abort', forward, { once: true });
-    if (signal?.aborted) inner.abort();
-    this.#request({ ...request, options: stripUndefined(options) }, { signal: inner.signal, onEvent: push })
+    this.#request(request, { signal: stop, onEvent: push })
       .then((result) => push({ type: 'done', result }), (error) => push({ type: 'error', error }));
-    try {
-      for (;;) {
-        while (queue.length) {
-          const m = queue.shift();
-          if (m.type === 'token') yield { text: m.text, id: m.tokenId, tokens: m.tokens };
-          else if (m.type === 'done') { settled = true; return /** @type {GenerateResult} */ (m.result); }
-          else if (m.type === 'error') { settled = true; throw m.error; }
-        }
-        await new Promise((resolve) => { wake = resolve; });
+    for (;;) {
+      while (queue.length) {
+        const m = queue.shift();
+        if (m.type === 'token') yield { text: m.text, id: m.tokenId, tokens: m.tokens };
+        else if (m.type === 'done') return /** @type {GenerateResult} */ (m.result);
+        else if (m.type === 'error') throw m.error;
       }
-    } finally {
-      signal?.removeEventListener('abort', forward);
-      if (!settled) inner.abort();
+      await new Promise((resolve) => { wake = resolve; });
     }
   }
 
@@ -210,23 +224,6 @@ export class PldrWorker extends EventTarget {
     this.#worker.terminate();
     this.#fail(new PldrError('E_WORKER', 'the engine worker was terminated'));
   }
-}
-
-/** Turns an error that crossed postMessage back into the matching PldrError subclass. */
-export function toError(e) {
-  if (e instanceof Error) return e;
-  const o = e ?? {};
-  const message = String(o.message ?? 'unknown error');
-  let err;
-  if (o.name === 'AbortError' || o.code === 'E_ABORTED') err = new AbortError(message);
-  else if (o.name === 'LoadError') err = new LoadError(o.code, message, { file: o.file, url: o.url, status: o.status, tensor: o.tensor });
-  else if (o.name === 'EngineError') err = new EngineError(o.code, message);
-  else if (o.name === 'TokenizerError') err = new TokenizerError(o.code, message);
-  else {
-    err = new PldrError(o.code ?? (o.name === 'CompileError' ? 'E_WASM' : 'E_INTERNAL'), message);
-    if (o.name && o.name !== 'PldrError' && o.name !== 'Error') err.name = o.name;
-  }
-  return err;
 }
 
 function stripUndefined(o) {

@@ -10,11 +10,13 @@
 //                  {type: 'token', id, text, tokenId, tokens}   tokens: generated so far
 //                  {type: 'notice', id, kind: 'context-shift', dropped, kept}
 //                  {type: 'done', id, result}                   result depends on the request
-//                  {type: 'error', id, error: {name, code, message, file?, url?, status?}}
+//                  {type: 'error', id, error: SerializedError}   (js/browser/error-transfer.js)
 //
 // Requests run one at a time in arrival order, except that a load stops whatever runs before it.
 import { PLDR } from '../generation/engine.js';
 import { PldrError } from '../errors.js';
+import { DEFAULT_LOAD } from '../defaults.js';
+import { serializeError } from './error-transfer.js';
 
 /**
  * @typedef {{type: 'load', id: number, source: string, options?: {gcache?: string, quant?: string,
@@ -103,8 +105,8 @@ async function load({ id, source, options = {} }, signal) {
     fromCache: allFromCache,
     loadMs: performance.now() - started,
     contextLength: loaded.contextLength,
-    gcacheMode: options.gcache ?? 'first',
-    quant: options.quant ?? 'f32',
+    gcacheMode: options.gcache ?? DEFAULT_LOAD.gcache,
+    quant: options.quant ?? DEFAULT_LOAD.quant,
     config: {
       hidden_size: c.hidden_size, num_hidden_layers: c.num_hidden_layers, num_attention_heads: c.num_attention_heads,
       vocab_size: c.vocab_size, max_position_embeddings: c.max_position_embeddings, torch_dtype: c.torch_dtype,
@@ -123,28 +125,10 @@ async function generate({ id, mode, messages, prompt, options = {} }, entry) {
   // tokens drawn so far (a piece of text may hold several: held-back bytes, stop-string prefixes)
   const o = { ...options, signal: entry.controller.signal, onLogits: (step) => { entry.sampled = step + 1; } };
   const run = mode === 'complete' ? e.generate(prompt ?? '', o) : e.respond(messages ?? [], o);
-  let text = '';
-  for (;;) {
-    const step = await run.next();
-    if (step.done) {
-      const result = step.value;
-      return { finishReason: result.finishReason, text: result.text ?? text, stats: e.stats(),
-        ...(entry.sampledAtStop !== undefined && { tokensAtStop: entry.sampledAtStop }) };
-    }
-    text += step.value.text;
-    post({ type: 'token', id, text: step.value.text, tokenId: step.value.id, tokens: entry.sampled });
-  }
-}
-
-/** Errors cross postMessage as plain objects; worker-client.js turns them back into PldrErrors. */
-function serializeError(err) {
-  const e = /** @type {any} */ (err ?? {});
-  const out = { name: String(e.name ?? 'Error'), code: e.code, message: String(e.message ?? e) };
-  for (const key of ['file', 'url', 'status', 'tensor']) if (e[key] !== undefined) out[key] = e[key];
-  if (!out.code && /out of memory|Array buffer allocation failed|Maximum memory size|could not allocate memory/i.test(out.message)) {
-    out.code = 'PLDR_ERR_OUT_OF_MEMORY';
-  }
-  return out;
+  for await (const piece of run) post({ type: 'token', id, text: piece.text, tokenId: piece.id, tokens: entry.sampled });
+  const result = await run.result;
+  return { finishReason: result.finishReason, text: result.text, stats: e.stats(),
+    ...(entry.sampledAtStop !== undefined && { tokensAtStop: entry.sampledAtStop }) };
 }
 
 self.addEventListener('unhandledrejection', (event) => {

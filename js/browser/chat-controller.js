@@ -1,0 +1,193 @@
+// One chat over the engine in a Web Worker, for the chat page and <pldr-chat> alike: loading with
+// a download meter, the conversation as the engine holds it, streamed replies, Stop and new
+// conversations. It renders nothing: the page and the element listen to its events.
+//
+//   const chat = new ChatController();
+//   chat.addEventListener('token', (e) => show(e.detail.text));
+//   await chat.load(DEFAULT_MODEL_URL);
+//   await chat.send('Hello!', {options: {temperature: 0}});
+//
+// Events (CustomEvent; `detail` as listed):
+//   state          {state, previous}               'empty' | 'loading' | 'ready' | 'generating'
+//   progress       {progress, meter}               LoadProgress and DownloadMeter.update()'s reading
+//   load           {model}                         ModelInfo of the model now loaded
+//   cancel         {}                              cancelLoad() stopped a load (no model now)
+//   turn           {mode, text, options}           a reply starts
+//   token          {piece, text, tokens}           text: the reply so far; tokens: generated so far
+//   done           {mode, result, text, stopped}   stopped: {at, tokensShown} when stop() ended it
+//   error          {error, during}                 during: 'load' | 'generate' | 'worker'
+//   context-shift  {dropped, kept}                 the context was full: old tokens were dropped
+import { PldrError } from '../errors.js';
+import { DownloadMeter } from '../ui/download-meter.js';
+import { PldrWorker } from './worker-client.js';
+
+/**
+ * @typedef {'empty'|'loading'|'ready'|'generating'} ChatState   empty: no model (none yet, or the last load failed)
+ * @typedef {{role: 'system'|'user'|'assistant', content: string}} Message
+ * @typedef {import('./worker-client.js').ModelInfo} ModelInfo
+ * @typedef {import('./worker-client.js').GenerateResult} GenerateResult
+ * @typedef {{gcache?: string, quant?: string, contextLength?: number}} LoadSettings
+ * @typedef {{mode?: 'chat'|'complete', system?: string|null, options?: import('./worker-client.js').GenerateOptions}} SendSettings
+ *   mode chat: `text` is the user's message (system: the conversation's first message, if it has
+ *   none yet); complete: `text` is continued from a fresh context, the conversation is untouched
+ */
+
+export class ChatController extends EventTarget {
+  #client;
+  /** @type {ChatState} */
+  #state = 'empty';
+  /** @type {ModelInfo|null} */
+  #model = null;
+  /** @type {Message[]} the conversation as the engine holds it */
+  #messages = [];
+  /** bumped by load() and reset(): a reply that ends after it does not join the new conversation */
+  #epoch = 0;
+  /** @type {AbortController|null} */
+  #loading = null;
+  /** @type {import('./worker-client.js').WorkerGeneration|null} */
+  #generation = null;
+  /** tokens of the reply being written, as the last token event said */
+  #tokens = 0;
+  /** @type {{at: number, tokensShown: number}|null} when stop() was called, and what was shown then */
+  #stopped = null;
+
+  /** @param {{client?: PldrWorker}} [options] client: an engine worker to use (default: a new one) */
+  constructor({ client } = {}) {
+    super();
+    this.#client = client ?? new PldrWorker();
+    this.#client.addEventListener('context-shift', (e) => this.#emit('context-shift', /** @type {any} */ (e).detail));
+    this.#client.addEventListener('error', (e) => this.#emit('error', { error: /** @type {any} */ (e).error, during: 'worker' }));
+  }
+
+  get client() { return this.#client; }
+  /** @returns {ChatState} */
+  get state() { return this.#state; }
+  /** @returns {ModelInfo|null} the model loaded, or null */
+  get model() { return this.#model; }
+  /** @returns {Message[]} a copy of the conversation */
+  get messages() { return this.#messages.map((m) => ({ ...m })); }
+
+  /**
+   * Loads a model folder, replacing the model and the conversation; a load or reply still running
+   * is stopped. Resolves with the model's info, or null when cancelLoad() or another load()
+   * stopped it; rejects with the error (also sent as an 'error' event).
+   * @param {string|URL} source @param {LoadSettings} [settings] @returns {Promise<ModelInfo|null>}
+   */
+  async load(source, settings = {}) {
+    this.#loading?.abort();
+    this.#generation?.abort();
+    const controller = new AbortController();
+    this.#loading = controller;
+    this.#epoch++;
+    this.#messages = [];
+    this.#model = null;
+    this.#setState('loading');
+    const meter = new DownloadMeter();
+    try {
+      const info = await this.#client.load(source, { ...defined(settings), signal: controller.signal,
+        onProgress: (progress) => this.#emit('progress', { progress, meter: meter.update(progress) }) });
+      if (this.#loading !== controller) return null;
+      this.#model = info;
+      this.#setState('ready');
+      this.#emit('load', { model: info });
+      return info;
+    } catch (error) {
+      if (this.#loading !== controller) return null;
+      this.#setState('empty');
+      if (controller.signal.aborted) {
+        this.#emit('cancel', {});
+        return null;
+      }
+      this.#emit('error', { error, during: 'load' });
+      throw error;
+    } finally {
+      if (this.#loading === controller) this.#loading = null;
+    }
+  }
+
+  /** Stops the load in progress, if any. */
+  cancelLoad() {
+    this.#loading?.abort();
+  }
+
+  /**
+   * Sends `text` and streams the reply. Resolves with the worker's result once the reply is
+   * complete (finishReason 'abort' after stop()); rejects with the error (also an 'error' event).
+   * @param {string} text @param {SendSettings} [settings] @returns {Promise<GenerateResult>}
+   */
+  async send(text, { mode = 'chat', system = null, options = {} } = {}) {
+    if (this.#generation) throw new PldrError('E_BUSY', 'a reply is still being written: wait for it or stop it');
+    if (this.#state !== 'ready') throw new PldrError('E_NO_MODEL', this.#state === 'loading' ? 'the model is still loading' : 'no model is loaded');
+    const chat = mode !== 'complete';
+    const epoch = this.#epoch;
+    if (chat) {
+      if (system && this.#messages.length === 0) this.#messages.push({ role: 'system', content: system });
+      this.#messages.push({ role: 'user', content: text });
+    }
+    const run = chat ? this.#client.respond(this.messages, options) : this.#client.generate(text, options);
+    this.#generation = run;
+    this.#tokens = 0;
+    this.#stopped = null;
+    this.#setState('generating');
+    this.#emit('turn', { mode, text, options });
+    let reply = '';
+    try {
+      for await (const piece of run) {
+        reply += piece.text;
+        this.#tokens = piece.tokens;
+        this.#emit('token', { piece, text: reply, tokens: piece.tokens });
+      }
+      const result = await run.result;
+      if (chat && epoch === this.#epoch) this.#messages.push({ role: 'assistant', content: result.text });
+      this.#emit('done', { mode, result, text: reply, stopped: this.#stopped });
+      return result;
+    } catch (error) {
+      if (chat && epoch === this.#epoch) this.#messages.pop(); // the engine did not keep the failed turn either
+      this.#emit('error', { error, during: 'generate' });
+      throw error;
+    } finally {
+      if (this.#generation === run) this.#generation = null;
+      if (this.#state === 'generating') this.#setState(this.#model ? 'ready' : 'empty');
+    }
+  }
+
+  /** Stops the reply being written, if any: it ends within a token or two. */
+  stop() {
+    if (!this.#generation || this.#generation.aborted) return;
+    this.#stopped = { at: performance.now(), tokensShown: this.#tokens };
+    this.#generation.abort();
+  }
+
+  /** Starts a new conversation: the model and its G-cache stay. */
+  async reset() {
+    this.stop();
+    this.#epoch++;
+    this.#messages = [];
+    if (this.#model) await this.#client.reset().catch(() => {});
+  }
+
+  /** Stops everything and ends the worker; the controller cannot be used afterwards. */
+  dispose() {
+    this.#loading?.abort();
+    this.#generation?.abort();
+    this.#model = null;
+    this.#client.terminate();
+  }
+
+  /** @param {ChatState} state */
+  #setState(state) {
+    const previous = this.#state;
+    if (state === previous) return;
+    this.#state = state;
+    this.#emit('state', { state, previous });
+  }
+
+  /** @param {string} type @param {Record<string, any>} detail */
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+function defined(o) {
+  return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined));
+}
