@@ -25,7 +25,7 @@ export const ERROR_CODES = Object.freeze({
   E_CHECKSUM: 'a file does not match the sha256 in manifest.json',
   E_SIZE: 'a file is not the size its manifest, the server or the cached copy says',
   E_TRUNCATED: 'a file ends before its data does',
-  E_HEADER_SIZE: 'a safetensors header length is impossible',
+  E_HEADER_SIZE: 'a safetensors header length is impossible (too large, or past the end of the file)',
   E_HEADER_JSON: 'a safetensors header is not valid JSON',
   E_OFFSETS: 'safetensors data offsets are wrong (gaps, out of the file, backwards)',
   E_OVERLAP: 'two tensors of a shard share bytes',

@@ -73,7 +73,9 @@ export class PLDR {
       configure(config);
       checkContextLength(options.contextLength, /** @type {any} */ (sink.model).contextMax);
     };
-    const loaded = await loadModel(source, sink, options);
+    const loaded = await loadModel(source, sink, options).catch((err) => {
+      throw err?.code === 'E_SINK' && err.cause?.code === 'E_OPTION' ? err.cause : err; // an option, not the folder, is wrong
+    });
     const model = /** @type {import('../runtime/model.js').Model} */ (sink.model);
     try {
       if (gcache === 'empty') model.computeGcache([model.eosId]); // spec §3: G from [END], fixed
