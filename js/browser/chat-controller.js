@@ -116,7 +116,7 @@ export class ChatController extends EventTarget {
    * @param {string} text @param {SendSettings} [settings] @returns {Promise<GenerateResult>}
    */
   async send(text, { mode = 'chat', system = null, options = {} } = {}) {
-    if (this.#generation) throw new PldrError('E_BUSY', 'a reply is still being written: wait for it or stop it');
+    if (this.#state === 'generating') throw new PldrError('E_BUSY', 'a reply is still being written: wait for it or stop it');
     if (this.#state !== 'ready') throw new PldrError('E_NO_MODEL', this.#state === 'loading' ? 'the model is still loading' : 'no model is loaded');
     const chat = mode !== 'complete';
     const epoch = this.#epoch;
@@ -124,14 +124,14 @@ export class ChatController extends EventTarget {
       if (system && this.#messages.length === 0) this.#messages.push({ role: 'system', content: system });
       this.#messages.push({ role: 'user', content: text });
     }
-    const run = chat ? this.#client.respond(this.messages, options) : this.#client.generate(text, options);
-    this.#generation = run;
     this.#tokens = 0;
     this.#stopped = null;
     this.#setState('generating');
     this.#emit('turn', { mode, text, options });
-    let reply = '';
+    let reply = '', run = null;
     try {
+      run = chat ? this.#client.respond(this.messages, options) : this.#client.generate(text, options);
+      this.#generation = run;
       for await (const piece of run) {
         reply += piece.text;
         this.#tokens = piece.tokens;
