@@ -18,6 +18,7 @@ import { DownloadMeter } from '../js/ui/download-meter.js';
 import { explainError } from '../js/ui/explain-error.js';
 import { describeStats, formatBytes, modelLabel } from '../js/ui/stats-text.js';
 import { EngineError, LoadError } from '../js/errors.js';
+import { DEFAULT_MAX_TOKENS, DEFAULT_SAMPLING } from '../js/defaults.js';
 import { skipUnlessCI } from './helpers/skip.mjs';
 
 const MODEL_DIR = join(ROOT, 'models/pldr-tiny');
@@ -349,6 +350,72 @@ describe('chat page in headless Chromium', { skip }, () => {
       assert.deepEqual(w.errors, []);
     } finally {
       await embed.close();
+    }
+  });
+
+  test('PldrWorker in a page: the generation handle (loop, result, abort, leaving early) and E_OPTION for bad options', async () => {
+    const p = await browser.context.newPage();
+    const w = watchPage(p);
+    try {
+      await p.goto(new URL('web/embed.html', server.url).href);
+      const out = await p.evaluate(async (looping) => {
+        const { PldrWorker } = await import('../js/browser/worker-client.js');
+        const client = new PldrWorker();
+        await client.load('../models/pldr-tiny/');
+        const greedy = { temperature: 0, maxTokens: 8 };
+        const direct = await client.generate('The Python language is', greedy).result;
+        const run = client.generate(looping, { temperature: 0, maxTokens: 500 });
+        let pieces = 0;
+        for await (const piece of run) if (++pieces === 3) run.abort();
+        const aborted = await run.result;
+        const left = client.respond([{ role: 'user', content: 'Hi' }], { temperature: 0, maxTokens: 500 });
+        for await (const piece of left) break;
+        const afterBreak = await left.result;
+        const again = await client.generate('The Python language is', greedy).result;
+        const codes = [];
+        for (const bad of [null, 5, { max_tokens: 5 }, { onLogits: () => {} }]) {
+          try { client.generate('x', bad); codes.push('no error'); } catch (err) { codes.push(err.code); }
+        }
+        client.terminate();
+        return { direct: direct.text, aborted: [aborted.finishReason, aborted.stats.completionTokens], afterBreak: afterBreak.finishReason, again: again.text, codes };
+      }, 'Once upon a time, in a small village by the sea,');
+      let expected = '';
+      for await (const piece of node.generate('The Python language is', { temperature: 0, maxTokens: 8 })) expected += piece.text;
+      assert.equal(out.direct, expected, 'result without a loop: the Node engine\'s text');
+      assert.equal(out.again, expected, 'the worker is usable after an abort and a loop left early');
+      assert.equal(out.aborted[0], 'abort');
+      assert.ok(out.aborted[1] < 20, `abort() stopped the worker soon (${out.aborted[1]} tokens)`);
+      assert.equal(out.afterBreak, 'abort', 'leaving the loop stops the reply');
+      assert.deepEqual(out.codes, ['E_OPTION', 'E_OPTION', 'E_OPTION', 'E_OPTION']);
+      assert.deepEqual(w.errors, []);
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('defaults agree: the page\'s "Restore defaults" and a <pldr-chat> without attributes use js/defaults.js', async () => {
+    await page.locator('#defaults').click({ force: true });
+    const form = await page.evaluate(() => Object.fromEntries(['temperature', 'topK', 'topP', 'maxTokens', 'repetitionPenalty']
+      .map((id) => [id, Number(/** @type {HTMLInputElement} */ (document.getElementById(id)).value)])));
+    assert.deepEqual(form, { temperature: DEFAULT_SAMPLING.temperature, topK: DEFAULT_SAMPLING.topK, topP: DEFAULT_SAMPLING.topP,
+      maxTokens: DEFAULT_MAX_TOKENS, repetitionPenalty: DEFAULT_SAMPLING.repetitionPenalty });
+    const p = await browser.context.newPage();
+    try {
+      await p.goto(new URL('web/embed.html', server.url).href);
+      // greedy, this text goes round in circles: the reply ends at the default max tokens
+      const done = await p.evaluate(async (looping) => {
+        const box = document.createElement('pldr-chat');
+        box.setAttribute('mode', 'complete');
+        box.setAttribute('temperature', '0');
+        document.body.append(box);
+        const finished = new Promise((resolve) => box.addEventListener('pldr-done', (e) => resolve(e.detail), { once: true }));
+        await box.ask(looping);
+        const result = await finished;
+        return { finishReason: result.finishReason, tokens: result.stats.completionTokens };
+      }, 'Once upon a time, in a small village by the sea,');
+      assert.deepEqual(done, { finishReason: 'length', tokens: DEFAULT_MAX_TOKENS });
+    } finally {
+      await p.close();
     }
   });
 
