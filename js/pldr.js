@@ -25,5 +25,7 @@ export { createRuntime } from './runtime/wasm.js';
 export { Model } from './runtime/model.js';
 export { Session } from './runtime/session.js';
 
-// The engine in a Web Worker (browsers): the same API over messages
+// The engine in a Web Worker (browsers): the same API over messages, and the chat controller
+// that the chat page and <pldr-chat> render (for your own chat UI)
 export { PldrWorker } from './browser/worker-client.js';
+export { ChatController } from './browser/chat-controller.js';
