@@ -182,6 +182,9 @@ export class PldrWorker extends EventTarget {
 
   /** @param {Record<string, any>} request @param {unknown} options @returns {WorkerGeneration} */
   #generation(request, options) {
+    if (/** @type {any} */ (options)?.onLogits !== undefined) {
+      throw new PldrError('E_OPTION', 'onLogits cannot be used through the engine worker: a function cannot be sent to it');
+    }
     const { signal, ...rest } = checkGenerateOptions(options, WORKER_OPTIONS);
     return new Generation((stop) => this.#pieces({ ...request, options: stripUndefined(rest) }, stop), { signal });
   }
