@@ -357,10 +357,9 @@ test('invalid options are rejected with E_OPTION, naming the option', () => {
   }
 });
 
-test('temperature so small that logits / T overflows still draws from the maxima', {
-  todo: 'sampler.js: logits / 1e-310 are ±Infinity, Infinity - Infinity is NaN, and the draw falls back to id 0',
-}, () => {
-  // minimal case: the limit T → 0 of softmax(x / T) is the argmax (id 1); the sampler returns 0
+test('temperature so small that logits / T overflows still draws from the maxima', () => {
+  // minimal case: the limit T → 0 of softmax(x / T) is the argmax (id 1); dividing the raw logits
+  // overflowed them to ±Infinity, Infinity - Infinity was NaN and the draw fell back to id 0
   assert.equal(new Sampler({ temperature: 1e-310, seed: 1 }).sample(Float32Array.of(1, 3, 2, -1)), 1);
   assert.equal(new Sampler({ temperature: 1e-310, seed: 1 }).sample(Float32Array.of(-5, -3, -4)), 1);
 });

@@ -161,7 +161,7 @@ export class Sampler {
   /** @param {Float64Array} x penalized logits */
   #choose(x) {
     if (this.greedy) return argmax(x);
-    if (this.temperature !== 1) for (let i = 0; i < x.length; i++) x[i] /= this.temperature;
+    if (this.temperature !== 1) scaleByTemperature(x, this.temperature);
     return this.#draw(x, this.#threshold(x));
   }
 
@@ -208,4 +208,17 @@ export class Sampler {
     }
     return argmax(x);
   }
+}
+
+/**
+ * x = (x - max) / T in place: the same distribution as x / T, but a tiny T cannot overflow the
+ * maxima to Infinity (Infinity - Infinity would be NaN): they stay 0 and the rest go to -Infinity,
+ * the argmax limit of softmax(x / T) as T → 0.
+ * @param {Float64Array} x @param {number} temperature
+ */
+function scaleByTemperature(x, temperature) {
+  let max = -Infinity;
+  for (const v of x) if (v > max) max = v;
+  if (max === -Infinity) return;
+  for (let i = 0; i < x.length; i++) x[i] = (x[i] - max) / temperature;
 }
