@@ -23,16 +23,33 @@
  *     pldr_session_prefill(s, ids, n_ids, NULL);                 // G_LM computed once, here
  *     for (;;) {
  *         int32_t next = argmax(pldr_session_logits(s), pldr_model_vocab_size(m));
- *         if (next == 3) break;                                  // [END]
+ *         if (next == pldr_model_eos_id(m)) break;               // [END]
  *         pldr_session_decode(s, next);                          // A-net skipped: G-cache
  *     }
  *     pldr_session_free(s);
  *     pldr_model_free(m);
  *
+ * A long prompt can be run in steps instead (pldr_session_prefill_begin / _step / _cancel), so
+ * that a caller with an event loop can stop it between steps.
+ *
  * Conventions: functions returning int return PLDR_OK (0) on success or a negative pldr_status;
- * the handle then holds a message naming the problem (pldr_model_error / pldr_session_error).
- * No function aborts, exits or prints. Handles are not thread-safe; use one session per thread.
+ * the handle then holds a message naming the problem (pldr_model_error / pldr_session_error) and
+ * its code (pldr_model_status / pldr_session_status). No function aborts, exits or prints. What
+ * a failed call leaves behind is said above each function; "unchanged" means every observable
+ * state (position, token history, logits, G-cache, the KV-cache of held positions) is as before.
  * Tensors are float32, row-major; "[L][H][dk][dk]" means L*H*dk*dk floats in that order.
+ *
+ * Threads: a finalized model is shared read-only by its sessions. Sessions of one model may run
+ * at the same time on different threads, each session used by one thread at a time: a forward
+ * pass writes only its own session's memory. The model state they do write is published once or
+ * counted atomically: the G-cache of mode "first" and the A-net counters. Safe from any thread at
+ * any time: the read-only model queries (pldr_model_vocab_size, _gcache_mode, _gcache, _anet_runs,
+ * ...), pldr_status_name, pldr_version. Not safe concurrently with anything else on the same model
+ * or its sessions: the calls that change the model (pldr_model_set_hparam*, _alloc, _upload_*,
+ * _check_tensor, _finalize, _set_gcache, _compute_gcache, _free). pldr_session_new writes the
+ * model's error message when it fails, so two threads creating sessions of one model at once may
+ * read each other's message. Separate models share nothing (a constant table of half-precision
+ * values is built, thread-safely, by the first pldr_model_new).
  */
 #ifndef PLDR_H
 #define PLDR_H
@@ -43,6 +60,19 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Version */
+
+#define PLDR_VERSION "0.2.0"
+/* Bumped whenever a function, a struct layout or an enum value of this header changes in a way
+ * that breaks a caller built against the old one (a JavaScript runtime checks it at load). */
+#define PLDR_ABI_VERSION 2
+
+/* PLDR_VERSION and PLDR_ABI_VERSION of the compiled library (which may differ from the header a
+ * caller was built with). */
+const char *pldr_version(void);
+int pldr_abi_version(void);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Status codes */
@@ -64,7 +94,7 @@ typedef enum pldr_status {
 } pldr_status;
 
 /* Name of a status code ("PLDR_ERR_SHAPE"); never NULL. */
-const char *pldr_status_name(int status);
+const char *pldr_status_name(pldr_status status);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Model: hyperparameters, weights and (in mode "first" / "fixed") the G-cache */
@@ -81,6 +111,7 @@ typedef enum pldr_gcache_mode {
 } pldr_gcache_mode;
 
 typedef enum pldr_dtype {
+    PLDR_DTYPE_INVALID = -1, /* no dtype the runtime knows (e.g. a safetensors "I64") */
     PLDR_DTYPE_F32 = 0,
     PLDR_DTYPE_F16 = 1,
     PLDR_DTYPE_BF16 = 2,
@@ -97,8 +128,10 @@ typedef enum pldr_weight_format {
     PLDR_WEIGHTS_Q4 = 2,     /* quantized to q4_0 at load time */
 } pldr_weight_format;
 
-/* Model options. Layout for callers that fill it through memory (JavaScript): int32 fields in
- * this order. Obtain defaults from pldr_model_default_params(). */
+/* Model options. Obtain defaults from pldr_model_default_params() (or, through an FFI,
+ * pldr_model_default_params_by_ref()). Fields are int32 in this order; new fields are only ever
+ * appended, so a caller that sets the fields it knows in a struct sized by
+ * pldr_model_params_size() keeps working. */
 typedef struct pldr_model_params {
     int32_t gcache_mode;     /* pldr_gcache_mode; default PLDR_GCACHE_FIRST */
     int32_t weight_format;   /* pldr_weight_format; default PLDR_WEIGHTS_F32 */
@@ -106,17 +139,24 @@ typedef struct pldr_model_params {
 
 pldr_model_params pldr_model_default_params(void);
 
+/* For callers that cannot take a struct by value (JavaScript): the defaults in memory of the
+ * right size, owned by the caller and freed with pldr_model_params_free. NULL when out of memory. */
+pldr_model_params *pldr_model_default_params_by_ref(void);
+void pldr_model_params_free(pldr_model_params *params);
+size_t pldr_model_params_size(void);
+
 /* A new, empty model. params may be NULL (defaults); they are validated by pldr_model_alloc.
  * Returns NULL only when out of memory. Free with pldr_model_free. */
 pldr_model *pldr_model_new(const pldr_model_params *params);
 
+/* Frees the model. Its sessions must be freed first. */
 void pldr_model_free(pldr_model *model);
 
 /* Message of the last error on this model ("" when none). Owned by the model. */
 const char *pldr_model_error(const pldr_model *model);
 
 /* Status code of that last error (PLDR_OK when none): e.g. why pldr_session_new returned NULL. */
-int pldr_model_status(const pldr_model *model);
+pldr_status pldr_model_status(const pldr_model *model);
 
 /* Sets one hyperparameter by its config.json name, Hugging Face or native (docs/FORMAT.md):
  * num_hidden_layers|num_layers, hidden_size|d_model, num_attention_heads|num_heads, head_dim,
@@ -124,7 +164,8 @@ int pldr_model_status(const pldr_model *model);
  * max_position_embeddings|max_seq_len, rope_theta|rope_base, reference_rope (0/1), layer_norm_eps,
  * attention_bias, glu_bias, tie_word_embeddings (0/1), eos_token_id, pad_token_id.
  * Returns PLDR_OK, PLDR_IGNORED for a key that is not a hyperparameter (e.g. bos_token_id), or
- * PLDR_ERR_BAD_CONFIG for a value that cannot be right (negative, fractional, unsupported). */
+ * PLDR_ERR_BAD_CONFIG for a value that cannot be right (negative, fractional, unsupported); a
+ * failed call leaves the hyperparameter unchanged. */
 int pldr_model_set_hparam(pldr_model *model, const char *key, double value);
 
 /* String-valued hyperparameters: rope ("interleaved" | "rotate_half"), custom_G_type
@@ -136,13 +177,14 @@ int pldr_model_set_hparam_str(pldr_model *model, const char *key, const char *va
 double pldr_model_hparam(const pldr_model *model, const char *key);
 
 /* Validates the hyperparameters and params, builds the tensor table and the RoPE table.
- * After this, tensors can be uploaded. */
+ * After this, tensors can be uploaded. A failed call leaves a model that can only be freed. */
 int pldr_model_alloc(pldr_model *model);
 
 /* Starts the upload of tensor `name` (a leading "model." is ignored) holding data of `dtype`
  * with the given logical shape (for Q8_0/Q4_0 the unquantized [rows, cols]). Checks name, shape
- * and dtype and allocates the tensor's memory. One upload at a time. */
-int pldr_model_upload_begin(pldr_model *model, const char *name, int dtype,
+ * and dtype and allocates the tensor's memory. One upload at a time. A failed call starts
+ * nothing: the tensor is still missing and can be uploaded again. */
+int pldr_model_upload_begin(pldr_model *model, const char *name, pldr_dtype dtype,
                             const int32_t *shape, int ndim);
 
 /* Where to write the next bytes of the tensor being uploaded: *dst receives a pointer into the
@@ -150,32 +192,51 @@ int pldr_model_upload_begin(pldr_model *model, const char *name, int dtype,
  * For float32 tensors this is the tensor's final home: no extra copy. */
 int pldr_model_upload_window(pldr_model *model, void **dst, size_t *capacity);
 
-/* Declares that `nbytes` (≤ capacity) bytes were written at the start of the window. */
+/* Declares that `nbytes` (≤ capacity) bytes were written at the start of the window. A failed
+ * call (nbytes past the window) commits nothing; the upload stays open. */
 int pldr_model_upload_commit(pldr_model *model, size_t nbytes);
 
-/* Ends the upload; fails if fewer bytes than the shape needs were committed. */
+/* Ends the upload; the tensor is then present. Fails if fewer bytes than the shape needs were
+ * committed: the tensor is then discarded (still missing, can be uploaded again). */
 int pldr_model_upload_end(pldr_model *model);
+
+/* Discards the tensor being uploaded (e.g. its source had more bytes than its shape, or the
+ * download failed): its memory is freed, it is still missing and can be uploaded again.
+ * PLDR_ERR_STATE when no upload is open. */
+int pldr_model_upload_abort(pldr_model *model);
 
 /* Validates a tensor header (name, dtype, shape) exactly as pldr_model_upload_begin would, without
  * allocating or uploading anything: for inspecting a model folder. */
-int pldr_model_check_tensor(pldr_model *model, const char *name, int dtype, const int32_t *shape, int ndim);
+int pldr_model_check_tensor(pldr_model *model, const char *name, pldr_dtype dtype, const int32_t *shape,
+                            int ndim);
+
+/* Bits of pldr_model_tensor_status. */
+typedef enum pldr_tensor_status {
+    PLDR_TENSOR_UPLOADED = 1,  /* its bytes arrived (pldr_model_upload_end succeeded) */
+    PLDR_TENSOR_CHECKED = 2,   /* passed pldr_model_check_tensor */
+    PLDR_TENSOR_OPTIONAL = 4,  /* the model works without it (decoder.past_G_values*) */
+} pldr_tensor_status;
 
 /* The tensors this model expects (after pldr_model_alloc): their count, names (owned by the
- * model), and status bits: 1 uploaded, 2 checked by pldr_model_check_tensor, 4 optional. */
+ * model), and pldr_tensor_status bits (-1 for an index out of range). */
 int pldr_model_tensor_count(const pldr_model *model);
 const char *pldr_model_tensor_name(const pldr_model *model, int index);
 int pldr_model_tensor_status(const pldr_model *model, int index);
 
 /* Checks that every tensor was uploaded (naming the first one missing) and readies the model.
- * Models with custom_G_type take their G from decoder.past_G_values (or identity). */
+ * Models with custom_G_type take their G from decoder.past_G_values (or identity). A failed call
+ * leaves the model loading: upload what is missing and finalize again. */
 int pldr_model_finalize(pldr_model *model);
 
-/* Installs G_LM [L][H][dk][dk] (count = L*H*dk*dk floats, copied) and switches the model to mode
- * "fixed". Allowed any time after pldr_model_alloc. */
+/* Installs G_LM [L][H][dk][dk] (count = L*H*dk*dk finite floats, copied) and switches the model
+ * to mode "fixed". Allowed any time after pldr_model_alloc. Every session of the model is reset
+ * to position 0 (its KV-cache was computed with the old G): run its tokens again. A failed call
+ * (wrong count, a value that is not finite) leaves the G-cache and the sessions unchanged. */
 int pldr_model_set_gcache(pldr_model *model, const float *g, size_t count);
 
 /* Computes G_LM with the A-net from the prompt ids[0..n) (e.g. the empty prompt [3]) and
- * installs it as in pldr_model_set_gcache. Needs a finalized model with an A-net. */
+ * installs it as pldr_model_set_gcache does (sessions reset). Needs a finalized model with an
+ * A-net. A failed call leaves the G-cache and the sessions unchanged. */
 int pldr_model_compute_gcache(pldr_model *model, const int32_t *ids, int n);
 
 /* The model's G-cache [L][H][dk][dk] (modes first — once computed — and fixed), or NULL.
@@ -185,7 +246,7 @@ const float *pldr_model_gcache(const pldr_model *model);
 /* Number of floats of a G-cache: L*H*dk*dk (0 before pldr_model_alloc). */
 size_t pldr_model_gcache_count(const pldr_model *model);
 
-int pldr_model_gcache_mode(const pldr_model *model);
+pldr_gcache_mode pldr_model_gcache_mode(const pldr_model *model);
 int pldr_model_vocab_size(const pldr_model *model);
 int pldr_model_context_max(const pldr_model *model);
 int pldr_model_eos_id(const pldr_model *model);
@@ -193,10 +254,11 @@ int pldr_model_eos_id(const pldr_model *model);
 /* Bytes of memory held by weights (including the RoPE table and the model's G-cache). */
 size_t pldr_model_weight_bytes(const pldr_model *model);
 
-/* How many times the A-net has run for this model (all sessions): shows the G-cache at work. */
+/* How many times the A-net has computed a G for this model (completed runs, all sessions): shows
+ * the G-cache at work. */
 int64_t pldr_model_anet_runs(const pldr_model *model);
 
-/* Milliseconds spent in the A-net so far (all runs): the one-off cost of computing G. */
+/* Milliseconds spent in the A-net by those runs: the one-off cost of computing G. */
 double pldr_model_anet_ms(const pldr_model *model);
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -204,11 +266,15 @@ double pldr_model_anet_ms(const pldr_model *model);
 
 typedef struct pldr_session pldr_session;
 
+/* Session options, laid out and extended like pldr_model_params. */
 typedef struct pldr_session_params {
     int32_t context_length;  /* positions the KV-cache holds; 0 = max_position_embeddings */
 } pldr_session_params;
 
 pldr_session_params pldr_session_default_params(void);
+pldr_session_params *pldr_session_default_params_by_ref(void); /* free with pldr_session_params_free */
+void pldr_session_params_free(pldr_session_params *params);
+size_t pldr_session_params_size(void);
 
 /* A new session on a finalized model; params may be NULL. Returns NULL on failure, with the
  * reason in pldr_model_error(model). The model must outlive the session. */
@@ -216,36 +282,69 @@ pldr_session *pldr_session_new(pldr_model *model, const pldr_session_params *par
 
 void pldr_session_free(pldr_session *session);
 
+/* Message and code of the last error on this session ("" and PLDR_OK when none). */
 const char *pldr_session_error(const pldr_session *session);
+pldr_status pldr_session_status(const pldr_session *session);
 
 /* Runs ids[0..n) at the next positions. all_logits, when not NULL, receives the logits of every
  * position [n][vocab]; the last position's are always available from pldr_session_logits.
- * Key positions holding the pad id are masked (as in the reference's full pass). */
+ * Key positions holding the pad id are masked (as in the reference's full pass).
+ * Returns PLDR_OK; PLDR_ERR_TOKEN, _CONTEXT_OVERFLOW, _INVALID_ARGUMENT, _OUT_OF_MEMORY,
+ * _GCACHE or _STATE (a stepped prefill is open) on failure, which leaves the session unchanged. */
 int pldr_session_prefill(pldr_session *session, const int32_t *ids, int n, float *all_logits);
 
-/* Runs one token at the next position, using the KV-cache and the G-cache. */
+/* The same prefill in steps, for callers that must stay responsive (a Web Worker that has to see
+ * a "stop" message): begin checks everything and allocates what the prefill needs; each step then
+ * runs a piece of work (one layer over a chunk of up to 64 tokens, a layer's A-net, or the
+ * logits); cancel drops the prefill. The results are bitwise those of pldr_session_prefill,
+ * whatever the budgets. Until the last step the session is unchanged (position, logits, G-cache)
+ * and accepts no other run, rewind or shift (PLDR_ERR_STATE); ids are copied by begin, all_logits
+ * must stay valid until the prefill ends.
+ *
+ * begin: returns PLDR_OK or fails as pldr_session_prefill does, leaving the session unchanged.
+ * step:  runs at least one and at most `budget` pieces (budget ≥ 1); returns how many pieces are
+ *        left (> 0), 0 when the prefill is complete (its logits are then available), or a
+ *        negative status: PLDR_ERR_STATE when no prefill is open, PLDR_ERR_GCACHE when the
+ *        model's G-cache was replaced since begin (the prefill is dropped and the session reset
+ *        to position 0, as the replacement does).
+ * cancel: drops the open prefill, if any; the session is exactly as before begin. */
+int pldr_session_prefill_begin(pldr_session *session, const int32_t *ids, int n, float *all_logits);
+int pldr_session_prefill_step(pldr_session *session, int budget);
+void pldr_session_prefill_cancel(pldr_session *session);
+
+/* Runs one token at the next position, using the KV-cache and the G-cache. Fails as
+ * pldr_session_prefill does, leaving the session unchanged. (In mode "off" a decode recomputes
+ * the whole sequence: it is then the same as a prefill of that one token, which can be stepped.) */
 int pldr_session_decode(pldr_session *session, int32_t id);
 
 /* Logits [vocab] of the last position run, or NULL (nothing run yet, or rewound since).
  * Owned by the session; valid until the next call on it. */
 const float *pldr_session_logits(const pldr_session *session);
 
-/* Drops the last n cached positions (n ≤ position). Rewinding to 0 in mode "prompt" forgets the
- * session's G-cache: the next prefill computes it again. */
+/* Drops the last n cached positions (n ≤ position). Rewinding to 0 in modes "prompt" and "off"
+ * forgets the session's G-cache: the next prefill computes it again. A failed call (n out of
+ * range, a stepped prefill open) leaves the session unchanged. */
 int pldr_session_rewind(pldr_session *session, int n);
 
 /* Context shift: drops the cached positions [keep, keep + n_drop) and slides the later ones back
  * by n_drop (their keys are re-rotated, nothing is recomputed). The G-cache is kept. Used to slide
- * the window of a long chat instead of failing at the context length. */
+ * the window of a long chat instead of failing at the context length. A failed call leaves the
+ * session unchanged. */
 int pldr_session_shift(pldr_session *session, int keep, int n_drop);
 
 /* Number of positions held (tokens run and not rewound). */
 int pldr_session_position(const pldr_session *session);
 int pldr_session_context_length(const pldr_session *session);
 
-/* The G_LM (which = 0) or A_LM (which = 1) the session's attention uses now, [L][H][dk][dk];
- * NULL before the first prefill. Owned by the model or session. */
-const float *pldr_session_gcache(const pldr_session *session, int which);
+typedef enum pldr_gcache_tensor {
+    PLDR_GCACHE_G_LM = 0,    /* the energy-curvature tensor attention uses */
+    PLDR_GCACHE_A_LM = 1,    /* the A_LM it was computed from (zero when G was installed) */
+} pldr_gcache_tensor;
+
+/* The G_LM or A_LM the session's attention uses now (or will use at its next run, when that is
+ * known already), [L][H][dk][dk]; NULL before G is computed. Owned by the model or session;
+ * valid until the next call that runs, rewinds or resets the session. */
+const float *pldr_session_gcache(const pldr_session *session, pldr_gcache_tensor which);
 
 /* Bytes held by the KV-cache, and by scratch buffers (activations, A-net work space). */
 size_t pldr_session_kv_bytes(const pldr_session *session);

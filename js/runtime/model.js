@@ -8,14 +8,23 @@ import { engineError } from './status.js';
 /** @typedef {'first'|'prompt'|'off'|'fixed'} GcacheMode */
 /** @typedef {'f32'|'q8'|'q4'} WeightFormat */
 
+/** pldr_gcache_mode values by index (include/pldr.h). */
 export const GCACHE_MODES = /** @type {const} */ (['first', 'prompt', 'off', 'fixed']);
+/** pldr_weight_format values by index. */
 export const WEIGHT_FORMATS = /** @type {const} */ (['f32', 'q8', 'q4']);
-const DTYPES = { F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, U8: 5, BOOL: 6 };
+/** pldr_dtype codes by safetensors name; INVALID for a name the C API does not know. */
+export const DTYPES = Object.freeze({ INVALID: -1, F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, U8: 5, BOOL: 6 });
+/** pldr_tensor_status bits. */
+export const TENSOR_STATUS = Object.freeze({ UPLOADED: 1, CHECKED: 2, OPTIONAL: 4 });
 
-/** The C dtype code and logical shape of a loader TensorInfo (99: a dtype the C API rejects). */
+const QUANT_DTYPES = Object.freeze({ q8_0: DTYPES.Q8_0, q4_0: DTYPES.Q4_0 });
+
+/** table[name] for a name of its own (not one inherited, like "toString"), else DTYPES.INVALID */
+const lookup = (table, name) => (Object.hasOwn(table, name) ? table[name] : DTYPES.INVALID);
+
+/** The C dtype code and logical shape of a loader TensorInfo (DTYPES.INVALID: C rejects it, naming the tensor). */
 function tensorDtype(info) {
-  const dtype = info.quant ? ({ q8_0: DTYPES.Q8_0, q4_0: DTYPES.Q4_0 }[info.quant.format] ?? 99)
-    : (DTYPES[/** @type {keyof typeof DTYPES} */ (info.dtype)] ?? 99);
+  const dtype = info.quant ? lookup(QUANT_DTYPES, info.quant.format) : lookup(DTYPES, info.dtype);
   return { dtype, shape: info.quant ? info.quant.shape : info.shape };
 }
 
@@ -41,9 +50,7 @@ export class Model {
     if (!config || typeof config !== 'object' || Array.isArray(config)) {
       throw new EngineError('PLDR_ERR_BAD_CONFIG', 'config.json must hold a JSON object');
     }
-    const params = rt.copyIn(new Int32Array([mode, format]));
-    const handle = rt.x.pldr_model_new(params) >>> 0;
-    rt.free(params);
+    const handle = rt.withParams('model', { gcache_mode: mode, weight_format: format }, (p) => rt.x.pldr_model_new(p) >>> 0);
     if (!handle) throw new EngineError('PLDR_ERR_OUT_OF_MEMORY', 'out of memory creating the model');
     const model = new Model(rt, handle);
     try {
@@ -64,12 +71,13 @@ export class Model {
     this.sessions = new Set();
   }
 
-  /** @param {number} rc @param {string} what */
+  /** @param {number} rc @param {string} what @param {string} [tensor] */
   #check(rc, what, tensor) {
     if (rc < 0) throw engineError(this.rt, what, rc, this.error(), tensor);
     return rc;
   }
 
+  /** The message of the model's last C error ('' when none). */
   error() { return this.rt.readCString(this.rt.x.pldr_model_error(this.handle)); }
 
   /** @param {Record<string, unknown>} config */
@@ -87,8 +95,12 @@ export class Model {
   }
 
   /**
-   * Starts streaming one tensor into the model; returns its writer.
+   * Starts streaming one tensor into the model; returns its writer. write() copies bytes into the
+   * tensor's memory; end() completes it. A failed write (more bytes than the shape holds, or a C
+   * error) discards the tensor — still missing, it can be begun again — and closes the writer:
+   * a later write() or end() throws PLDR_ERR_STATE. abort() discards it on purpose.
    * @param {{name: string, dtype: string, shape: number[], quant?: {format: string, shape: number[]}}} info
+   * @returns {{write(bytes: Uint8Array): void, end(): void, abort(): void}}
    */
   beginTensor(info) {
     const { rt } = this;
@@ -100,41 +112,57 @@ export class Model {
     } finally {
       rt.free(shapePtr);
     }
-    const slots = rt.malloc(8); // void* window; size_t capacity
+    const window = rt.malloc(8); // void* window; size_t capacity
     const model = this;
+    let closed = '';
+    const close = (why) => {
+      closed = why;
+      rt.free(window);
+    };
+    const assertOpen = () => {
+      if (closed) throw Object.assign(new EngineError('PLDR_ERR_STATE', `tensor ${info.name}: ${closed}`), { tensor: info.name });
+    };
+    /** @param {Uint8Array} bytes */
+    const writeAll = (bytes) => {
+      for (let offset = 0; offset < bytes.length;) {
+        model.#check(rt.x.pldr_model_upload_window(model.handle, window, window + 4), '', info.name);
+        const u32 = rt.u32;
+        const dst = u32[window >>> 2], capacity = u32[(window >>> 2) + 1];
+        if (capacity === 0) throw Object.assign(new EngineError('PLDR_ERR_SHAPE', `tensor ${info.name}: more bytes than its shape and dtype hold`), { tensor: info.name });
+        const n = Math.min(capacity, bytes.length - offset);
+        rt.u8.set(bytes.subarray(offset, offset + n), dst);
+        model.#check(rt.x.pldr_model_upload_commit(model.handle, n), '', info.name);
+        offset += n;
+      }
+    };
     return {
-      /** @param {Uint8Array} bytes */
       write(bytes) {
+        assertOpen();
         try {
           writeAll(bytes);
         } catch (err) {
-          rt.x.pldr_model_upload_end(model.handle); // discards the partial tensor
-          rt.free(slots);
+          rt.x.pldr_model_upload_abort(model.handle);
+          close('its upload failed and was discarded: begin it again');
           throw err;
         }
       },
       end() {
-        rt.free(slots);
+        assertOpen();
+        close('its upload has ended');
         model.#check(rt.x.pldr_model_upload_end(model.handle), '', info.name);
       },
+      abort() {
+        if (closed) return;
+        rt.x.pldr_model_upload_abort(model.handle);
+        close('its upload was aborted: begin it again');
+      },
     };
-    /** @param {Uint8Array} bytes */
-    function writeAll(bytes) {
-        let offset = 0;
-        while (offset < bytes.length) {
-          model.#check(rt.x.pldr_model_upload_window(model.handle, slots, slots + 4), '', info.name);
-          const u32 = rt.u32;
-          const dst = u32[slots >>> 2], capacity = u32[(slots >>> 2) + 1];
-          if (capacity === 0) throw Object.assign(new EngineError('PLDR_ERR_SHAPE', `tensor ${info.name}: more bytes than its shape and dtype hold`), { tensor: info.name });
-          const n = Math.min(capacity, bytes.length - offset);
-          rt.u8.set(bytes.subarray(offset, offset + n), dst);
-          model.#check(rt.x.pldr_model_upload_commit(model.handle, n), '', info.name);
-          offset += n;
-        }
-    }
   }
 
-  /** Validates a tensor's name, dtype and shape as beginTensor would, without loading it. */
+  /**
+   * Validates a tensor's name, dtype and shape as beginTensor would, without loading it.
+   * @param {{name: string, dtype: string, shape: number[], quant?: {format: string, shape: number[]}}} info
+   */
   checkTensor(info) {
     const { dtype, shape } = tensorDtype(info);
     const shapePtr = this.rt.copyIn(new Int32Array(shape));
@@ -146,12 +174,13 @@ export class Model {
     }
   }
 
-  /** Names of required tensors neither uploaded nor checked. */
+  /** Names of required tensors neither uploaded nor checked. @returns {string[]} */
   missingTensors() {
     const out = [];
+    const known = TENSOR_STATUS.UPLOADED | TENSOR_STATUS.CHECKED | TENSOR_STATUS.OPTIONAL;
     for (let i = 0, n = this.rt.x.pldr_model_tensor_count(this.handle); i < n; i++) {
       const status = this.rt.x.pldr_model_tensor_status(this.handle, i);
-      if (!(status & 7)) out.push(this.rt.readCString(this.rt.x.pldr_model_tensor_name(this.handle, i)));
+      if (!(status & known)) out.push(this.rt.readCString(this.rt.x.pldr_model_tensor_name(this.handle, i)));
     }
     return out;
   }
@@ -159,14 +188,21 @@ export class Model {
   /** Checks every tensor arrived; the model is then ready for sessions. */
   finalize() { this.#check(this.rt.x.pldr_model_finalize(this.handle), ''); }
 
-  /** @param {Float32Array} g G_LM [L][H][dk][dk]; switches the model to mode "fixed" */
+  /**
+   * Installs G_LM [L][H][dk][dk] and switches the model to mode "fixed". Every session of the
+   * model is reset to position 0: its KV-cache was computed with the old G.
+   * @param {Float32Array} g
+   */
   setGcache(g) {
     if (!(g instanceof Float32Array)) throw new EngineError('PLDR_ERR_INVALID_ARGUMENT', 'G-cache must be a Float32Array');
     const ptr = this.rt.copyIn(g);
     try { this.#check(this.rt.x.pldr_model_set_gcache(this.handle, ptr, g.length), 'G-cache'); } finally { this.rt.free(ptr); }
   }
 
-  /** Computes G with the A-net from `ids` (e.g. [3], the empty prompt) and installs it (mode "fixed"). */
+  /**
+   * Computes G with the A-net from `ids` (e.g. [3], the empty prompt) and installs it as setGcache does.
+   * @param {number[]} ids
+   */
   computeGcache(ids) {
     const ptr = this.rt.copyIn(Int32Array.from(ids));
     try { this.#check(this.rt.x.pldr_model_compute_gcache(this.handle, ptr, ids.length), 'G-cache'); } finally { this.rt.free(ptr); }
@@ -179,6 +215,7 @@ export class Model {
     return ptr ? this.rt.f32.slice(ptr >>> 2, (ptr >>> 2) + n) : null;
   }
 
+  /** Floats of a G-cache: L*H*dk*dk. */
   get gcacheCount() { return this.rt.x.pldr_model_gcache_count(this.handle); }
   get gcacheMode() { return GCACHE_MODES[this.rt.x.pldr_model_gcache_mode(this.handle)]; }
   get vocabSize() { return this.rt.x.pldr_model_vocab_size(this.handle); }

@@ -1,9 +1,86 @@
 // A session handle over the C API (include/pldr.h): the KV-cache, the position and the session's
-// own G-cache (mode prompt); many sessions can share one Model.
+// own G-cache (modes prompt, off); many sessions can share one Model. A prefill runs at once
+// (prefill) or in steps (beginPrefill) that a caller can stop between.
 import { EngineError } from '../errors.js';
 import { engineError } from './status.js';
 
 /** @typedef {import('./model.js').Model} Model */
+
+/** pldr_gcache_tensor values (include/pldr.h). */
+export const GCACHE_TENSORS = Object.freeze({ G_LM: 0, A_LM: 1 });
+
+/**
+ * A prefill in steps (Session.beginPrefill): each step() runs a piece of work — one layer over a
+ * chunk of up to 64 tokens, a layer's A-net, or the logits — and returns how many are left. Until
+ * the last one the session is unchanged; cancel() drops the prefill, leaving it exactly as before.
+ * The results are bitwise those of Session.prefill.
+ */
+export class PrefillRun {
+  #session;
+  #out;
+  #ids;
+  /** @type {Float32Array|null} every position's logits, copied out when complete (allLogits) */
+  #all = null;
+  /** @type {'open'|'done'|'closed'} */
+  #state = 'open';
+
+  /** @param {Session} session @param {number} out all-logits buffer (0: none) @param {number} n */
+  constructor(session, out, n) {
+    this.#session = session;
+    this.#out = out;
+    this.#ids = n;
+  }
+
+  /** Whether the prefill still has work left. */
+  get open() { return this.#state === 'open'; }
+
+  /**
+   * Runs at least one and at most `budget` pieces of work.
+   * @param {number} [budget] @returns {number} pieces left (0: complete, logits() is ready)
+   */
+  step(budget = 1) {
+    if (this.#state !== 'open') throw new EngineError('PLDR_ERR_STATE', `prefill step: the prefill is ${this.#state}`);
+    const s = this.#session;
+    let left;
+    try {
+      left = s.check(s.rt.x.pldr_session_prefill_step(s.handle, budget), '');
+    } catch (err) {
+      this.#close('closed'); // C closed it (e.g. the G-cache was replaced): nothing to cancel
+      throw err;
+    }
+    if (left === 0) {
+      if (this.#out) this.#all = s.rt.f32.slice(this.#out >>> 2, (this.#out >>> 2) + this.#ids * s.model.vocabSize);
+      this.#close('done');
+    }
+    return left;
+  }
+
+  /** Drops the prefill if it is still open: the session is as it was before beginPrefill. */
+  cancel() {
+    if (this.#state !== 'open') return;
+    const s = this.#session;
+    s.rt.x.pldr_session_prefill_cancel(s.handle);
+    this.#close('closed');
+  }
+
+  /**
+   * The logits once complete: the last position's (a copy; with {copy: false} the live view), or
+   * with allLogits those of every position [n][vocab].
+   * @param {{copy?: boolean}} [options] @returns {Float32Array}
+   */
+  logits(options = {}) {
+    if (this.#state !== 'done') throw new EngineError('PLDR_ERR_STATE', 'prefill logits: the prefill has not completed');
+    if (this.#all) return this.#all;
+    return options.copy === false ? this.#session.logitsView() : this.#session.logits();
+  }
+
+  /** @param {'done'|'closed'} state */
+  #close(state) {
+    this.#state = state;
+    this.#session.rt.free(this.#out);
+    this.#out = 0;
+  }
+}
 
 export class Session {
   /** @param {Model} model @param {{contextLength?: number}} options */
@@ -13,9 +90,7 @@ export class Session {
       throw new EngineError('PLDR_ERR_INVALID_ARGUMENT', `invalid context length ${JSON.stringify(ctx)}`);
     }
     const { rt } = model;
-    const params = rt.copyIn(new Int32Array([ctx]));
-    const handle = rt.x.pldr_session_new(model.handle, params) >>> 0;
-    rt.free(params);
+    const handle = rt.withParams('session', { context_length: ctx }, (p) => rt.x.pldr_session_new(model.handle, p) >>> 0);
     if (!handle) throw new EngineError(rt.statusName(rt.x.pldr_model_status(model.handle)), model.error());
     this.model = model;
     this.rt = rt;
@@ -25,8 +100,11 @@ export class Session {
     model.sessions.add(this);
   }
 
-  /** @param {number} rc @param {string} what */
-  #check(rc, what) {
+  /**
+   * Throws the session's last C error when rc < 0; returns rc.
+   * @param {number} rc @param {string} what a prefix for the message ('' for none)
+   */
+  check(rc, what) {
     if (rc < 0) throw engineError(this.rt, what, rc, this.rt.readCString(this.rt.x.pldr_session_error(this.handle)));
     return rc;
   }
@@ -48,7 +126,7 @@ export class Session {
   /**
    * Runs ids at the next positions. Returns the logits of the last position (a copy; with
    * {copy: false} the live view of logitsView), or with {allLogits: true} those of every
-   * position [n][vocab].
+   * position [n][vocab]. A failed prefill leaves the session unchanged.
    * @param {ArrayLike<number>} ids @param {{allLogits?: boolean, copy?: boolean}} [options]
    * @returns {Float32Array}
    */
@@ -57,7 +135,7 @@ export class Session {
     const ptr = this.#stageIds(ids);
     const out = options.allLogits ? this.rt.malloc(ids.length * V * 4) : 0;
     try {
-      this.#check(this.rt.x.pldr_session_prefill(this.handle, ptr, ids.length, out), '');
+      this.check(this.rt.x.pldr_session_prefill(this.handle, ptr, ids.length, out), '');
       if (out) return this.rt.f32.slice(out >>> 2, (out >>> 2) + ids.length * V);
       return options.copy === false ? this.logitsView() : this.logits();
     } finally {
@@ -66,40 +144,66 @@ export class Session {
   }
 
   /**
+   * Begins the same prefill in steps (see PrefillRun). Until it completes or is cancelled the
+   * session accepts no other prefill, decode, rewind or shift. A failed begin leaves the session
+   * unchanged.
+   * @param {ArrayLike<number>} ids @param {{allLogits?: boolean}} [options] @returns {PrefillRun}
+   */
+  beginPrefill(ids, options = {}) {
+    const ptr = this.#stageIds(ids); // C copies the ids: the buffer is free again after begin
+    const out = options.allLogits ? this.rt.malloc(ids.length * this.model.vocabSize * 4) : 0;
+    try {
+      this.check(this.rt.x.pldr_session_prefill_begin(this.handle, ptr, ids.length, out), '');
+    } catch (err) {
+      this.rt.free(out);
+      throw err;
+    }
+    return new PrefillRun(this, out, ids.length);
+  }
+
+  /**
    * Runs one token with the KV-cache and G-cache; returns its logits (a copy; with {copy: false}
-   * the live view of logitsView).
-   * @param {number} id @param {{copy?: boolean}} [options]
+   * the live view of logitsView). A failed decode leaves the session unchanged.
+   * @param {number} id @param {{copy?: boolean}} [options] @returns {Float32Array}
    */
   decode(id, options = {}) {
-    this.#check(this.rt.x.pldr_session_decode(this.handle, id), '');
+    this.check(this.rt.x.pldr_session_decode(this.handle, id), '');
     return options.copy === false ? this.logitsView() : this.logits();
   }
 
-  /** Live view of the last logits: valid until the next call on any engine object. */
+  /** Live view of the last logits: valid until the next call on any engine object. @returns {Float32Array} */
   logitsView() {
     const ptr = this.rt.x.pldr_session_logits(this.handle) >>> 0;
     if (!ptr) throw new EngineError('PLDR_ERR_STATE', 'no logits: nothing run since the session started or was rewound');
     return this.rt.f32.subarray(ptr >>> 2, (ptr >>> 2) + this.model.vocabSize);
   }
 
+  /** A copy of the last logits. @returns {Float32Array} */
   logits() { return this.logitsView().slice(); }
 
-  /** Drops the last n positions. */
-  rewind(n) { this.#check(this.rt.x.pldr_session_rewind(this.handle, n), 'rewind'); }
+  /** Drops the last n positions. @param {number} n */
+  rewind(n) { this.check(this.rt.x.pldr_session_rewind(this.handle, n), 'rewind'); }
 
-  /** Drops positions [keep, keep + nDrop) and slides the later ones back, keeping the G-cache. */
-  shift(keep, nDrop) { this.#check(this.rt.x.pldr_session_shift(this.handle, keep, nDrop), 'context shift'); }
+  /**
+   * Drops positions [keep, keep + nDrop) and slides the later ones back, keeping the G-cache.
+   * @param {number} keep @param {number} nDrop
+   */
+  shift(keep, nDrop) { this.check(this.rt.x.pldr_session_shift(this.handle, keep, nDrop), 'context shift'); }
 
+  /** Positions held (0 again after the model's G-cache was replaced). */
   get position() { return this.rt.x.pldr_session_position(this.handle); }
   get contextLength() { return this.rt.x.pldr_session_context_length(this.handle); }
+  /** The C status name of the session's last error ('PLDR_OK' when none). */
+  get status() { return this.rt.statusName(this.rt.x.pldr_session_status(this.handle)); }
 
-  /** @param {'G_LM'|'A_LM'} [which] @returns {Float32Array|null} */
+  /** @param {'G_LM'|'A_LM'} [which] @returns {Float32Array|null} a copy, or null before G is computed */
   gcache(which = 'G_LM') {
-    const ptr = this.rt.x.pldr_session_gcache(this.handle, which === 'A_LM' ? 1 : 0) >>> 0;
+    const ptr = this.rt.x.pldr_session_gcache(this.handle, which === 'A_LM' ? GCACHE_TENSORS.A_LM : GCACHE_TENSORS.G_LM) >>> 0;
     const n = this.model.gcacheCount;
     return ptr ? this.rt.f32.slice(ptr >>> 2, (ptr >>> 2) + n) : null;
   }
 
+  /** Bytes held by the KV-cache and by scratch. @returns {{kvCache: number, scratch: number}} */
   memory() {
     return {
       kvCache: this.rt.x.pldr_session_kv_bytes(this.handle) >>> 0,
@@ -107,6 +211,7 @@ export class Session {
     };
   }
 
+  /** Frees the session (and its staged ids). */
   free() {
     if (!this.handle) return;
     this.rt.free(this.idsPtr);

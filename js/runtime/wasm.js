@@ -1,7 +1,20 @@
-// Instantiates dist/pldr.wasm (a standalone module: no Emscripten glue) in Node and browsers and
-// gives typed access to its memory. One Runtime per module instance.
+// Instantiates dist/pldr.wasm (a standalone module: no Emscripten glue) in Node and browsers,
+// checks that it speaks the C API these modules were written for, and gives typed access to its
+// memory. One Runtime per module instance.
 import { EngineError } from '../errors.js';
 import { DEFAULT_WASM_URL } from './wasm-location.js';
+
+/** The C API these modules call: include/pldr.h PLDR_ABI_VERSION (the module's pldr_abi_version()). */
+export const ABI_VERSION = 2;
+
+/**
+ * Int32 fields of the C params structs, in their order (include/pldr.h). The structs are sized
+ * and filled with defaults by C (`*_default_params_by_ref`); these modules write only these.
+ */
+const PARAMS_FIELDS = {
+  model: ['gcache_mode', 'weight_format'],
+  session: ['context_length'],
+};
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
@@ -57,10 +70,10 @@ export class Runtime {
     return ptr;
   }
 
-  /** @param {number} ptr */
   /** The C name of a pldr_status, e.g. 'PLDR_ERR_SHAPE' (pldr_status_name). @param {number} status */
   statusName(status) { return this.readCString(this.x.pldr_status_name(status)); }
 
+  /** @param {number} ptr a NUL-terminated UTF-8 string in the module's memory @returns {string} */
   readCString(ptr) {
     ptr >>>= 0;
     if (!ptr) return '';
@@ -77,6 +90,51 @@ export class Runtime {
   withStrings(texts, fn) {
     const ptrs = texts.map((t) => this.cstring(t));
     try { return fn(...ptrs); } finally { ptrs.forEach((p) => this.free(p)); }
+  }
+
+  /**
+   * Calls fn with a C params struct ('model': pldr_model_params, 'session': pldr_session_params)
+   * that C allocated with its defaults, after setting the given fields; frees it afterwards.
+   * @template T @param {'model'|'session'} kind @param {Record<string, number>} values
+   * @param {(ptr: number) => T} fn @returns {T}
+   */
+  withParams(kind, values, fn) {
+    const x = this.x;
+    const ptr = (kind === 'model' ? x.pldr_model_default_params_by_ref() : x.pldr_session_default_params_by_ref()) >>> 0;
+    if (!ptr) throw new EngineError('PLDR_ERR_OUT_OF_MEMORY', `out of WebAssembly memory for the ${kind} params`);
+    try {
+      const fields = PARAMS_FIELDS[kind];
+      for (const [name, value] of Object.entries(values)) {
+        const index = fields.indexOf(name);
+        if (index < 0) throw new EngineError('PLDR_ERR_INVALID_ARGUMENT', `pldr_${kind}_params has no field ${name}`);
+        this.i32[(ptr >>> 2) + index] = value;
+      }
+      return fn(ptr);
+    } finally {
+      if (kind === 'model') x.pldr_model_params_free(ptr);
+      else x.pldr_session_params_free(ptr);
+    }
+  }
+
+  /**
+   * Throws E_WASM unless the module implements ABI_VERSION with params structs that hold the
+   * fields written by withParams: a stale dist/pldr.wasm beside newer JavaScript (or the reverse).
+   * @param {string} where the module's URL, for the message
+   */
+  checkAbi(where) {
+    const x = this.x;
+    const abi = typeof x.pldr_abi_version === 'function' ? x.pldr_abi_version() : null;
+    const version = typeof x.pldr_version === 'function' ? this.readCString(x.pldr_version()) : 'unknown';
+    if (abi !== ABI_VERSION) {
+      throw new EngineError('E_WASM', `${where} is pldr runtime ${version} with C API ABI ${abi ?? 'unknown (no pldr_abi_version)'}, `
+        + `but these JavaScript modules need ABI ${ABI_VERSION}: serve the pldr.wasm built from the same sources (make)`);
+    }
+    for (const [kind, fields] of Object.entries(PARAMS_FIELDS)) {
+      const size = kind === 'model' ? x.pldr_model_params_size() : x.pldr_session_params_size();
+      if (size < 4 * fields.length) {
+        throw new EngineError('E_WASM', `${where}: pldr_${kind}_params is ${size} bytes, too small for its ${fields.length} int32 fields`);
+      }
+    }
   }
 
   /** Copies a typed array into fresh memory; returns the pointer (caller frees). */
@@ -102,5 +160,7 @@ export async function createRuntime(options = {}) {
   }
   const imports = { env: { emscripten_notify_memory_growth() {}, pldr_host_now_ms: () => performance.now() } };
   const instance = await WebAssembly.instantiate(await module, imports);
-  return new Runtime(instance);
+  const rt = new Runtime(instance);
+  rt.checkAbi(url.href);
+  return rt;
 }

@@ -27,7 +27,7 @@
 #endif
 
 #ifdef PLDR_PROFILE
-extern double pldr_profile_ms[]; /* forward.c: PROFILE_PARTS entries */
+extern double pldr_profile_ms[]; /* src/session/forward.c: pldr_profile_count entries */
 extern const char *const pldr_profile_names[];
 extern const int pldr_profile_count;
 #endif

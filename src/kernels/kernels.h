@@ -23,6 +23,8 @@ typedef struct pldr_matrix {
 
 typedef struct { uint16_t d; int8_t qs[PK_QBLOCK]; } block_q8_0;      /* x = d * qs[i] */
 typedef struct { uint16_t d; uint8_t qs[PK_QBLOCK / 2]; } block_q4_0; /* x = d * (q - 8) */
+_Static_assert(sizeof(block_q8_0) == sizeof(uint16_t) + PK_QBLOCK, "wrong q8_0 block size/padding");
+_Static_assert(sizeof(block_q4_0) == sizeof(uint16_t) + PK_QBLOCK / 2, "wrong q4_0 block size/padding");
 
 /* Bytes of a matrix [rows][cols] in `format`. */
 size_t pk_matrix_bytes(int format, int rows, int cols);
@@ -42,7 +44,7 @@ void pk_quantize_row_q4_0(const float *x, void *blocks, int cols);
  * (pack_act, in the lane order of their products). q: [ceil(cols/32) * 32], d: [ceil(cols/32)]. */
 void pk_quantize_act(const float *x, int8_t *q, float *d, int cols);
 
-/* pk_f16_to_f32 of every binary16 bit pattern, built on first use. */
+/* pk_f16_to_f32 of every binary16 bit pattern (built once, thread-safely: kernels_common.c). */
 const float *pk_f16_table(void);
 
 /* Work memory a caller lends the kernels (each session owns one): grown on demand, freed by its

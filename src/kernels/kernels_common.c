@@ -2,6 +2,7 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,14 +178,24 @@ void pk_quantize_act(const float *x, int8_t *q, float *d, int cols) {
     }
 }
 
-/* Every binary16 value as float: one table read per block scale in the quantized kernels. */
+/* Every binary16 value as float: one table read per block scale in the quantized kernels.
+ * pldr_model_new builds it (so no forward pass writes it); a kernel used on its own builds it
+ * on first use. Built once even when threads race to it: the first claims it, the others wait. */
+enum { TABLE_EMPTY, TABLE_BUILDING, TABLE_READY };
 static float f16_table[65536];
-static int f16_table_ready;
+static atomic_int f16_table_state;
+
+static void build_f16_table(void) {
+    int expected = TABLE_EMPTY;
+    if (atomic_compare_exchange_strong(&f16_table_state, &expected, TABLE_BUILDING)) {
+        for (uint32_t h = 0; h < 65536; h++) f16_table[h] = pk_f16_to_f32((uint16_t)h);
+        atomic_store_explicit(&f16_table_state, TABLE_READY, memory_order_release);
+    }
+    while (atomic_load_explicit(&f16_table_state, memory_order_acquire) != TABLE_READY) {
+    }
+}
 
 const float *pk_f16_table(void) {
-    if (!f16_table_ready) {
-        for (uint32_t h = 0; h < 65536; h++) f16_table[h] = pk_f16_to_f32((uint16_t)h);
-        f16_table_ready = 1;
-    }
+    if (atomic_load_explicit(&f16_table_state, memory_order_acquire) != TABLE_READY) build_f16_table();
     return f16_table;
 }

@@ -1,9 +1,9 @@
-/* anet.c — the deep net that produces G_LM (spec §2.3–2.4). Run once per G-cache. */
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
+/* anet.c — the deep net that produces G_LM (spec §2.3–2.4). Run once per G-cache: when, and for
+ * whom, is the G-cache's policy (src/session/gcache.c). */
+#include "anet.h"
 
-#include "../session/session.h"
+#include <math.h>
+#include <string.h>
 
 /* A0 = Σ_s q_sᵀ q_s per head over all n positions, no causal mask (spec §2.3) */
 static void metric_a0(float *a, const float *q, int n, int H, int dk) {
@@ -77,17 +77,39 @@ void anet_layer(const pldr_model *m, const pldr_layer *ly, const float *q, int n
     }
 }
 
-int anet_scratch_alloc(pldr_session *s) {
-    const pldr_hparams *hp = &s->model->hp;
-    if (s->anet.a) return PLDR_OK;
-    s->anet.kernel = &s->kernel;
-    size_t rows = (size_t)hp->n_heads * hp->head_dim, dk = (size_t)hp->head_dim;
-    size_t floats[6] = {rows * dk, rows * dk, rows * hp->a_dff, rows * hp->a_dff, dk * dk, dk * dk};
-    float **bufs[6] = {&s->anet.a, &s->anet.a_in, &s->anet.h1, &s->anet.h2, &s->anet.t, &s->anet.z};
+/* Floats of the buffers of anet_scratch in order, each rounded up to 4 (16 bytes); 0 when a
+ * size does not fit a size_t. */
+static int scratch_floats(const pldr_hparams *hp, size_t floats[6]) {
+    int ok = 1;
+    size_t dk = (size_t)hp->head_dim, rows = size_mul((size_t)hp->n_heads, dk, &ok);
+    size_t sizes[6] = {size_mul(rows, dk, &ok), size_mul(rows, dk, &ok), size_mul(rows, (size_t)hp->a_dff, &ok),
+                       size_mul(rows, (size_t)hp->a_dff, &ok), size_mul(dk, dk, &ok), size_mul(dk, dk, &ok)};
     for (int i = 0; i < 6; i++) {
-        *bufs[i] = malloc(floats[i] * sizeof(float) + 16);
-        if (!*bufs[i]) return session_fail(s, PLDR_ERR_OUT_OF_MEMORY, "out of memory for the A-net work space");
-        s->anet_bytes += floats[i] * sizeof(float);
+        if (sizes[i] > SIZE_MAX - 3) ok = 0;
+        floats[i] = ok ? (sizes[i] + 3) / 4 * 4 : 0;
     }
-    return PLDR_OK;
+    return ok;
+}
+
+size_t anet_scratch_bytes(const pldr_hparams *hp) {
+    size_t floats[6], total = 0;
+    int ok = scratch_floats(hp, floats);
+    for (int i = 0; i < 6 && ok; i++) {
+        if (floats[i] > SIZE_MAX - total) ok = 0;
+        total += floats[i];
+    }
+    size_t bytes = size_mul(total, sizeof(float), &ok);
+    return ok ? bytes : 0;
+}
+
+void anet_scratch_bind(anet_scratch *ws, const pldr_hparams *hp, void *mem, pk_scratch *kernel) {
+    size_t floats[6];
+    scratch_floats(hp, floats);
+    float **bufs[6] = {&ws->a, &ws->a_in, &ws->h1, &ws->h2, &ws->t, &ws->z};
+    float *p = mem;
+    for (int i = 0; i < 6; i++) {
+        *bufs[i] = p;
+        p += floats[i];
+    }
+    ws->kernel = kernel;
 }

@@ -1,11 +1,15 @@
-/* model.c — model lifecycle, errors and the model-level G-cache. */
+/* model.c — model lifecycle, errors, and the storage of the model's G-cache (its policy:
+ * src/session/gcache.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
 
-const char *pldr_status_name(int status) {
+const char *pldr_version(void) { return PLDR_VERSION; }
+int pldr_abi_version(void) { return PLDR_ABI_VERSION; }
+
+const char *pldr_status_name(pldr_status status) {
     switch (status) {
     case PLDR_OK: return "PLDR_OK";
     case PLDR_IGNORED: return "PLDR_IGNORED";
@@ -42,7 +46,17 @@ pldr_model_params pldr_model_default_params(void) {
     return (pldr_model_params){.gcache_mode = PLDR_GCACHE_FIRST, .weight_format = PLDR_WEIGHTS_F32};
 }
 
+pldr_model_params *pldr_model_default_params_by_ref(void) {
+    pldr_model_params *p = malloc(sizeof *p);
+    if (p) *p = pldr_model_default_params();
+    return p;
+}
+
+void pldr_model_params_free(pldr_model_params *p) { free(p); }
+size_t pldr_model_params_size(void) { return sizeof(pldr_model_params); }
+
 pldr_model *pldr_model_new(const pldr_model_params *params) {
+    pk_f16_table(); /* built here, once, so that no forward pass ever writes it */
     pldr_model *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     m->params = params ? *params : pldr_model_default_params();
@@ -55,13 +69,13 @@ void pldr_model_free(pldr_model *m) {
     tensors_free(m);
     free(m->rope_cos);
     free(m->rope_sin);
-    free(m->g_cache);
-    free(m->a_cache);
+    free(m->gcache.g);
+    free(m->gcache.a);
     free(m);
 }
 
 const char *pldr_model_error(const pldr_model *m) { return m ? m->error : "no model (NULL)"; }
-int pldr_model_status(const pldr_model *m) { return m ? m->status : PLDR_ERR_INVALID_ARGUMENT; }
+pldr_status pldr_model_status(const pldr_model *m) { return m ? m->status : PLDR_ERR_INVALID_ARGUMENT; }
 
 static int validate_params(pldr_model *m) {
     const pldr_model_params *p = &m->params;
@@ -89,11 +103,12 @@ int pldr_model_alloc(pldr_model *m) {
     if (!rc) rc = tensors_build(m);
     if (!rc) rc = rope_build(m);
     if (rc) return rc;
-    size_t n = g_count(&m->hp);
-    m->g_cache = calloc(n, sizeof(float));
-    m->a_cache = calloc(n, sizeof(float));
-    if (!m->g_cache || !m->a_cache) return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory for the G-cache");
-    m->bytes += 2 * n * sizeof(float);
+    int ok = 1;
+    size_t bytes = size_mul(g_count(&m->hp), sizeof(float), &ok);
+    m->gcache.g = ok ? calloc(1, bytes) : NULL;
+    m->gcache.a = ok ? calloc(1, bytes) : NULL;
+    if (!m->gcache.g || !m->gcache.a) return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory for the G-cache");
+    m->bytes += 2 * bytes;
     m->stage = STAGE_LOADING;
     return PLDR_OK;
 }
@@ -105,20 +120,23 @@ static void set_identity(float *g, const pldr_hparams *hp) {
         for (int i = 0; i < dk; i++) g[(size_t)lh * dk * dk + (size_t)i * dk + i] = 1.0f;
 }
 
-/* G-only models: G_LM is past_G_values[l][2][0] (spec §5), or identity for "identity". */
+/* G-only models: G_LM is past_G_values[l][2][0] and A_LM [l][1][0] (spec §5), or identity for
+ * "identity". Written in place: no session exists yet. */
 static void install_predefined_g(pldr_model *m) {
     const pldr_hparams *hp = &m->hp;
+    model_gcache *gc = &m->gcache;
     size_t per_layer = (size_t)hp->n_heads * hp->head_dim * hp->head_dim;
     if (m->past_g) {
         for (int l = 0; l < hp->n_layers; l++) {
-            memcpy(m->a_cache + l * per_layer, m->past_g + (3 * l + 1) * per_layer, per_layer * sizeof(float));
-            memcpy(m->g_cache + l * per_layer, m->past_g + (3 * l + 2) * per_layer, per_layer * sizeof(float));
+            memcpy(gc->a + l * per_layer, m->past_g + (3 * l + 1) * per_layer, per_layer * sizeof(float));
+            memcpy(gc->g + l * per_layer, m->past_g + (3 * l + 2) * per_layer, per_layer * sizeof(float));
         }
-        m->g_valid = 1;
     } else if (hp->custom_g == CUSTOM_G_IDENTITY) {
-        set_identity(m->g_cache, hp);
-        m->g_valid = 1;
+        set_identity(gc->g, hp);
+    } else {
+        return; /* no G: pldr_model_set_gcache must install one */
     }
+    atomic_store(&gc->state, GCACHE_READY);
 }
 
 int pldr_model_finalize(pldr_model *m) {
@@ -127,34 +145,52 @@ int pldr_model_finalize(pldr_model *m) {
         return model_fail(m, PLDR_ERR_STATE, m->stage == STAGE_NEW ? "finalize before pldr_model_alloc" : "finalize called twice");
     int rc = tensors_check_complete(m);
     if (rc) return rc;
-    if (m->hp.custom_g != CUSTOM_G_NONE && !m->g_valid) install_predefined_g(m);
+    if (m->hp.custom_g != CUSTOM_G_NONE && !model_gcache_ready(m)) install_predefined_g(m);
     m->stage = STAGE_READY;
     return PLDR_OK;
 }
 
-int pldr_model_set_gcache(pldr_model *m, const float *g, size_t count) {
-    if (!m) return PLDR_ERR_INVALID_ARGUMENT;
-    if (m->stage == STAGE_NEW) return model_fail(m, PLDR_ERR_STATE, "set_gcache before pldr_model_alloc");
-    size_t n = g_count(&m->hp);
-    if (!g || count != n)
-        return model_fail(m, PLDR_ERR_GCACHE, "G-cache of %zu floats, but this model needs [%d][%d][%d][%d] = %zu",
-                          count, m->hp.n_layers, m->hp.n_heads, m->hp.head_dim, m->hp.head_dim, n);
-    for (size_t i = 0; i < n; i++)
-        if (!(g[i] == g[i]) || g[i] - g[i] != 0.0f)
-            return model_fail(m, PLDR_ERR_GCACHE, "G-cache value %zu is not finite", i);
-    memcpy(m->g_cache, g, n * sizeof(float));
-    memset(m->a_cache, 0, n * sizeof(float));
-    m->g_valid = 1;
-    m->params.gcache_mode = PLDR_GCACHE_FIXED;
-    return PLDR_OK;
+pldr_gcache_mode pldr_model_gcache_mode(const pldr_model *m) {
+    return m ? (pldr_gcache_mode)m->params.gcache_mode : PLDR_GCACHE_FIRST;
 }
-
-const float *pldr_model_gcache(const pldr_model *m) { return m && m->g_valid ? m->g_cache : NULL; }
-size_t pldr_model_gcache_count(const pldr_model *m) { return m && m->stage != STAGE_NEW ? g_count(&m->hp) : 0; }
-int pldr_model_gcache_mode(const pldr_model *m) { return m ? m->params.gcache_mode : -1; }
 int pldr_model_vocab_size(const pldr_model *m) { return m ? m->hp.vocab : 0; }
 int pldr_model_context_max(const pldr_model *m) { return m ? m->hp.max_pos : 0; }
 int pldr_model_eos_id(const pldr_model *m) { return m ? m->hp.eos_id : -1; }
 size_t pldr_model_weight_bytes(const pldr_model *m) { return m ? m->bytes : 0; }
-int64_t pldr_model_anet_runs(const pldr_model *m) { return m ? m->anet_runs : 0; }
-double pldr_model_anet_ms(const pldr_model *m) { return m ? m->anet_ms : 0.0; }
+int64_t pldr_model_anet_runs(const pldr_model *m) { return m ? atomic_load(&m->gcache.anet_runs) : 0; }
+double pldr_model_anet_ms(const pldr_model *m) { return m ? (double)atomic_load(&m->gcache.anet_ns) / 1e6 : 0.0; }
+
+/* ---- the G-cache storage ---------------------------------------------------------------------- */
+
+int model_gcache_ready(const pldr_model *m) {
+    return atomic_load_explicit(&m->gcache.state, memory_order_acquire) == GCACHE_READY;
+}
+
+const float *model_gcache_g(const pldr_model *m) { return model_gcache_ready(m) ? m->gcache.g : NULL; }
+const float *model_gcache_a(const pldr_model *m) { return model_gcache_ready(m) ? m->gcache.a : NULL; }
+unsigned model_gcache_epoch(const pldr_model *m) { return m->gcache.epoch; }
+
+void model_gcache_install(pldr_model *m, const float *g, const float *a) {
+    size_t bytes = g_count(&m->hp) * sizeof(float);
+    memcpy(m->gcache.g, g, bytes);
+    if (a) memcpy(m->gcache.a, a, bytes);
+    else memset(m->gcache.a, 0, bytes);
+    atomic_store_explicit(&m->gcache.state, GCACHE_READY, memory_order_release);
+    m->gcache.epoch++;
+    m->params.gcache_mode = PLDR_GCACHE_FIXED;
+}
+
+int model_gcache_publish(pldr_model *m, const float *g, const float *a) {
+    int expected = GCACHE_EMPTY;
+    if (!atomic_compare_exchange_strong(&m->gcache.state, &expected, GCACHE_PUBLISHING)) return 0;
+    size_t bytes = g_count(&m->hp) * sizeof(float);
+    memcpy(m->gcache.g, g, bytes);
+    memcpy(m->gcache.a, a, bytes);
+    atomic_store_explicit(&m->gcache.state, GCACHE_READY, memory_order_release);
+    return 1;
+}
+
+void model_count_anet_run(pldr_model *m, double ms) {
+    atomic_fetch_add(&m->gcache.anet_runs, 1);
+    atomic_fetch_add(&m->gcache.anet_ns, (long long)(ms * 1e6));
+}

@@ -1,8 +1,11 @@
-/* model.h — the model (weights, hyperparameters, RoPE table, model-level G-cache); internal. */
+/* model.h — the model (weights, hyperparameters, RoPE table, the model's G-cache storage); internal.
+ * The model knows nothing of sessions: they read it, and write only through the model_gcache_* and
+ * model_count_anet_run functions below (thread-safe where pldr.h says so). */
 #ifndef PLDR_MODEL_H
 #define PLDR_MODEL_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 
 #include "../kernels/kernels.h"
 #include "pldr.h"
@@ -70,7 +73,6 @@ typedef struct {
     int format;           /* storage format (pldr_dtype) */
     size_t total;         /* bytes expected */
     size_t received;      /* bytes committed */
-    size_t n_elems;
     unsigned char *base;  /* where incoming bytes land (tail half of the f32 storage for F16/BF16) */
     /* quantize-at-load: whole rows are staged, converted to float32 and quantized */
     unsigned char *stage; /* [stage_cap] bytes of incoming rows */
@@ -80,6 +82,19 @@ typedef struct {
 } upload_state;
 
 enum { STAGE_NEW = 0, STAGE_LOADING, STAGE_READY };
+
+/* The model's G-cache (modes first and fixed). The policy — which G a session attends with, when
+ * the A-net runs — is src/session/gcache.c; this is only the storage it publishes to. */
+enum { GCACHE_EMPTY = 0, GCACHE_PUBLISHING, GCACHE_READY };
+
+typedef struct {
+    float *g;                /* [L][H][dk][dk]  G_LM */
+    float *a;                /* [L][H][dk][dk]  the A_LM it came from (zero when installed) */
+    atomic_int state;        /* GCACHE_*: mode first publishes once, from whichever session is first */
+    unsigned epoch;          /* +1 at every install: sessions computed under another epoch are stale */
+    atomic_llong anet_runs;  /* completed A-net runs, all sessions */
+    atomic_llong anet_ns;    /* their time: an integer, so that sessions on threads add atomically */
+} model_gcache;
 
 struct pldr_model {
     pldr_model_params params;
@@ -100,11 +115,7 @@ struct pldr_model {
     upload_state up;
 
     float *rope_cos, *rope_sin;      /* [max_pos][dk/2] */
-    float *g_cache;                  /* [L][H][dk][dk] mode first/fixed */
-    float *a_cache;                  /* [L][H][dk][dk] A_LM beside it (zero when installed) */
-    int g_valid;
-    int64_t anet_runs;
-    double anet_ms;                  /* time spent in the A-net */
+    model_gcache gcache;
     size_t bytes;                    /* weights + tables + G-cache */
 };
 
@@ -127,6 +138,26 @@ int upload_quant_begin(pldr_model *m);
 int upload_quant_window(pldr_model *m, void **dst, size_t *capacity);
 int upload_quant_commit(pldr_model *m, size_t nbytes);
 void upload_quant_end(pldr_model *m);
+
+/* model.c: the G-cache storage. Reads are safe while sessions run; install is not (pldr.h). */
+int model_gcache_ready(const pldr_model *m);
+const float *model_gcache_g(const pldr_model *m); /* [L][H][dk][dk], NULL unless ready */
+const float *model_gcache_a(const pldr_model *m); /* [L][H][dk][dk], NULL unless ready */
+unsigned model_gcache_epoch(const pldr_model *m);
+/* copies g (and a, or zeros), switches to mode fixed and starts a new epoch */
+void model_gcache_install(pldr_model *m, const float *g, const float *a);
+/* mode first: copies g and a in if no G is there yet (1), else leaves the first one (0) */
+int model_gcache_publish(pldr_model *m, const float *g, const float *a);
+void model_count_anet_run(pldr_model *m, double ms);
+
+/* n * size as a size_t, or 0 (with *ok cleared) when it does not fit: sizes on wasm32 are 32-bit */
+static inline size_t size_mul(size_t n, size_t size, int *ok) {
+    if (size && n > SIZE_MAX / size) {
+        *ok = 0;
+        return 0;
+    }
+    return n * size;
+}
 
 /* rope.c */
 int rope_build(pldr_model *m);

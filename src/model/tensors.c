@@ -268,7 +268,7 @@ static int check_upload(pldr_model *m, const char *name, int dtype, const int32_
     return PLDR_OK;
 }
 
-int pldr_model_check_tensor(pldr_model *m, const char *name, int dtype, const int32_t *shape, int ndim) {
+int pldr_model_check_tensor(pldr_model *m, const char *name, pldr_dtype dtype, const int32_t *shape, int ndim) {
     if (!m) return PLDR_ERR_INVALID_ARGUMENT;
     tensor_slot *s = NULL;
     int format = -1;
@@ -286,10 +286,11 @@ const char *pldr_model_tensor_name(const pldr_model *m, int i) {
 int pldr_model_tensor_status(const pldr_model *m, int i) {
     if (!m || i < 0 || i >= m->n_slots) return -1;
     const tensor_slot *s = &m->slots[i];
-    return (s->present ? 1 : 0) | (s->seen ? 2 : 0) | (s->optional ? 4 : 0);
+    return (s->present ? PLDR_TENSOR_UPLOADED : 0) | (s->seen ? PLDR_TENSOR_CHECKED : 0) |
+           (s->optional ? PLDR_TENSOR_OPTIONAL : 0);
 }
 
-int pldr_model_upload_begin(pldr_model *m, const char *name, int dtype, const int32_t *shape, int ndim) {
+int pldr_model_upload_begin(pldr_model *m, const char *name, pldr_dtype dtype, const int32_t *shape, int ndim) {
     if (!m) return PLDR_ERR_INVALID_ARGUMENT;
     if (m->up.slot)
         return model_fail(m, PLDR_ERR_STATE, "tensor %s: the upload of %s has not ended", name ? name : "?", m->up.slot->name);
@@ -302,7 +303,7 @@ int pldr_model_upload_begin(pldr_model *m, const char *name, int dtype, const in
                           ? pk_matrix_bytes(dtype, s->shape[0], s->shape[1]) : n * dtype_elem_bytes(dtype);
     size_t store_bytes = s->matrix ? pk_matrix_bytes(format, s->shape[0], s->shape[1])
                                    : s->ignored ? in_bytes : n * sizeof(float);
-    m->up = (upload_state){.slot = s, .dtype = dtype, .format = format, .total = in_bytes, .n_elems = n};
+    m->up = (upload_state){.slot = s, .dtype = dtype, .format = format, .total = in_bytes};
     free(s->mem);
     s->mem = malloc(store_bytes ? store_bytes : 1);
     if (!s->mem) return begin_fail(m, model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory for tensor %s (%zu bytes)", s->name, store_bytes));
@@ -352,6 +353,21 @@ int pldr_model_upload_commit(pldr_model *m, size_t nbytes) {
     return PLDR_OK;
 }
 
+/* The tensor being uploaded is dropped: still missing, free to be uploaded again. */
+static void discard_upload(pldr_model *m) {
+    free(m->up.slot->mem);
+    m->up.slot->mem = NULL;
+    upload_quant_end(m);
+    m->up = (upload_state){0};
+}
+
+int pldr_model_upload_abort(pldr_model *m) {
+    if (!m) return PLDR_ERR_INVALID_ARGUMENT;
+    if (!m->up.slot) return model_fail(m, PLDR_ERR_STATE, "upload_abort: no upload in progress");
+    discard_upload(m);
+    return PLDR_OK;
+}
+
 int pldr_model_upload_end(pldr_model *m) {
     if (!m) return PLDR_ERR_INVALID_ARGUMENT;
     upload_state *up = &m->up;
@@ -359,10 +375,7 @@ int pldr_model_upload_end(pldr_model *m) {
     tensor_slot *s = up->slot;
     if (up->received != up->total) {
         int rc = model_fail(m, PLDR_ERR_SHAPE, "tensor %s: received %zu of %zu bytes", s->name, up->received, up->total);
-        free(s->mem);
-        s->mem = NULL;
-        upload_quant_end(m);
-        *up = (upload_state){0};
+        discard_upload(m);
         return rc;
     }
     upload_quant_end(m);

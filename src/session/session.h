@@ -1,64 +1,87 @@
-/* session.h — a session: KV-cache, position, token history, scratch; internal. */
+/* session.h — a session: position, token history, KV-cache (kvcache.h), its side of the G-cache
+ * (gcache.h), the run in progress and the scratch it runs in; internal.
+ *
+ *   session.c  lifecycle, errors, scratch, getters
+ *   prefill.c  a run (prefill or decode) as a list of steps: begin / step / cancel
+ *   forward.c  the math of those steps (spec §1–§2)
+ *   kvcache.c  the KV-cache: store, rewind, shift
+ *   gcache.c   the G-cache policy and the A-net step */
 #ifndef PLDR_SESSION_H
 #define PLDR_SESSION_H
 
+#include "../model/anet.h"
 #include "../model/model.h"
+#include "gcache.h"
+#include "kvcache.h"
 
-typedef struct { /* A-net work space, rows = H*dk rows of dk (every head's A at once) */
-    pk_scratch *kernel; /* the session's kernel work memory */
-    float *a;       /* [H*dk][dk]  A */
-    float *a_in;    /* [H*dk][dk]  residual input */
-    float *h1, *h2; /* [H*dk][A_dff] */
-    float *t, *z;   /* [dk][dk] */
-} anet_scratch;
+/* Rows a step works on at a time: one layer over PREFILL_CHUNK tokens is a piece of work short
+ * enough to stop between (spec-free: a responsiveness choice). A last chunk shorter than
+ * CHUNK_MIN_TAIL joins the one before, so that every chunk of a run of 8 tokens or more takes
+ * the kernels' many-token path: chunked and unchunked runs then give the same bits. */
+#define PREFILL_CHUNK 64
+#define CHUNK_MIN_TAIL 8
+#define CHUNK_MAX_ROWS (PREFILL_CHUNK + CHUNK_MIN_TAIL - 1)
+
+/* A run of tokens (a prefill or a decode) in progress, as a list of steps (prefill.c). */
+struct prefill_run {
+    int active;
+    int start;            /* position of the first row run: the session's position, 0 in mode off */
+    int n;                /* rows run, at positions start .. start+n-1 */
+    int n_new;            /* the last n_new rows are the new tokens */
+    int mask_pads;        /* mask key positions holding the pad id (a full pass) */
+    float *all_logits;    /* [n_new][V] or NULL */
+    const float *g;       /* [L][H][dk][dk]  the G_LM attention uses */
+    int compute_g;        /* the A-net steps compute it, into g_out / a_out (= g) */
+    float *g_out, *a_out; /* [L][H][dk][dk] */
+    unsigned epoch;       /* the model's G-cache epoch at begin */
+    int chunks;           /* chunks of rows per layer */
+    int head_chunks;      /* chunks of rows whose logits are computed */
+    int next, total;      /* steps done, steps in all */
+    double anet_ms;       /* time spent in its A-net steps */
+};
 
 struct pldr_session {
     pldr_model *model;
-    int ctx;            /* positions the KV-cache holds */
-    int pos;            /* positions held */
-    int32_t *ids;       /* [ctx] token history */
-    float *k_cache;     /* [L][H][ctx][dk]  keys after RoPE */
-    float *v_cache;     /* [L][H][ctx][dk] */
+    int ctx;              /* positions the KV-cache holds */
+    int pos;              /* positions held */
+    int32_t *ids;         /* [ctx] token history (ids past pos: those of the run in progress) */
+    kv_cache kv;
+    session_gcache gc;
+    prefill_run run;
 
-    float *g, *a_lm;    /* [L][H][dk][dk]  the session's own G-cache (modes prompt, off) */
-    int g_valid;
-    int own_g;          /* compute G into g/a_lm whatever the model's mode (compute_gcache) */
-    const float *g_active, *a_active; /* what attention uses: model's or session's */
-
-    float *logits;      /* [V] of the last position run */
+    float *logits;        /* [V] of the last position run */
     int logits_valid;
 
-    int cap;            /* positions the scratch below holds */
-    float *x, *xb;      /* [cap][D] residual stream, work */
-    float *q, *k, *v;   /* [cap][D] */
-    float *att;         /* [cap][D] attention output before the dense layer */
-    float *hb, *hb2;    /* [cap][dff] */
-    float *scores;      /* [ctx] */
-    float *qg;          /* [dk]  q·G of one head */
+    int cap;              /* rows the two buffers below hold */
+    float *x, *q;         /* [cap][D] residual stream, queries after RoPE: every row of a run */
+    int chunk_cap;        /* rows the chunk buffers below hold */
+    float *k, *v;         /* [chunk_cap][D] keys and values of one chunk, before they are cached */
+    float *att, *xb;      /* [chunk_cap][D] attention output, a work row */
+    float *hb, *hb2;      /* [chunk_cap][dff] */
+    float *scores;        /* [ctx] */
+    float *qg;            /* [dk]  q·G of one head */
     anet_scratch anet;
-    pk_scratch kernel;  /* work memory the matrix kernels pack into */
-    size_t kv_bytes, scratch_bytes, act_bytes, anet_bytes;
+    void *anet_mem;       /* the block anet's buffers are carved from */
+    pk_scratch kernel;    /* work memory the matrix kernels pack into */
+    size_t scratch_bytes, act_bytes, anet_bytes;
     char error[512];
+    pldr_status status;   /* code of the last error */
 };
 
+/* session.c */
 int session_fail(pldr_session *s, int code, const char *fmt, ...);
+/* A new session of context ctx; force_own: pldr_model_compute_gcache's. NULL when out of memory. */
+pldr_session *session_create(pldr_model *m, int ctx, int force_own);
+/* Catches up with a replaced model G-cache: a stale session is reset to position 0. */
+void session_refresh(pldr_session *s);
+/* Scratch for a run of n rows (grown on demand; a failure leaves the old scratch). */
+int session_ensure_scratch(pldr_session *s, int n);
+void *session_alloc(size_t n, size_t size, size_t *counter);
 
-/* forward.c: runs ids[0..n) at positions s->pos.. (does not advance pos). need_g: run the A-net
- * on these queries into (g, a). logits_from: first row whose logits go to all_logits. */
-typedef struct {
-    const int32_t *ids;
-    int n;
-    int mask_pads;
-    float *g, *a;          /* A-net output [L][H][dk][dk], or NULL to use s->g_active */
-    float *all_logits;     /* [n - logits_from][V] or NULL */
-    int logits_from;
-} forward_args;
-
-int forward(pldr_session *s, const forward_args *args);
-
-/* anet.c: A_LM and G_LM of one layer from its queries q [n][D] (spec §2.3–2.4) */
-void anet_layer(const pldr_model *m, const pldr_layer *ly, const float *q, int n, anet_scratch *ws,
-                float *g, float *a_lm);
-int anet_scratch_alloc(pldr_session *s);
+/* forward.c: the steps of a run (prefill.c orders them; the A-net step is gcache_layer) */
+void forward_embed(pldr_session *s, const prefill_run *r);
+void forward_qkv(pldr_session *s, const prefill_run *r, int layer, int t0, int n);
+void forward_attend(pldr_session *s, const prefill_run *r, int layer, int t0, int n);
+void forward_head(pldr_session *s, const prefill_run *r, int t0, int n);
 
 #endif
