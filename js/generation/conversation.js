@@ -1,9 +1,15 @@
 // A token history kept in step with a session's KV-cache: new text is appended as ids, only ids
-// not yet in the cache are run, a shared prefix is reused after a rewind, and when the context is
-// full the window slides (context shift, G-cache kept) instead of failing.
-import { PldrError } from '../errors.js';
+// not yet in the cache are run (in steps that an AbortSignal can stop between), a shared prefix
+// is reused after a rewind, and when the context is full the window slides (context shift,
+// G-cache kept) instead of failing.
+import { AbortError, PldrError } from '../errors.js';
+import { yieldToEventLoop } from './schedule.js';
 
-/** @typedef {import('../runtime/model.js').Session} Session */
+/** @typedef {import('../runtime/session.js').Session} Session */
+/** @typedef {import('../runtime/session.js').PrefillRun} PrefillRun */
+
+/** A stepped prefill visits the event loop (where a Stop arrives) at least this often. */
+const SLICE_MS = 10;
 
 export class Conversation {
   /**
@@ -92,18 +98,53 @@ export class Conversation {
     }
   }
 
-  /** Runs the ids not yet in the cache; returns the last logits (a live view). */
-  sync() {
+  /**
+   * Runs the ids not yet in the cache; resolves to the last logits (a live view). Several ids (or
+   * one in mode "off", where a token recomputes everything) run as a stepped prefill: the signal
+   * is checked after every step, the event loop visited every SLICE_MS. On abort the prefill is
+   * cancelled — the cache holds what it held before, the ids stay to be run — and an AbortError
+   * is thrown.
+   * @param {{signal?: AbortSignal}} [options] @returns {Promise<Float32Array>}
+   */
+  async sync(options = {}) {
+    const { signal } = options;
     const start = this.session.position;
-    this.prefilled = this.ids.length - start;
-    if (this.prefilled <= 0) {
+    this.prefilled = 0;
+    if (signal?.aborted) throw new AbortError();
+    if (this.ids.length - start <= 0) {
       // everything is cached: rerun the last id so its logits are current
       this.session.rewind(1);
       this.prefilled = 1;
       return this.session.prefill(this.ids.slice(-1), { copy: false });
     }
-    if (this.prefilled === 1) return this.session.decode(this.ids[start], { copy: false });
-    return this.session.prefill(this.ids.slice(start), { copy: false });
+    const ids = this.ids.slice(start);
+    if (ids.length === 1 && this.session.model.gcacheMode !== 'off') {
+      this.prefilled = 1;
+      return this.session.decode(ids[0], { copy: false });
+    }
+    await runSteps(this.session.beginPrefill(ids), signal);
+    this.prefilled = ids.length;
+    return this.session.logitsView();
+  }
+}
+
+/**
+ * Steps a prefill to its end, checking the signal after every step and yielding to the event loop
+ * every SLICE_MS; cancels it when aborted (or when a step throws).
+ * @param {PrefillRun} run @param {AbortSignal} [signal]
+ */
+async function runSteps(run, signal) {
+  let slice = performance.now();
+  try {
+    while (run.step() > 0) {
+      if (signal?.aborted) throw new AbortError();
+      if (performance.now() - slice < SLICE_MS) continue;
+      await yieldToEventLoop();
+      if (signal?.aborted) throw new AbortError();
+      slice = performance.now();
+    }
+  } finally {
+    run.cancel(); // no-op once complete
   }
 }
 

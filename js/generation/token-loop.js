@@ -1,5 +1,6 @@
-// The token loop: sample, stream text, stop at [END], a stop string, maxTokens or an abort, and
-// leave the conversation holding exactly what was emitted.
+// The token loop: sample, stream text, stop at [END], a stop string, maxTokens or an abort (also
+// in the middle of a long prefill), and leave the conversation holding exactly what was emitted.
+import { AbortError } from '../errors.js';
 import { yieldToEventLoop } from './schedule.js';
 
 /**
@@ -39,13 +40,24 @@ export async function* generateTokens(conv, o) {
   const marks = [];
   let text = '', emitted = 0, finishReason = /** @type {FinishReason} */ ('length');
 
+  /** conv.sync(), or null when the signal stopped it (the conversation is then as before it) */
+  const sync = async () => {
+    try {
+      return await conv.sync({ signal: o.signal });
+    } catch (err) {
+      if (err instanceof AbortError) return null;
+      throw err;
+    }
+  };
+
   conv.makeRoom(1);
   let t0 = performance.now();
-  let logits = conv.sync();
+  let logits = await sync();
   timing.prefillTokens = conv.prefilled;
   timing.prefillMs = performance.now() - t0;
+  if (!logits) finishReason = 'abort';
 
-  for (let step = 0; step < o.maxTokens; step++) {
+  for (let step = 0; logits && step < o.maxTokens; step++) {
     if (o.signal?.aborted) { finishReason = 'abort'; break; }
     o.onLogits?.(step, logits);
     const id = o.sampler.sample(logits, conv.ids);
@@ -71,8 +83,9 @@ export async function* generateTokens(conv, o) {
     if (step + 1 === o.maxTokens || o.signal?.aborted) continue;
     conv.makeRoom(1);
     t0 = performance.now();
-    logits = conv.sync();
+    logits = await sync();
     timing.decodeMs += performance.now() - t0;
+    if (!logits) { finishReason = 'abort'; break; }
     timing.decodeTokens++;
   }
 

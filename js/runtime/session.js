@@ -12,8 +12,8 @@ export const GCACHE_TENSORS = Object.freeze({ G_LM: 0, A_LM: 1 });
 /**
  * A prefill in steps (Session.beginPrefill): each step() runs a piece of work — one layer over a
  * chunk of up to 64 tokens, a layer's A-net, or the logits — and returns how many are left. Until
- * the last one the session is unchanged; cancel() drops the prefill, leaving it exactly as before.
- * The results are bitwise those of Session.prefill.
+ * the last one the session is unchanged; cancel() drops the prefill, leaving it exactly as before,
+ * and so does a step that throws. The results are bitwise those of Session.prefill.
  */
 export class PrefillRun {
   #session;
@@ -45,7 +45,8 @@ export class PrefillRun {
     try {
       left = s.check(s.rt.x.pldr_session_prefill_step(s.handle, budget), '');
     } catch (err) {
-      this.#close('closed'); // C closed it (e.g. the G-cache was replaced): nothing to cancel
+      s.rt.x.pldr_session_prefill_cancel(s.handle); // a step that fails ends the prefill (C may have already)
+      this.#close('closed');
       throw err;
     }
     if (left === 0) {
