@@ -58,6 +58,12 @@ build/kernels-test.wasm: $(KTEST_DEPS) | build/stamp-setup
 	$(EMCC) $(WARN) -O3 -msimd128 -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 -sTOTAL_STACK=1MB $(KTEST_SRC) -o $@
 kernels-test: build/kernels-test build/kernels-test.wasm
 
+# Thread-safety test (tests/threads_test.c): sessions of one model on threads, under ThreadSanitizer.
+THREADS_SRC := tests/threads_test.c src/cli/load.c src/cli/json.c
+build/threads-test: $(LIB_SRC) $(THREADS_SRC) $(HEADERS) Makefile | build/stamp-setup
+	@mkdir -p build
+	$(CC) $(WARN) -O1 -g -march=native -Wno-format-truncation -fsanitize=thread -pthread $(LIB_SRC) $(THREADS_SRC) -lm -o $@
+
 # Benchmarks: the CLI (bench included) as a WASI program with the flags of dist/pldr.wasm, and a
 # native build with the decode-step timing hooks of src/session/forward.c (-DPLDR_PROFILE).
 build/pldr-bench.wasm: $(LIB_SRC) $(CLI_SRC) $(HEADERS) src/host_imports.js Makefile | build/stamp-setup

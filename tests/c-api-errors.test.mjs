@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRuntime } from '../js/runtime/wasm.js';
-import { Model } from '../js/runtime/model.js';
+import { DTYPES, Model, TENSOR_STATUS } from '../js/runtime/model.js';
 import { STATUS_CODES } from '../js/errors.js';
 import { configFor, synthesize, uploadTensors } from './helpers/synthetic.mjs';
 
@@ -62,9 +62,7 @@ test('invalid options are rejected with the allowed values', () => {
   throwsCode(() => Model.create(rt, configFor(SMALL), { gcache: 'sometimes' }), 'PLDR_ERR_INVALID_ARGUMENT', /first, prompt, off, fixed/);
   throwsCode(() => Model.create(rt, configFor(SMALL), { quant: 'q3' }), 'PLDR_ERR_INVALID_ARGUMENT', /f32, q8, q4/);
   // the C API validates its params struct too
-  const params = rt.copyIn(new Int32Array([7, 0]));
-  const h = rt.x.pldr_model_new(params);
-  rt.free(params);
+  const h = rt.withParams('model', { gcache_mode: 7 }, (p) => rt.x.pldr_model_new(p));
   const model = new Model(rt, h);
   for (const [k, v] of Object.entries(configFor(SMALL))) {
     if (typeof v === 'number') rt.withStrings([k], (p) => rt.x.pldr_model_set_hparam(h, p, v));
@@ -98,6 +96,50 @@ test('tensors: too many or too few bytes', () => {
   const w2 = model.beginTensor({ name: 'decoder.layernorm1.weight', dtype: 'BF16', shape: [32] });
   w2.write(new Uint8Array(63));
   throwsCode(() => w2.end(), 'PLDR_ERR_SHAPE', /decoder\.layernorm1\.weight: received 63 of 64 bytes/);
+  model.free();
+});
+
+test('tensors: a write that fails discards the tensor: still missing, uploadable again, and the writer is closed', () => {
+  const model = Model.create(rt, configFor(SMALL));
+  const tensors = synthesize(SMALL);
+  const name = 'decoder.layernorm1.bias';
+  const index = Array.from({ length: rt.x.pldr_model_tensor_count(model.handle) }, (_, i) => i)
+    .find((i) => rt.readCString(rt.x.pldr_model_tensor_name(model.handle, i)) === name);
+  const w = model.beginTensor({ name, dtype: 'F32', shape: [32] });
+  throwsCode(() => w.write(new Uint8Array(129)), 'PLDR_ERR_SHAPE', /more bytes/);
+  assert.equal(rt.x.pldr_model_tensor_status(model.handle, index) & TENSOR_STATUS.UPLOADED, 0, 'not marked uploaded');
+  assert.ok(model.missingTensors().includes(name));
+  throwsCode(() => w.end(), 'PLDR_ERR_STATE', /decoder\.layernorm1\.bias: its upload failed and was discarded/);
+  throwsCode(() => w.write(new Uint8Array(4)), 'PLDR_ERR_STATE', /discarded/);
+  // the window memory was freed once: allocations go on working, the tensor uploads again
+  const again = model.beginTensor({ name, dtype: 'F32', shape: [32] });
+  again.write(new Uint8Array(128));
+  again.end();
+  assert.equal(rt.x.pldr_model_tensor_status(model.handle, index) & TENSOR_STATUS.UPLOADED, TENSOR_STATUS.UPLOADED);
+  uploadTensors(model, tensors.filter((t) => t.name !== name));
+  model.finalize();
+  assert.equal(model.newSession().prefill([1, 2]).length, SMALL.V);
+  // abort() on purpose, and the C call without an upload open
+  const m2 = Model.create(rt, configFor(SMALL));
+  const w3 = m2.beginTensor({ name, dtype: 'F32', shape: [32] });
+  w3.write(new Uint8Array(64));
+  w3.abort();
+  throwsCode(() => w3.end(), 'PLDR_ERR_STATE', /aborted/);
+  assert.equal(rt.x.pldr_model_upload_abort(m2.handle), -8);
+  assert.match(m2.error(), /upload_abort: no upload in progress/);
+  m2.beginTensor({ name, dtype: 'F32', shape: [32] }).write(new Uint8Array(128));
+  model.free();
+  m2.free();
+});
+
+test('tensors: dtype names that are not dtypes (inherited object keys included) are PLDR_DTYPE_INVALID', () => {
+  const model = Model.create(rt, configFor(SMALL));
+  for (const dtype of ['I64', 'toString', 'constructor', '__proto__', 'INVALID']) {
+    throwsCode(() => model.beginTensor({ name: 'final_layer.bias', dtype, shape: [50] }), 'PLDR_ERR_DTYPE', /final_layer\.bias: dtype unknown/);
+  }
+  throwsCode(() => model.beginTensor({ name: 'decoder.embedding.weight', dtype: 'U8', shape: [], quant: { format: 'hasOwnProperty', shape: [50, 32] } }),
+    'PLDR_ERR_DTYPE', /dtype unknown/);
+  assert.equal(DTYPES.INVALID, -1);
   model.free();
 });
 

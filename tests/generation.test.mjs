@@ -1,6 +1,6 @@
 // The generation loop and conversation bookkeeping on a synthetic model, with a fake text stream
-// (one letter per id) so stop strings, held-back text, aborts, prefix reuse and the sliding
-// window are checked without a tokenizer.
+// (one letter per id) so stop strings, held-back text, aborts (also in the middle of a long
+// prefill), prefix reuse and the sliding window are checked without a tokenizer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRuntime } from '../js/runtime/wasm.js';
@@ -9,6 +9,7 @@ import { Conversation } from '../js/generation/conversation.js';
 import { generateTokens } from '../js/generation/token-loop.js';
 import { Sampler } from '../js/generation/sampler.js';
 import { configFor, synthesize, uploadTensors } from './helpers/synthetic.mjs';
+import { benchIds } from '../tools/testkit/synthetic.mjs';
 
 const SHAPE = { L: 2, D: 32, H: 2, dff: 48, Adff: 8, nres: 1, ndense: 2, V: 64, ctx: 32 };
 const rt = await createRuntime();
@@ -43,17 +44,17 @@ async function drain(gen) {
 const greedy = () => new Sampler({ temperature: 0 });
 const sampled = (seed) => new Sampler({ temperature: 1, seed });
 
-test('only ids not yet in the cache are run; a changed suffix rewinds to the shared prefix', () => {
+test('only ids not yet in the cache are run; a changed suffix rewinds to the shared prefix', async () => {
   const conv = new Conversation(model.newSession({ contextLength: 32 }));
   conv.setIds([5, 6, 7]);
-  conv.sync();
+  await conv.sync();
   assert.equal(conv.prefilled, 3);
   conv.setIds([5, 6, 7, 8, 9]);
-  conv.sync();
+  await conv.sync();
   assert.equal(conv.prefilled, 2);
   conv.setIds([5, 6, 11]);
   assert.equal(conv.session.position, 2);
-  const a = conv.sync().slice();
+  const a = (await conv.sync()).slice();
   assert.equal(conv.prefilled, 1);
   const fresh = model.newSession({ contextLength: 32 });
   fresh.prefill([5, 6, 11]);
@@ -140,4 +141,85 @@ test('a prompt longer than the context is trimmed from the left, not an error', 
   const out = await drain(generateTokens(conv, { sampler: greedy(), maxTokens: 2, eosId: 999, textStream: letters() }));
   assert.equal(out.result.ids.length, 2);
   assert.ok(conv.shifts >= 1);
+});
+
+// ---- Stop during a long prompt -----------------------------------------------------------------
+
+const LONG = { L: 4, D: 128, H: 2, dff: 256, Adff: 16, nres: 1, ndense: 2, V: 64, ctx: 1100 };
+const longModel = Model.create(rt, { ...configFor(LONG), eos_token_id: 63 });
+uploadTensors(longModel, synthesize(LONG, 9));
+longModel.finalize();
+const LONG_PROMPT = benchIds(1000, 63, 5); // ids 4..62: never [END], never the pad id
+
+/** Counts the prefill steps run on a session, and lets a test act after a given step. */
+function countSteps(session, afterStep = () => {}) {
+  const counter = { steps: 0 };
+  const begin = session.beginPrefill.bind(session);
+  session.beginPrefill = (ids, options) => {
+    const run = begin(ids, options);
+    const step = run.step.bind(run);
+    run.step = (budget) => {
+      const left = step(budget);
+      counter.steps++;
+      afterStep(counter.steps);
+      return left;
+    };
+    return run;
+  };
+  return counter;
+}
+
+async function generateAfterPrompt(conv, signal) {
+  return drain(generateTokens(conv, { sampler: greedy(), maxTokens: 6, eosId: 63, signal, textStream: letters() }));
+}
+
+test('an abort during a long prefill stops after that step; conversation and session stay as if it never ran', async () => {
+  for (const gcache of ['first', 'prompt', 'off']) {
+    const m = Model.create(rt, { ...configFor(LONG), eos_token_id: 63 }, { gcache });
+    uploadTensors(m, synthesize(LONG, 9));
+    m.finalize();
+    const history = LONG_PROMPT.slice(0, 30);
+    const conv = new Conversation(m.newSession());
+    conv.setIds(history);
+    await conv.sync();
+    const controller = new AbortController();
+    let abortedAt = -1;
+    const counter = countSteps(conv.session, (k) => { if (k === 5) { controller.abort(); abortedAt = k; } });
+    conv.setIds([...history, ...LONG_PROMPT.slice(30, 200)]);
+    const runsBefore = m.anetRuns;
+    const aborted = await generateAfterPrompt(conv, controller.signal);
+    assert.equal(aborted.result.finishReason, 'abort', gcache);
+    assert.deepEqual(aborted.result.ids, []);
+    assert.equal(aborted.result.text, '');
+    assert.equal(counter.steps, abortedAt, `mode ${gcache}: no step ran after the abort`);
+    assert.equal(conv.session.position, history.length, 'the cache holds what it held before');
+    assert.deepEqual(conv.ids, [...history, ...LONG_PROMPT.slice(30, 200)], 'the prompt stays, to be run');
+    assert.equal(m.anetRuns, runsBefore);
+    // the same generate again equals one in a conversation where the aborted one never happened
+    const again = await generateAfterPrompt(conv);
+    const twin = new Conversation(m.newSession());
+    twin.setIds(history);
+    await twin.sync();
+    twin.setIds([...history, ...LONG_PROMPT.slice(30, 200)]);
+    const clean = await generateAfterPrompt(twin);
+    assert.deepEqual(again.result.ids, clean.result.ids, gcache);
+    assert.equal(again.result.finishReason, clean.result.finishReason);
+    assert.deepEqual(conv.session.logits(), twin.session.logits());
+    m.free();
+  }
+});
+
+test('Stop during a 1,000-token prompt: the prefill visits the event loop, so an abort from another task ends it early', async () => {
+  const conv = new Conversation(longModel.newSession());
+  conv.setIds(LONG_PROMPT);
+  const controller = new AbortController();
+  let stepsAtAbort = -1;
+  const counter = countSteps(conv.session);
+  const timer = setTimeout(() => { stepsAtAbort = counter.steps; controller.abort(); }, 30);
+  const r = await generateAfterPrompt(conv, controller.signal);
+  clearTimeout(timer);
+  // one layer over 64 tokens is a step: 1 + 4 layers × 2 × 16 chunks + 1 = 130 steps in all
+  assert.equal(r.result.finishReason, 'abort', `the whole prefill (${counter.steps} steps) ran before the abort at 30 ms`);
+  assert.ok(stepsAtAbort >= 0 && counter.steps <= stepsAtAbort + 1, `${counter.steps - stepsAtAbort} steps after the abort`);
+  assert.equal(conv.session.position, 0);
 });

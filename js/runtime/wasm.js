@@ -11,7 +11,7 @@ export const ABI_VERSION = 2;
  * Int32 fields of the C params structs, in their order (include/pldr.h). The structs are sized
  * and filled with defaults by C (`*_default_params_by_ref`); these modules write only these.
  */
-const PARAMS_FIELDS = {
+export const PARAMS_FIELDS = {
   model: ['gcache_mode', 'weight_format'],
   session: ['context_length'],
 };

@@ -1,0 +1,147 @@
+/* threads_test.c — pldr.h's thread-safety statement, checked: sessions of one model run at the
+ * same time on different threads and give exactly what they give one after another. Built with
+ * ThreadSanitizer (make build/threads-test), which fails the run on any data race — on the
+ * model's G-cache of mode "first" published by concurrent first prefills, on the A-net counters,
+ * on the half-precision table of the quantized kernels.
+ *
+ *   threads-test MODEL_DIR    prints "ok: ..." and exits 0, or names what differed */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/cli/load.h"
+#include "pldr.h"
+
+#define THREADS 4
+#define PROMPT 24
+#define STEPS 6
+
+typedef struct {
+    pldr_model *model;
+    int32_t prompt[PROMPT];
+    int32_t out[STEPS];     /* greedy tokens */
+    float *logits;          /* [STEPS][V] the logits they were picked from */
+    int rc;
+    char error[512];
+} job;
+
+static int argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+static void *run_job(void *arg) {
+    job *j = arg;
+    int V = pldr_model_vocab_size(j->model);
+    pldr_session_params sp = pldr_session_default_params();
+    sp.context_length = PROMPT + STEPS;
+    pldr_session *s = pldr_session_new(j->model, &sp);
+    if (!s) {
+        j->rc = -1;
+        snprintf(j->error, sizeof j->error, "session: %s", pldr_model_error(j->model));
+        return NULL;
+    }
+    j->rc = pldr_session_prefill(s, j->prompt, PROMPT, NULL);
+    for (int t = 0; t < STEPS && !j->rc; t++) {
+        const float *logits = pldr_session_logits(s);
+        memcpy(j->logits + (size_t)t * V, logits, (size_t)V * sizeof(float));
+        j->out[t] = argmax(logits, V);
+        if (t + 1 < STEPS) j->rc = pldr_session_decode(s, j->out[t]);
+    }
+    if (j->rc) snprintf(j->error, sizeof j->error, "%s", pldr_session_error(s));
+    pldr_session_free(s);
+    return NULL;
+}
+
+static pldr_model *open_model(const char *dir, pldr_gcache_mode mode, pldr_weight_format format) {
+    pldr_model_params mp = pldr_model_default_params();
+    mp.gcache_mode = mode;
+    mp.weight_format = format;
+    char err[1024];
+    pldr_model *m = load_model_dir(dir, &mp, err, sizeof err);
+    if (!m) fprintf(stderr, "threads-test: %s\n", err);
+    return m;
+}
+
+/* the prompt of job i: `same` gives every job the same one */
+static void fill_prompt(job *j, int i, int same, int vocab) {
+    for (int k = 0; k < PROMPT; k++) j->prompt[k] = 6 + (int32_t)(((same ? 0 : i) * 7919 + k * 104729) % (vocab - 6));
+}
+
+/* Runs the jobs on THREADS threads at once (concurrent) or one by one; 0 on success. */
+static int run_jobs(job *jobs, int concurrent) {
+    pthread_t tid[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        if (!concurrent) run_job(&jobs[i]);
+        else if (pthread_create(&tid[i], NULL, run_job, &jobs[i])) return -1;
+    }
+    for (int i = 0; concurrent && i < THREADS; i++) pthread_join(tid[i], NULL);
+    for (int i = 0; i < THREADS; i++)
+        if (jobs[i].rc) {
+            fprintf(stderr, "threads-test: job %d: %s\n", i, jobs[i].error);
+            return -1;
+        }
+    return 0;
+}
+
+/* One scenario: the same jobs on a model run concurrently and, on a fresh model, one by one. */
+static int scenario(const char *dir, const char *name, pldr_gcache_mode mode, pldr_weight_format format,
+                    int same_prompt, int warm_first) {
+    pldr_model *models[2] = {open_model(dir, mode, format), open_model(dir, mode, format)};
+    if (!models[0] || !models[1]) return -1;
+    int V = pldr_model_vocab_size(models[0]), rc = 0;
+    job *jobs[2];
+    for (int r = 0; r < 2; r++) {
+        jobs[r] = calloc(THREADS, sizeof(job));
+        for (int i = 0; i < THREADS; i++) {
+            jobs[r][i].model = models[r];
+            jobs[r][i].logits = malloc((size_t)STEPS * V * sizeof(float));
+            fill_prompt(&jobs[r][i], i, same_prompt, V);
+        }
+        if (warm_first) { /* a first prompt, so that mode first has its G before the threads start */
+            job warm = {.model = models[r], .logits = malloc((size_t)STEPS * V * sizeof(float))};
+            fill_prompt(&warm, 99, 0, V);
+            run_job(&warm);
+            rc |= warm.rc;
+            free(warm.logits);
+        }
+    }
+    rc = rc || run_jobs(jobs[0], 0) || run_jobs(jobs[1], 1); /* one by one, then at once */
+    for (int i = 0; !rc && i < THREADS; i++)
+        if (memcmp(jobs[0][i].out, jobs[1][i].out, sizeof jobs[0][i].out) ||
+            memcmp(jobs[0][i].logits, jobs[1][i].logits, (size_t)STEPS * V * sizeof(float))) {
+            fprintf(stderr, "threads-test: %s: job %d differs between concurrent and one-by-one runs\n", name, i);
+            rc = -1;
+        }
+    long long runs[2] = {pldr_model_anet_runs(models[0]), pldr_model_anet_runs(models[1])};
+    if (!rc && mode == PLDR_GCACHE_PROMPT && runs[0] != runs[1]) {
+        fprintf(stderr, "threads-test: %s: %lld A-net runs one by one, %lld at once\n", name, runs[0], runs[1]);
+        rc = -1;
+    }
+    for (int r = 0; r < 2; r++) {
+        for (int i = 0; i < THREADS; i++) free(jobs[r][i].logits);
+        free(jobs[r]);
+        pldr_model_free(models[r]);
+    }
+    if (!rc) printf("  %s: %d threads = one by one\n", name, THREADS);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: threads-test MODEL_DIR\n");
+        return 2;
+    }
+    const char *dir = argv[1];
+    /* concurrent first prefills race to publish the model's G (the same prompt: any winner's G is
+     * the same); q8 and q4 first use the half-precision table in every thread at once */
+    int rc = scenario(dir, "mode first, concurrent first prefills, q8", PLDR_GCACHE_FIRST, PLDR_WEIGHTS_Q8, 1, 0) ||
+             scenario(dir, "mode first, G already there, q4", PLDR_GCACHE_FIRST, PLDR_WEIGHTS_Q4, 0, 1) ||
+             scenario(dir, "mode prompt, f32", PLDR_GCACHE_PROMPT, PLDR_WEIGHTS_F32, 0, 0);
+    if (rc) return 1;
+    printf("ok: sessions of one model on %d threads give what they give one by one\n", THREADS);
+    return 0;
+}
