@@ -189,7 +189,8 @@ int pldr_model_upload_begin(pldr_model *model, const char *name, pldr_dtype dtyp
 
 /* Where to write the next bytes of the tensor being uploaded: *dst receives a pointer into the
  * model's memory and *capacity how many bytes may be written there (0 when all were received).
- * For float32 tensors this is the tensor's final home: no extra copy. */
+ * For float32 tensors this is the tensor's final home: no extra copy. A failed call (no upload
+ * open) changes nothing. */
 int pldr_model_upload_window(pldr_model *model, void **dst, size_t *capacity);
 
 /* Declares that `nbytes` (≤ capacity) bytes were written at the start of the window. A failed
@@ -206,7 +207,8 @@ int pldr_model_upload_end(pldr_model *model);
 int pldr_model_upload_abort(pldr_model *model);
 
 /* Validates a tensor header (name, dtype, shape) exactly as pldr_model_upload_begin would, without
- * allocating or uploading anything: for inspecting a model folder. */
+ * allocating or uploading anything: for inspecting a model folder. Success marks the tensor
+ * PLDR_TENSOR_CHECKED; a failure changes nothing. */
 int pldr_model_check_tensor(pldr_model *model, const char *name, pldr_dtype dtype, const int32_t *shape,
                             int ndim);
 
