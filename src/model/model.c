@@ -103,7 +103,7 @@ int pldr_model_alloc(pldr_model *m) {
     if (!rc) rc = tensors_build(m);
     if (!rc) rc = rope_build(m);
     if (rc) return rc;
-    int ok = 1;
+    int ok = g_count(&m->hp) > 0;
     size_t bytes = size_mul(g_count(&m->hp), sizeof(float), &ok);
     m->gcache.g = ok ? calloc(1, bytes) : NULL;
     m->gcache.a = ok ? calloc(1, bytes) : NULL;

@@ -166,8 +166,12 @@ void rope_apply(const pldr_model *m, float *x, int pos);
 /* Rotates n_heads head vectors by sign·pos·θ_i (sign −1: the inverse of rope_apply at pos). */
 void rope_rotate(const pldr_model *m, float *x, int n_heads, int pos, float sign);
 
+/* Floats of a G-cache, L*H*dk*dk; 0 when that does not fit a size_t (pldr_model_alloc refuses it). */
 static inline size_t g_count(const pldr_hparams *hp) {
-    return (size_t)hp->n_layers * hp->n_heads * hp->head_dim * hp->head_dim;
+    int ok = 1;
+    size_t lh = size_mul((size_t)hp->n_layers, (size_t)hp->n_heads, &ok);
+    size_t n = size_mul(size_mul(lh, (size_t)hp->head_dim, &ok), (size_t)hp->head_dim, &ok);
+    return ok ? n : 0;
 }
 
 #endif

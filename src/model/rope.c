@@ -7,10 +7,10 @@
 /* θ_i = base^(-2i/dk) and the angle pos·θ_i are float32, as in the reference's table. */
 int rope_build(pldr_model *m) {
     const pldr_hparams *hp = &m->hp;
-    int half = hp->head_dim / 2;
-    size_t n = (size_t)hp->max_pos * half;
-    m->rope_cos = malloc(n * sizeof(float));
-    m->rope_sin = malloc(n * sizeof(float));
+    int half = hp->head_dim / 2, ok = 1;
+    size_t n = size_mul((size_t)hp->max_pos, (size_t)half, &ok), bytes = size_mul(n, sizeof(float), &ok);
+    m->rope_cos = ok ? malloc(bytes ? bytes : 1) : NULL;
+    m->rope_sin = ok ? malloc(bytes ? bytes : 1) : NULL;
     if (!m->rope_cos || !m->rope_sin)
         return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory for the RoPE table (%d positions)", hp->max_pos);
     for (int i = 0; i < half; i++) {
@@ -21,7 +21,7 @@ int rope_build(pldr_model *m) {
             m->rope_sin[(size_t)p * half + i] = (float)sin((double)angle);
         }
     }
-    m->bytes += 2 * n * sizeof(float);
+    m->bytes += 2 * bytes;
     return PLDR_OK;
 }
 

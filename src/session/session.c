@@ -122,8 +122,10 @@ void session_refresh(pldr_session *s) {
 static int ensure_chunk_buffers(pldr_session *s) {
     if (s->chunk_cap) return PLDR_OK;
     const pldr_hparams *hp = &s->model->hp;
-    int rows = s->ctx < CHUNK_MAX_ROWS ? s->ctx : CHUNK_MAX_ROWS;
-    size_t bytes = 0, d_elems = (size_t)rows * hp->d_model, f_elems = (size_t)rows * hp->dff;
+    int rows = s->ctx < CHUNK_MAX_ROWS ? s->ctx : CHUNK_MAX_ROWS, ok = 1;
+    size_t bytes = 0, d_elems = size_mul((size_t)rows, (size_t)hp->d_model, &ok);
+    size_t f_elems = size_mul((size_t)rows, (size_t)hp->dff, &ok);
+    if (!ok) return PLDR_ERR_OUT_OF_MEMORY;
     s->k = session_alloc(d_elems, sizeof(float), &bytes);
     s->v = session_alloc(d_elems, sizeof(float), &bytes);
     s->att = session_alloc(d_elems, sizeof(float), &bytes);
@@ -146,14 +148,16 @@ int session_ensure_scratch(pldr_session *s, int n) {
     const pldr_hparams *hp = &s->model->hp;
     int cap = (n + 15) / 16 * 16;
     if (cap > s->ctx) cap = s->ctx;
-    size_t bytes = 0, elems = (size_t)cap * hp->d_model;
-    float *x = session_alloc(elems, sizeof(float), &bytes), *q = session_alloc(elems, sizeof(float), &bytes);
+    int ok = 1;
+    size_t bytes = 0, elems = size_mul((size_t)cap, (size_t)hp->d_model, &ok);
+    float *x = ok ? session_alloc(elems, sizeof(float), &bytes) : NULL;
+    float *q = ok ? session_alloc(elems, sizeof(float), &bytes) : NULL;
     if (!x || !q) { /* the old buffers stay: the session is unchanged */
         free(x);
         free(q);
         return session_fail(s, PLDR_ERR_OUT_OF_MEMORY, "out of memory for the activations of %d tokens", n);
     }
-    size_t old_bytes = (size_t)s->cap * hp->d_model * sizeof(float) * 2;
+    size_t old_bytes = 2 * (size_t)s->cap * hp->d_model * sizeof(float); /* allocated before: fits */
     free_activations(s);
     s->x = x;
     s->q = q;
