@@ -134,7 +134,7 @@ test('a failed set_gcache changes neither the G nor the sessions', () => {
   const logits = s.prefill(IDS);
   const G = model.gcache();
   for (const bad of [new Float32Array(3), G.map((v, i) => (i === 5 ? Infinity : v)), G.map((v, i) => (i === 9 ? -Infinity : v))]) {
-    assert.throws(() => model.setGcache(bad), (err) => err.code === 'PLDR_ERR_GCACHE');
+    assert.throws(() => model.setGcache(bad), (err) => err.statusName === 'PLDR_ERR_GCACHE' && err.code === 'E_GCACHE');
   }
   assert.deepEqual(model.gcache(), G);
   assert.equal(model.gcacheMode, 'first');

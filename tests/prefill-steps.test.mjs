@@ -157,7 +157,7 @@ test('failed calls leave the session unchanged, with their error code in session
   for (const session of [s, twin]) session.prefill(HISTORY);
   const before = snapshot(s);
   const fails = (fn, code) => {
-    assert.throws(fn, (err) => err.code === code);
+    assert.throws(fn, (err) => err.statusName === code);
     assert.equal(s.status, code);
     assert.deepEqual(snapshot(s), before, `unchanged after ${code}`);
   };
@@ -190,7 +190,7 @@ test("replacing the model's G during a stepped prefill ends it with PLDR_ERR_GCA
   const run = s.beginPrefill(PROMPT.slice(0, 100));
   run.step();
   model.setGcache(G.map((v) => v * 0.5));
-  assert.throws(() => run.step(), (err) => err.code === 'PLDR_ERR_GCACHE' && /replaced during this prefill/.test(err.message));
+  assert.throws(() => run.step(), (err) => err.statusName === 'PLDR_ERR_GCACHE' && /replaced during this prefill/.test(err.message));
   assert.equal(run.open, false);
   assert.equal(s.position, 0);
   assert.throws(() => s.logitsView(), /no logits/);

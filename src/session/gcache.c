@@ -1,4 +1,4 @@
-/* gcache.c — the G-cache (spec §3), all of its policy in one place.
+/* gcache.c — the G-cache (spec §3.2), all of its policy in one place.
  *
  * G_LM is computed by the A-net (src/model/anet.c) from the queries of every position of a run,
  * layer by layer, during that run. Where the G a session attends with comes from:

@@ -1,4 +1,4 @@
-/* gcache.h — the G-cache policy (spec §3): which G_LM a session attends with, and when the A-net
+/* gcache.h — the G-cache policy (spec §3.2): which G_LM a session attends with, and when the A-net
  * computes one; internal. Everything about it is gcache.c; the model only stores what is
  * published or installed (model.h: model_gcache). */
 #ifndef PLDR_GCACHE_H

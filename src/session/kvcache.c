@@ -1,4 +1,4 @@
-/* kvcache.c — the KV-cache (spec §3): keys and values stored as a run computes them, dropped by a
+/* kvcache.c — the KV-cache (spec §3.1): keys and values stored as a run computes them, dropped by a
  * rewind, slid back by a context shift. */
 #include <stdlib.h>
 #include <string.h>
@@ -69,8 +69,8 @@ int pldr_session_rewind(pldr_session *s, int n) {
     return PLDR_OK;
 }
 
-/* Context shift: cached keys carry RoPE at their old positions; moving a key back by n positions
- * is a rotation by −n·θ_i of each pair (spec §2.2), so nothing is recomputed. */
+/* Context shift (spec §3.3): cached keys carry RoPE at their old positions; moving a key back by
+ * n positions is a rotation by −n·θ_i of each pair (spec §2.2), so nothing is recomputed. */
 int pldr_session_shift(pldr_session *s, int keep, int n_drop) {
     if (!s) return PLDR_ERR_INVALID_ARGUMENT;
     int rc = check_no_run(s, "context shift");

@@ -1,4 +1,4 @@
-/* kvcache.h — the KV-cache (spec §3): per layer and head, the key (after RoPE) and value of every
+/* kvcache.h — the KV-cache (spec §3.1): per layer and head, the key (after RoPE) and value of every
  * position a session holds; internal. Its operations — store, rewind, shift — are kvcache.c. */
 #ifndef PLDR_KVCACHE_H
 #define PLDR_KVCACHE_H

@@ -145,7 +145,7 @@ int pldr_session_prefill(pldr_session *s, const int32_t *ids, int n, float *all_
     return rc ? rc : run_steps(s, INT_MAX);
 }
 
-/* The reference's cached decode step applies no mask (spec §3). */
+/* The reference's cached decode step applies no mask (spec §3.1). */
 int pldr_session_decode(pldr_session *s, int32_t id) {
     int rc = run_begin(s, &id, 1, 0, NULL);
     return rc ? rc : run_steps(s, INT_MAX);
