@@ -79,7 +79,7 @@ export class PLDR {
     const model = /** @type {import('../runtime/model.js').Model} */ (sink.model);
     try {
       if (gcache === 'empty') model.computeGcache([model.eosId]); // spec §3: G from [END], fixed
-      const tokenizer = loaded.tokenizer ? SentencePieceTokenizer.fromBytes(loaded.tokenizer) : null;
+      const tokenizer = loaded.parsedTokenizer ?? (loaded.tokenizer ? SentencePieceTokenizer.fromBytes(loaded.tokenizer) : null);
       const ctx = options.contextLength ?? model.contextMax;
       return new Engine({ model, tokenizer, config: loaded.config, contextLength: ctx, options, bytes: loaded.bytes });
     } catch (err) {

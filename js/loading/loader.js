@@ -2,9 +2,10 @@
 // optional manifest.json, then every safetensors shard streamed chunk by chunk into the sink.
 // No shard is ever held whole in memory.
 
-import { AbortError, LoadError, PldrError } from '../errors.js';
+import { AbortError, LoadError, PldrError, TokenizerError } from '../errors.js';
 import { SafetensorsReader } from './safetensors.js';
-import { abortError, httpSource } from './sources.js';
+import { abortError, httpSource, networkPolicy } from './sources.js';
+import { SentencePieceTokenizer } from '../tokenizer/tokenizer.js';
 import { browserStore, openWithCache, sizeWithCache } from './model-cache.js';
 import { Sha256 } from './sha256.js';
 
@@ -37,7 +38,10 @@ import { Sha256 } from './sha256.js';
  *   the safetensors headers, never below `loaded`); else null.
  * @typedef {{file: string, size: number, fromCache: boolean, sha256?: string}} LoadedFile
  *   sha256 is set when the file was verified against manifest.json.
- * @typedef {{config: object, tokenizer: Uint8Array|null, files: LoadedFile[], bytes: number}} LoadResult
+ * @typedef {{config: object, tokenizer: Uint8Array|null, parsedTokenizer: SentencePieceTokenizer|null,
+ *   files: LoadedFile[], bytes: number}} LoadResult
+ *   tokenizer: tokenizer.model's bytes; parsedTokenizer: the same, parsed (it is parsed before it
+ *   is kept in a cache, so a file that is not a SentencePiece model is never kept)
  * @typedef {{
  *   onProgress?: (progress: LoadProgress) => void,
  *   signal?: AbortSignal,
@@ -46,11 +50,24 @@ import { Sha256 } from './sha256.js';
  *   cacheDir?: string,
  *   retries?: number,
  *   retryDelayMs?: number,
+ *   idleTimeoutMs?: number,
+ *   maxRetryAfterMs?: number,
  * }} LoadOptions
  */
 
 export const INDEX_FILE = 'model.safetensors.index.json';
 export const SINGLE_FILE = 'model.safetensors';
+
+/**
+ * The most bytes each small file may have: they are read whole into memory. Far above any real
+ * file (a 256 000-piece tokenizer.model has 4.5 MB, the index of a 400B model 200 KB).
+ */
+export const SMALL_FILE_LIMITS = Object.freeze({
+  'manifest.json': 16 << 20,
+  'config.json': 4 << 20,
+  'tokenizer.model': 64 << 20,
+  [INDEX_FILE]: 32 << 20,
+});
 
 /** Progress callbacks at most this often, plus one at the end of every file. */
 const PROGRESS_INTERVAL_MS = 50;
@@ -76,7 +93,11 @@ const PROGRESS_INTERVAL_MS = 50;
  * @param {LoadOptions} [options]
  *   fetch: default globalThis.fetch; cache: default true; cacheDir: none;
  *   retries: further attempts after a failure without progress, default 4;
- *   retryDelayMs: first backoff delay, doubled each retry, default 250
+ *   retryDelayMs: first backoff delay, doubled each retry, default 250;
+ *   idleTimeoutMs: longest wait for a server's answer or the next bytes of a body before the
+ *   attempt counts as failed (and the file resumes), default 30 000;
+ *   maxRetryAfterMs: the longest Retry-After (429/503) waited for, default 60 000: a server
+ *   asking for longer fails the load at once (E_NETWORK)
  * @returns {Promise<LoadResult>}
  *   Rejects with AbortError (code 'E_ABORTED') when `signal` aborts, else with a LoadError
  *   carrying `file` (and `tensor`, `url`, `status` where they apply); sink.abort() has been
@@ -84,8 +105,14 @@ const PROGRESS_INTERVAL_MS = 50;
  *   - E_SOURCE: `source` is not a URL or path, or there is no fetch
  *   - E_NOT_FOUND: a required file is missing (HTTP 404/410, no such local file)
  *   - E_HTTP: another non-retryable HTTP status (403, 401, 400, …), not retried
- *   - E_NETWORK: 5xx/408/429 or network errors still failing after `retries` retries
- *   - E_RANGE: a resume got a wrong Content-Range, HTTP 416, or the file changed size
+ *   - E_OPTION: retries, retryDelayMs, idleTimeoutMs or maxRetryAfterMs out of range
+ *   - E_NETWORK: 5xx/408/429, network errors or stalls (idleTimeoutMs) still failing after
+ *     `retries` retries; a Retry-After longer than maxRetryAfterMs
+ *   - E_RANGE: a resume got a wrong Content-Range or HTTP 416
+ *   - E_CHANGED: a file changed on the server while it was read (another ETag/Last-Modified or
+ *     size, or the bytes read again from its start differ); a resume never mixes two versions
+ *   - E_TOO_LARGE: config.json, tokenizer.model, the index or manifest.json is larger than
+ *     SMALL_FILE_LIMITS allows (they are read whole)
  *   - E_READ: a local read failed
  *   - E_CONFIG / E_INDEX / E_MANIFEST: config.json / the index / manifest.json malformed
  *   - E_SIZE / E_CHECKSUM: a file disagrees with manifest.json (or with its Content-Length)
@@ -96,10 +123,12 @@ const PROGRESS_INTERVAL_MS = 50;
  *   - E_SHAPE: shape × dtype size ≠ the data_offsets span
  *   - E_OFFSETS: bad data_offsets, a gap, or bytes after the last tensor
  *   - E_OVERLAP: two tensors' bytes overlap
- *   - E_TRUNCATED: the file has fewer bytes than its header promises
+ *   - E_TRUNCATED: the file has fewer bytes than its header or its Content-Length promises
  *   - E_TENSOR_MISSING: the index puts a tensor in a shard that lacks it
  *   - E_TENSOR_SHARD: a shard holds a tensor the index maps elsewhere (or not at all)
  *   - E_SINK: the sink threw (`cause` is its error)
+ *   TokenizerError (E_TOKENIZER_FORMAT, E_TOKENIZER_UNSUPPORTED): tokenizer.model is not a
+ *   SentencePiece unigram model; the message names the file.
  */
 export async function loadModel(source, sink, options = {}) {
   checkSink(sink);
@@ -152,7 +181,7 @@ class ModelLoad {
     this.manifest = await this.readWhole('manifest.json', true, parseManifest);
     const [config, tokenizer, index] = await Promise.all([
       this.readWhole('config.json', false, (bytes) => parseJsonObject(bytes, 'config.json', 'E_CONFIG')),
-      this.readWhole('tokenizer.model', true),
+      this.readWhole('tokenizer.model', true, (bytes) => parseTokenizer(bytes, this.source.name('tokenizer.model'))),
       this.readWhole(INDEX_FILE, true, parseIndex),
     ]);
     this.sink.configure(config);
@@ -161,31 +190,54 @@ class ModelLoad {
     for (const shard of shards) await this.readShard(shard, index);
     this.sink.finish();
     await this.rememberAbsent();
-    return { config, tokenizer, files: this.files, bytes: this.progress.loaded };
+    return {
+      config, tokenizer: tokenizer?.bytes ?? null, parsedTokenizer: tokenizer?.parsed ?? null,
+      files: this.files, bytes: this.progress.loaded,
+    };
   }
 
   /**
-   * A whole small file, parsed by `parse` before it is kept in the store (a file that does not
-   * parse is never cached), or null when optional and missing.
+   * A whole small file (at most SMALL_FILE_LIMITS[file] bytes), parsed by `parse` before it is
+   * kept in the store (a file that does not parse is never cached), or null when optional and
+   * missing. A file that changed on the server while it was read is read once more from its
+   * start: nothing of it has left this function yet.
    * @template T @param {string} file @param {boolean} optional
    * @param {(bytes: Uint8Array) => T} [parse] default: the bytes as they are
    * @returns {Promise<T|null>}
    */
   async readWhole(file, optional, parse = (bytes) => /** @type {any} */ (bytes)) {
-    const parts = [];
-    let value = null;
-    try {
-      await this.stream(file, {
-        onChunk: (chunk) => parts.push(chunk.slice()),
-        onEnd: () => { value = parse(concat(parts)); },
-      });
-    } catch (err) {
-      if (optional && err instanceof LoadError && err.code === 'E_NOT_FOUND') {
-        this.absent.push(file);
-        return null;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.readWholeOnce(file, parse);
+      } catch (err) {
+        if (optional && err instanceof LoadError && err.code === 'E_NOT_FOUND') {
+          this.absent.push(file);
+          return null;
+        }
+        if (attempt === 1 && err instanceof LoadError && err.code === 'E_CHANGED') continue;
+        throw err;
       }
-      throw err;
     }
+  }
+
+  async readWholeOnce(file, parse) {
+    const limit = SMALL_FILE_LIMITS[file];
+    const tooLarge = (what) => new LoadError('E_TOO_LARGE', `${this.source.name(file)}: ${what}, more ` +
+      `than the ${limit} bytes (${limit / 2 ** 20} MiB) a ${file} may have`, { file });
+    const parts = [];
+    let length = 0;
+    let value = null;
+    await this.stream(file, {
+      onOpen: (size) => {
+        if (size != null && size > limit) throw tooLarge(`${size} bytes`);
+      },
+      onChunk: (chunk) => {
+        length += chunk.length;
+        if (length > limit) throw tooLarge(`${length} bytes read so far`);
+        parts.push(chunk.slice());
+      },
+      onEnd: () => { value = parse(concat(parts)); },
+    });
     return value;
   }
 
@@ -258,8 +310,10 @@ class ModelLoad {
   /** @returns {Promise<import('./model-cache.js').CachedFile>} */
   async open(file, expect) {
     try {
-      if (this.store) return await openWithCache(this.store, this.source, file, { signal: this.signal, expect });
-      const opened = await this.source.open(file, { signal: this.signal });
+      if (this.store) {
+        return await openWithCache(this.store, this.source, file, { signal: this.signal, expect, newHash: this.newHash });
+      }
+      const opened = await this.source.open(file, { signal: this.signal, verifiable: !!expect?.sha256 });
       const none = async () => {};
       return { ...opened, fromCache: false, verified: false, commit: none, discard: none, invalidate: none };
     } catch (err) {
@@ -303,16 +357,19 @@ class ModelLoad {
  */
 
 /** @returns {Promise<OpenedFiles>} */
-export async function openFiles(source, { fetch, cache = true, cacheDir, retries = 4, retryDelayMs = 250 } = {}) {
+export async function openFiles(source, { cache = true, cacheDir, ...network } = {}) {
   if (!(typeof source === 'string' && source !== '') && !(source instanceof URL)) {
     throw new LoadError('E_SOURCE', 'the model source must be a URL or, in Node, a directory path');
   }
   const node = isNode();
   const nodeOnly = node ? await import('./source-node.js') : null;
+  const newHash = nodeOnly?.nodeSha256;
+  const policy = networkPolicy({ fetch: network.fetch, retries: network.retries, retryDelayMs: network.retryDelayMs,
+    idleTimeoutMs: network.idleTimeoutMs, maxRetryAfterMs: network.maxRetryAfterMs, newHash });
   if (nodeOnly && isLocal(source)) {
-    return { source: nodeOnly.directorySource(source), store: null, newHash: nodeOnly.nodeSha256 };
+    return { source: nodeOnly.directorySource(source), store: null, newHash };
   }
-  const http = httpSource(source, { fetch, retries, retryDelayMs });
+  const http = httpSource(source, policy);
   let store = null;
   if (cache !== false && cacheDir && nodeOnly) {
     store = nodeOnly.diskStore(cacheDir);
@@ -320,7 +377,7 @@ export async function openFiles(source, { fetch, cache = true, cacheDir, retries
     const storage = typeof cache === 'object' ? cache : globalThis.caches;
     if (storage) store = browserStore(storage);
   }
-  return { source: http, store, newHash: nodeOnly?.nodeSha256 };
+  return { source: http, store, newHash };
 }
 
 function isNode() {
@@ -385,6 +442,20 @@ function parseJsonObject(bytes, file, code) {
     throw new LoadError(code, `${file}: not a JSON object`, { file });
   }
   return value;
+}
+
+/**
+ * tokenizer.model parsed, so that a file that is not a SentencePiece model (an HTML error page
+ * served with 200, a cut-off body) fails here, before the store keeps it.
+ * @returns {{bytes: Uint8Array, parsed: SentencePieceTokenizer}}
+ */
+function parseTokenizer(bytes, name) {
+  try {
+    return { bytes, parsed: SentencePieceTokenizer.fromBytes(bytes) };
+  } catch (err) {
+    if (!(err instanceof TokenizerError)) throw err;
+    throw new TokenizerError(err.code, `${name}: ${err.message}`, { cause: err });
+  }
 }
 
 /** @returns {Map<string, {size: number, sha256: string}>} */

@@ -1,15 +1,20 @@
 // Keeps downloaded model files so that the next load reads them from disk: the browser Cache API
 // store lives here, the Node directory store in source-node.js; both sit behind `FileStore` and
-// `openWithCache` puts either in front of a FileSource. Only complete, verified files are kept.
+// `openWithCache` puts either in front of a FileSource. Only complete, verified files are kept:
+// the loader commits a file only after it has parsed (config, index, tokenizer) or streamed
+// whole through the safetensors checks, so a bad download never becomes the next load's copy.
 
 import { LoadError } from '../errors.js';
 import { abortError } from './sources.js';
+import { Sha256 } from './sha256.js';
 
 /** Cache API cache name; bump the version when the stored layout changes. */
 export const DEFAULT_CACHE_NAME = 'pldr-models-v1';
 
 /**
- * @typedef {{size: number, sha256?: string}} StoredMeta
+ * @typedef {{size: number, sha256?: string, validator?: import('./sources.js').Validator}} StoredMeta
+ *   validator: the server's version of the bytes, so that a stored copy that breaks off while
+ *   read is completed only from the same version
  * @typedef {StoredMeta & {absent?: false, read(signal?: AbortSignal): AsyncIterable<Uint8Array>}} StoredFile
  * @typedef {{
  *   get(key: string): Promise<StoredFile|{absent: true}|null>,
@@ -66,7 +71,7 @@ export function browserStore(storage = globalThis.caches, cacheName = DEFAULT_CA
         await cache.delete(metaKey(key));
         return null;
       }
-      return { size: meta.size, sha256: meta.sha256, read: () => readBody(response.body) };
+      return { ...storedMeta(meta), read: () => readBody(response.body) };
     },
     async writer(key) {
       const cache = await open();
@@ -97,14 +102,17 @@ export function clearBrowserCache(storage = globalThis.caches, cacheName = DEFAU
 /**
  * Opens `file` from the store when a good copy is there, else from `source` while copying it
  * into the store. A stored copy whose size or sha256 disagrees with `expect` is deleted first;
- * one that turns out shorter while being read is deleted and the rest comes from `source`.
+ * one that turns out shorter while being read is deleted and the rest comes from `source`, of
+ * the same version only (If-Range with the stored validator, or a check of the bytes read).
  * @param {FileStore} store
  * @param {FileSource} source
  * @param {string} file
- * @param {{signal?: AbortSignal, expect?: {size?: number, sha256?: string}}} [options]
+ * @param {{signal?: AbortSignal, expect?: {size?: number, sha256?: string},
+ *   newHash?: () => {update(bytes: Uint8Array): unknown, hex(): string}}} [options]
+ *   newHash: SHA-256 factory for checking a stored copy's bytes (default: js/loading/sha256.js)
  * @returns {Promise<CachedFile>}
  */
-export async function openWithCache(store, source, file, { signal, expect } = {}) {
+export async function openWithCache(store, source, file, { signal, expect, newHash = () => new Sha256() } = {}) {
   const key = source.name(file);
   let hit = await quietly(() => store.get(key), null);
   if (hit?.absent) {
@@ -120,16 +128,17 @@ export async function openWithCache(store, source, file, { signal, expect } = {}
     return {
       size: hit.size, fromCache: true, invalidate,
       verified: !!expect?.sha256 && hit.sha256 === expect.sha256,
-      chunks: readWithFallback(hit, { key, store, source, file, signal }),
+      chunks: readWithFallback(hit, { key, store, source, file, signal, newHash }),
       commit: async () => {}, discard: async () => {},
     };
   }
-  const opened = await source.open(file, { signal });
+  const opened = await source.open(file, { signal, verifiable: !!expect?.sha256 });
   const writer = await quietly(() => store.writer(key), null);
+  const validator = opened.validator ?? undefined;
   return {
     size: opened.size, fromCache: false, invalidate, verified: false,
     chunks: writer ? tee(opened.chunks, writer) : opened.chunks,
-    commit: (meta) => (writer ? writer.commit(meta) : Promise.resolve()),
+    commit: (meta) => (writer ? writer.commit({ ...meta, ...(validator && { validator }) }) : Promise.resolve()),
     discard: () => (writer ? writer.discard() : Promise.resolve()),
   };
 }
@@ -161,13 +170,19 @@ async function* tee(chunks, writer) {
   }
 }
 
-/** Reads a stored copy; if it breaks off early, deletes it and continues from the source. */
-async function* readWithFallback(hit, { key, store, source, file, signal }) {
+/**
+ * Reads a stored copy; if it breaks off early, deletes it and continues from the source, which
+ * must prove the rest is of the stored version: If-Range with the stored validator, else the
+ * bytes read so far are hashed and the source re-reads and checks them.
+ */
+async function* readWithFallback(hit, { key, store, source, file, signal, newHash }) {
+  const hash = hit.validator ? null : newHash();
   let position = 0;
   try {
     for await (let chunk of hit.read(signal)) {
       if (position + chunk.length > hit.size) chunk = chunk.subarray(0, hit.size - position);
       position += chunk.length;
+      hash?.update(chunk);
       if (chunk.length > 0) yield chunk;
       if (position === hit.size) return;
     }
@@ -176,12 +191,22 @@ async function* readWithFallback(hit, { key, store, source, file, signal }) {
   }
   if (position === hit.size) return;
   await quietly(() => store.delete(key));
-  const rest = await source.open(file, { signal, start: position });
+  const from = position === 0 ? {} : hit.validator ? { validator: hit.validator } : { prefixSha256: hash.hex() };
+  const rest = await source.open(file, { signal, start: position, ...from });
   if (rest.size != null && rest.size !== hit.size) {
-    throw new LoadError('E_SIZE', `${key}: the stored copy had ${hit.size} bytes but the ` +
-      `server now has ${rest.size}; load again`, { file, url: key });
+    throw new LoadError('E_CHANGED', `${key}: the stored copy had ${hit.size} bytes but the ` +
+      `server now has ${rest.size}; the stored copy was deleted: load again`, { file, url: key });
   }
   yield* rest.chunks;
+}
+
+/** The fields of a stored record that a StoredFile carries. */
+export function storedMeta(record) {
+  const v = record.validator;
+  const validator = v && (typeof v.etag === 'string' || typeof v.lastModified === 'string')
+    ? { ...(typeof v.etag === 'string' && { etag: v.etag }), ...(typeof v.lastModified === 'string' && { lastModified: v.lastModified }) }
+    : undefined;
+  return { size: record.size, sha256: record.sha256, ...(validator && { validator }) };
 }
 
 async function* readBody(body) {

@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoadError } from '../errors.js';
+import { storedMeta } from './model-cache.js';
 
 /** Read size of local files: big enough to keep syscalls rare, small next to any shard. */
 const READ_CHUNK = 1 << 20;
@@ -100,7 +101,7 @@ export function diskStore(cacheDir) {
         return null;
       }
       return {
-        size, sha256: record.sha256,
+        ...storedMeta(record),
         read: (signal) => createReadStream(bin, { signal, highWaterMark: READ_CHUNK }),
       };
     },

@@ -1,22 +1,34 @@
-// A node:http server for loader tests: serves a folder with Range support and injects faults.
+// A node:http server for loader tests: serves a folder with Range, If-Range, ETag and
+// Last-Modified like a static file server, and injects faults.
 
 import { createServer } from 'node:http';
-import { open, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { join, normalize, sep } from 'node:path';
+import { gzipSync } from 'node:zlib';
 
 /**
  * Faults are set per file (the path below the folder, e.g. 'model-00001-of-00004.safetensors'):
  * @typedef {{
  *   status?: number,       // reply with this status instead (e.g. 500, 404, 403)
+ *   headers?: Record<string, string>,   // extra headers on every reply (e.g. with status: 'retry-after')
  *   times?: number,        // how many requests the fault applies to (default: every one)
  *   dropAt?: number,       // destroy the connection once the file offset reaches this byte
  *   stallAt?: number,      // stop sending (but keep the connection open) at this file offset
+ *   stallHeaders?: boolean, // never send the status line and headers
  *   truncate?: number,     // serve the file as if it had only this many bytes
  *   corrupt?: {offset: number, bytes: number[]},   // overwrite bytes while serving
  *   ignoreRange?: boolean, // answer Range requests with 200 and the whole file
+ *   ignoreIfRange?: boolean, // answer Range with 206 even when If-Range names another version
  *   badContentRange?: boolean,  // answer Range requests with a wrong Content-Range
+ *   validators?: 'both'|'etag'|'last-modified'|'none',   // which validators to send (default both)
+ *   lengthDelta?: number,  // announce Content-Length (and a 206's) this many bytes off; when
+ *                          // larger than the body, the connection is closed after the real bytes
+ *   gzip?: boolean,        // Content-Encoding: gzip of the whole file, Range ignored; offsets of
+ *                          // dropAt/stallAt are then in the gzip bytes
+ *   redirect?: string,     // 302 to this path (the same path: a redirect loop)
+ *   body?: string|Uint8Array,   // serve these bytes as the file (e.g. an HTML error page with 200)
  * }} Fault
- * @typedef {{method: string, file: string, range: string|null, status: number}} RequestLog
+ * @typedef {{method: string, file: string, range: string|null, ifRange: string|null, status: number}} RequestLog
  */
 
 const SEND_CHUNK = 64 * 1024;
@@ -53,34 +65,56 @@ export async function startServer(root) {
 async function handle(root, faults, requests, req, res) {
   const file = decodeURIComponent(new URL(req.url, 'http://x').pathname).replace(/^\/+/, '');
   const range = req.headers.range ?? null;
-  const log = { method: req.method, file, range, status: 0 };
+  const log = { method: req.method, file, range, ifRange: req.headers['if-range'] ?? null, status: 0 };
   requests.push(log);
+  const fault = takeFault(faults, file);
   const reply = (status, headers = {}) => {
     log.status = status;
-    res.writeHead(status, headers);
+    res.writeHead(status, { ...headers, ...fault?.headers });
   };
-  const fault = takeFault(faults, file);
+  if (fault?.stallHeaders) return;   // the client must give up
   if (fault?.status) return reply(fault.status, { 'content-length': 0 }), res.end();
+  if (fault?.redirect !== undefined) return reply(302, { location: `/${fault.redirect}`, 'content-length': 0 }), res.end();
 
   const path = normalize(join(root, file));
   const info = path.startsWith(normalize(root) + sep) ? await stat(path).catch(() => null) : null;
   if (!info?.isFile()) return reply(404, { 'content-length': 0 }), res.end();
-  const size = Math.min(info.size, fault?.truncate ?? Infinity);
+  let bytes = fault?.body !== undefined ? Buffer.from(fault.body) : null;
+  if (fault?.gzip) bytes = gzipSync(bytes ?? await readFile(path));
+  const size = Math.min(bytes?.length ?? info.size, fault?.truncate ?? Infinity);
+  const version = validators(info, fault?.validators ?? 'both');
+  const delta = fault?.lengthDelta ?? 0;
+  const encoding = fault?.gzip ? { 'content-encoding': 'gzip' } : {};
 
   let start = 0;
   let end = size;   // exclusive
   const m = range && /^bytes=(\d+)-(\d*)$/.exec(range);
-  if (m && !fault?.ignoreRange) {
+  const ifRange = req.headers['if-range'];
+  const sameVersion = !ifRange || fault?.ignoreIfRange || ifRange === version.etag || ifRange === version['last-modified'];
+  if (m && !fault?.ignoreRange && !fault?.gzip && sameVersion) {
     start = Number(m[1]);
     end = m[2] ? Math.min(Number(m[2]) + 1, size) : size;
     if (start >= size) return reply(416, { 'content-range': `bytes */${size}` }), res.end();
     const shown = fault?.badContentRange ? start + 1 : start;
-    reply(206, { 'content-length': end - start, 'content-range': `bytes ${shown}-${end - 1}/${size}` });
+    reply(206, { ...version, 'content-length': end - start + delta, 'content-range': `bytes ${shown}-${end - 1}/${size + delta}` });
   } else {
-    reply(200, { 'content-length': size, 'accept-ranges': 'bytes' });
+    reply(200, { ...version, ...encoding, 'content-length': size + delta, 'accept-ranges': 'bytes' });
   }
   if (req.method === 'HEAD') return res.end();
-  await send(path, start, end, fault, res);
+  const source = bytes ? memoryReader(bytes) : await fileReader(path);
+  const sent = await send(source, start, delta < 0 ? end + delta : end, fault, res);
+  if (sent && delta > 0) res.destroy();   // the announced bytes that do not exist never come
+  else if (sent) res.end();
+}
+
+/** ETag like nginx's (size and mtime) and Last-Modified, as the fault asks. */
+function validators(info, which) {
+  const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
+  const all = { etag, 'last-modified': info.mtime.toUTCString() };
+  if (which === 'none') return {};
+  if (which === 'etag') return { etag };
+  if (which === 'last-modified') return { 'last-modified': all['last-modified'] };
+  return all;
 }
 
 /** Returns the file's fault if it still applies to this request, counting it down. */
@@ -94,27 +128,42 @@ function takeFault(faults, file) {
   return fault;
 }
 
-async function send(path, start, end, fault, res) {
+function memoryReader(bytes) {
+  return { read: async (at, n) => Buffer.from(bytes.subarray(at, at + n)), close: async () => {} };
+}
+
+async function fileReader(path) {
   const handle = await open(path, 'r');
+  return {
+    async read(at, n) {
+      const bytes = Buffer.alloc(n);
+      await handle.read(bytes, 0, n, at);
+      return bytes;
+    },
+    close: () => handle.close(),
+  };
+}
+
+/** Sends bytes [start, end); @returns {Promise<boolean>} whether all of them went out */
+async function send(source, start, end, fault, res) {
   try {
     let at = start;
     while (at < end) {
-      if (fault?.dropAt !== undefined && at >= fault.dropAt) return void res.destroy();
-      if (fault?.stallAt !== undefined && at >= fault.stallAt) return;   // the client must give up
+      if (fault?.dropAt !== undefined && at >= fault.dropAt) return void res.destroy(), false;
+      if (fault?.stallAt !== undefined && at >= fault.stallAt) return false;   // the client must give up
       let stop = Math.min(end, at + SEND_CHUNK);
       for (const limit of [fault?.dropAt, fault?.stallAt]) {
         if (limit !== undefined && limit > at) stop = Math.min(stop, limit);
       }
-      const bytes = Buffer.alloc(stop - at);
-      await handle.read(bytes, 0, bytes.length, at);
+      const bytes = await source.read(at, stop - at);
       corrupt(bytes, at, fault?.corrupt);
-      if (res.destroyed) return;
+      if (res.destroyed) return false;
       if (!res.write(bytes)) await drained(res);
       at = stop;
     }
-    res.end();
+    return true;
   } finally {
-    await handle.close();
+    await source.close();
   }
 }
 
