@@ -2,7 +2,8 @@
 // manifest, the index and only the header of every shard, and asks the engine whether each
 // tensor name, shape and dtype fits the config. Reports everything it finds wrong at once.
 import { Model } from '../runtime/model.js';
-import { INDEX_FILE, SINGLE_FILE, concat, openFiles, parseIndex, parseManifest } from './loader.js';
+import { INDEX_FILE, SINGLE_FILE, SMALL_FILE_LIMITS, concat, openFiles, parseIndex, parseManifest } from './loader.js';
+import { LoadError } from '../errors.js';
 import { SafetensorsReader } from './safetensors.js';
 import { createRuntime } from '../runtime/wasm.js';
 
@@ -15,12 +16,21 @@ import { createRuntime } from '../runtime/wasm.js';
 
 const decoder = new TextDecoder();
 
-/** Reads a whole small file, or null when it does not exist. */
+/** Reads a whole small file (at most SMALL_FILE_LIMITS[file] bytes), or null when it does not exist. */
 async function readSmall(source, file, signal) {
+  const limit = SMALL_FILE_LIMITS[file];
+  const tooLarge = (what) => new LoadError('E_TOO_LARGE', `${source.name(file)}: ${what}, more than the ` +
+    `${limit} bytes (${limit / 2 ** 20} MiB) a ${file} may have`, { file });
   try {
-    const { chunks } = await source.open(file, { signal });
+    const { chunks, size } = await source.open(file, { signal });
+    if (size != null && size > limit) throw tooLarge(`${size} bytes`);
     const parts = [];
-    for await (const c of chunks) parts.push(c.slice());
+    let length = 0;
+    for await (const c of chunks) {
+      length += c.length;
+      if (length > limit) throw tooLarge(`${length} bytes read so far`);
+      parts.push(c.slice());
+    }
     return concat(parts);
   } catch (err) {
     if (err?.code === 'E_NOT_FOUND') return null;
@@ -117,6 +127,8 @@ export async function inspectModel(source, options = {}) {
     try {
       const { header, size } = await readHeader(files, file, signal);
       report.files.push({ file, size });
+      const covered = header.dataStart + header.dataLength;
+      if (size != null && size > covered) problems.push(`${file}: ${size - covered} bytes at the end of the file belong to no tensor`);
       report.bytes += size ?? 0;
       for (const t of header.tensors) {
         const shape = t.quant ? t.quant.shape : t.shape;

@@ -3,7 +3,9 @@
 
 import { LoadError } from '../errors.js';
 
-/** A header longer than this is treated as corrupt rather than buffered. */
+/** A header longer than this is treated as corrupt rather than buffered (the limit of the
+ * reference safetensors library). Below it, memory grows with the bytes received, never with the
+ * length a file claims. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
 /** Bytes per element of the dtypes the runtime reads. BOOL only appears as the
@@ -30,7 +32,10 @@ export const QUANT_BLOCK_BYTES = Object.freeze({ q8_0: 34, q4_0: 18 });
 /**
  * Validates a parsed-from-bytes header and lays out its tensors.
  * @param {Uint8Array} jsonBytes  the N header bytes
- * @param {{file: string, fileSize?: number|null}} where  fileSize enables the up-front size checks
+ * @param {{file: string, fileSize?: number|null}} where  fileSize enables the up-front size check
+ *   (a file shorter than the header promises is E_TRUNCATED); bytes past the last tensor are
+ *   reported by SafetensorsReader when they arrive, because a size from Content-Length may be
+ *   larger than the body really is
  * @returns {SafetensorsHeader}
  */
 export function parseHeader(jsonBytes, { file, fileSize = null }) {
@@ -53,7 +58,8 @@ export function parseHeader(jsonBytes, { file, fileSize = null }) {
  * Push-based reader: feed the file's bytes in order with push(), then call end(). Calls
  * onHeader once the header is parsed, then onTensor for each tensor in data order and routes
  * exactly byteLength bytes to the returned writer. Peak memory is the header plus nothing: data
- * chunks are handed on as subarray views of the pushed chunks.
+ * chunks are handed on as subarray views of the pushed chunks, and the header is collected from
+ * the bytes as they come (at most MAX_HEADER_BYTES), never allocated at the length it claims.
  */
 export class SafetensorsReader {
   /**
@@ -68,8 +74,9 @@ export class SafetensorsReader {
     this.onHeader = onHeader;
     this.onTensor = onTensor;
     this.lengthBytes = new Uint8Array(8);
-    this.filled = 0;              // bytes of lengthBytes, then of headerBytes, collected so far
-    this.headerBytes = null;      // Uint8Array(N) once N is known
+    this.filled = 0;              // bytes of lengthBytes, then of the header, collected so far
+    this.headerLength = null;     // N once the 8 length bytes are in
+    this.headerParts = [];        // the header's bytes so far, copies of pushed chunks
     /** @type {SafetensorsHeader|null} */
     this.header = null;
     this.index = 0;               // next tensor to begin / the one being written
@@ -89,14 +96,14 @@ export class SafetensorsReader {
 
   /** Call after the last byte; throws E_TRUNCATED / E_HEADER_SIZE when bytes are missing. */
   end() {
-    if (!this.headerBytes) {
+    if (this.headerLength == null) {
       throw new LoadError('E_TRUNCATED',
         `${this.file}: file ends after ${this.filled} bytes, inside the 8-byte header length`,
         { file: this.file });
     }
     if (!this.header) {
       throw new LoadError('E_HEADER_SIZE',
-        `${this.file}: header length ${this.headerBytes.length} runs past the end of the file ` +
+        `${this.file}: header length ${this.headerLength} runs past the end of the file ` +
         `(${this.position} bytes)`, { file: this.file });
     }
     this.beginEmptyTensors();
@@ -113,21 +120,22 @@ export class SafetensorsReader {
   /** @returns {number} bytes of chunk consumed */
   fillHeader(chunk) {
     let at = 0;
-    if (!this.headerBytes) {
+    if (this.headerLength == null) {
       at = Math.min(8 - this.filled, chunk.length);
       this.lengthBytes.set(chunk.subarray(0, at), this.filled);
       this.filled += at;
       if (this.filled < 8) return at;
-      this.headerBytes = new Uint8Array(this.readHeaderLength());
+      this.headerLength = this.readHeaderLength();
       this.filled = 0;
     }
-    const take = Math.min(this.headerBytes.length - this.filled, chunk.length - at);
-    this.headerBytes.set(chunk.subarray(at, at + take), this.filled);
+    const take = Math.min(this.headerLength - this.filled, chunk.length - at);
+    if (take > 0) this.headerParts.push(chunk.slice(at, at + take));
     this.filled += take;
     at += take;
-    if (this.filled === this.headerBytes.length) {
-      this.header = parseHeader(this.headerBytes, { file: this.file, fileSize: this.fileSize });
-      this.headerBytes = new Uint8Array(0);   // release the JSON; only its length matters now
+    if (this.filled === this.headerLength) {
+      const json = joinParts(this.headerParts, this.headerLength);
+      this.headerParts = [];   // release the JSON; only its length matters now
+      this.header = parseHeader(json, { file: this.file, fileSize: this.fileSize });
       this.onHeader(this.header);
     }
     return at;
@@ -136,9 +144,13 @@ export class SafetensorsReader {
   readHeaderLength() {
     const view = new DataView(this.lengthBytes.buffer);
     const n = view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
-    if (n > MAX_HEADER_BYTES || n < 2) {
+    if (n > MAX_HEADER_BYTES) {
+      throw new LoadError('E_HEADER_SIZE', `${this.file}: header length ${n} is more than the ` +
+        `${MAX_HEADER_BYTES}-byte limit (corrupt file or not safetensors)`, { file: this.file });
+    }
+    if (n < 2) {
       throw new LoadError('E_HEADER_SIZE',
-        `${this.file}: header length ${n} is not plausible (corrupt file or not safetensors)`,
+        `${this.file}: header length ${n} is too short for a JSON object (corrupt file or not safetensors)`,
         { file: this.file });
     }
     if (this.fileSize != null && 8 + n > this.fileSize) {
@@ -155,9 +167,10 @@ export class SafetensorsReader {
       this.beginEmptyTensors();
       if (at >= chunk.length) return;
       if (this.index >= tensors.length) {
-        throw new LoadError('E_OFFSETS',
-          `${this.file}: bytes past the last tensor (the header covers ` +
-          `${this.header.dataStart + this.header.dataLength} bytes)`, { file: this.file });
+        const covered = this.header.dataStart + this.header.dataLength;
+        throw new LoadError('E_OFFSETS', `${this.file}: ` + (this.fileSize != null && this.fileSize > covered
+          ? `${this.fileSize - covered} bytes at the end of the file belong to no tensor`
+          : 'bytes past the last tensor') + ` (the header covers ${covered} bytes)`, { file: this.file });
       }
       if (!this.writer) {
         this.writer = this.onTensor(tensors[this.index]);
@@ -308,10 +321,18 @@ function checkFileSize(file, fileSize, dataStart, dataLength) {
     throw new LoadError('E_TRUNCATED', `${file}: file truncated: the header promises ` +
       `${dataStart + dataLength} bytes but the file has ${fileSize}`, { file });
   }
-  if (dataStart + dataLength < fileSize) {
-    throw new LoadError('E_OFFSETS', `${file}: ${fileSize - dataStart - dataLength} bytes at the ` +
-      'end of the file belong to no tensor', { file });
+}
+
+/** The collected parts as one array of `length` bytes. */
+function joinParts(parts, length) {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
   }
+  return out;
 }
 
 function isCount(x) {

@@ -8,6 +8,10 @@ import { strictString } from './utf8.js';
 export const PieceType = Object.freeze({ NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 });
 export const MODEL_TYPES = ['', 'UNIGRAM', 'BPE', 'WORD', 'CHAR'];
 
+/** Most pieces a model may have: 4× the largest real vocabularies (256 000); keeps the tables of a
+ * hostile file of tiny pieces (5 bytes each) from growing to many times the file's size. */
+export const MAX_PIECES = 1 << 20;
+
 const lenientUtf8 = new TextDecoder('utf-8');
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -97,6 +101,7 @@ function readPiece(reader, found) {
     else reader.skip(wire);
   }
   const id = found.starts.length;
+  if (id >= MAX_PIECES) throw new TokenizerError('E_TOKENIZER_FORMAT', `bad SentencePiece model: more than ${MAX_PIECES} pieces`);
   if (end === start) throw new TokenizerError('E_TOKENIZER_FORMAT', `bad SentencePiece model: piece ${id} is empty`);
   if (!(type >= 1 && type <= 6)) throw new TokenizerError('E_TOKENIZER_FORMAT', `bad SentencePiece model: piece ${id} has unknown type ${type}`);
   found.starts.push(start);
