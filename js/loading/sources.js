@@ -99,6 +99,9 @@ export function networkPolicy({
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** If-Range is not a CORS-safelisted header: in a page or worker a host may refuse the preflight. */
+const IN_BROWSER = typeof document !== 'undefined' || typeof globalThis.WorkerGlobalScope !== 'undefined';
+
 const HUGGING_FACE_HOSTS = ['huggingface.co', 'hf.co'];
 
 /**
@@ -175,7 +178,7 @@ class HttpFile {
     this.skip = 0;               // bytes to drop unchecked from the current body
     this.failures = 0;           // consecutive failures without progress
     this.progressMark = -1;      // position at the last failure
-    this.ifRangeFailed = false;  // a request with If-Range failed outright (a CORS preflight?)
+    this.ifRangeFailed = false;  // in a browser, a request with If-Range failed outright (its preflight?)
     this.sent = null;            // {mode, ifRange} of the current request
     this.attempt = null;         // {controller, release} of the current request
     this.response = null;
@@ -204,7 +207,7 @@ class HttpFile {
         if (isRedirectLoop(err)) {
           throw new LoadError('E_HTTP', `${this.url}: too many redirects (${err.cause.message})`, { url: this.url, cause: err });
         }
-        if (this.sent?.ifRange && !err?.idle) this.ifRangeFailed = true;
+        if (this.sent?.ifRange && !err?.idle && IN_BROWSER) this.ifRangeFailed = true;
         await this.backoff(err, null);
         continue;
       }

@@ -80,7 +80,7 @@ async function handle(root, faults, requests, req, res) {
   const info = path.startsWith(normalize(root) + sep) ? await stat(path).catch(() => null) : null;
   if (!info?.isFile()) return reply(404, { 'content-length': 0 }), res.end();
   let bytes = fault?.body !== undefined ? Buffer.from(fault.body) : null;
-  if (fault?.gzip) bytes = gzipSync(bytes ?? await readFile(path));
+  if (fault?.gzip) bytes = await gzipped(path, info, bytes);
   const size = Math.min(bytes?.length ?? info.size, fault?.truncate ?? Infinity);
   const version = validators(info, fault?.validators ?? 'both');
   const delta = fault?.lengthDelta ?? 0;
@@ -105,6 +105,16 @@ async function handle(root, faults, requests, req, res) {
   const sent = await send(source, start, delta < 0 ? end + delta : end, fault, res);
   if (sent && delta > 0) res.destroy();   // the announced bytes that do not exist never come
   else if (sent) res.end();
+}
+
+const gzipCache = new Map();
+
+/** The gzip of `bytes` (or of the file), kept per file version: compressing a shard takes a while. */
+async function gzipped(path, info, bytes) {
+  if (bytes) return gzipSync(bytes, { level: 1 });
+  const key = `${path}:${info.mtimeMs}:${info.size}`;
+  if (!gzipCache.has(key)) gzipCache.set(key, gzipSync(await readFile(path), { level: 1 }));
+  return gzipCache.get(key);
 }
 
 /** ETag like nginx's (size and mtime) and Last-Modified, as the fault asks. */
