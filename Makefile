@@ -3,6 +3,7 @@
 #   make native   build/pldr-native (gcc -O3 -march=native, the same C sources)
 #   make test     every test (node --test, python unittest), WASM and native
 #   make bench    benchmarks: WASM vs native, bandwidth ceiling, G-cache
+#   make fuzz     fuzzers, time-boxed (FUZZ_SECONDS per target); fuzz-js: the JavaScript ones
 #   make chat     build, then serve the chat page on http://localhost:8080/web/ (PORT=… to change)
 #   make serve    the dev server alone (tools/serve.mjs: wasm MIME type, Range, COOP/COEP)
 #   make dist     dist/site/: the static site (page, js, wasm, default model) for any static host
@@ -84,6 +85,15 @@ test: all native node_modules/.stamp
 
 bench: all native build/pldr-bench.wasm build/pldr-native-prof
 	node bench/run.mjs
+
+# Fuzzing, time-boxed: FUZZ_SECONDS per target (default 60), a fresh seed unless FUZZ_SEED is set;
+# failing inputs are kept in tests/fixtures/fuzz/. `make test` runs the same targets for 3 s each.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz fuzz-js
+fuzz: fuzz-js
+fuzz-js: node_modules/.stamp
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$${FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')} FUZZ_SAVE=1 \
+		node --test tests/fuzz-loading.test.mjs
 
 clean:
 	rm -rf build dist

@@ -8,6 +8,7 @@ import { abortError, httpSource, networkPolicy } from './sources.js';
 import { SentencePieceTokenizer } from '../tokenizer/tokenizer.js';
 import { browserStore, openWithCache, sizeWithCache } from './model-cache.js';
 import { Sha256 } from './sha256.js';
+import { describeValue, oneLine, quote } from './messages.js';
 
 /**
  * @typedef {import('./safetensors.js').TensorInfo} TensorInfo
@@ -257,6 +258,11 @@ class ModelLoad {
       },
       onChunk: (chunk) => reader.push(chunk),
       onEnd: () => reader.end(),
+    }).catch((err) => {
+      if (index && err instanceof LoadError && err.code === 'E_NOT_FOUND' && err.file === shard) {
+        err.message += ` (${INDEX_FILE} maps tensors to it)`;
+      }
+      throw err;
     });
   }
 
@@ -407,8 +413,8 @@ function guardSink(sink) {
       return fn();
     } catch (err) {
       const named = tensor && err?.tensor !== tensor; // the engine's tensor errors name it already
-      const where = [file, named && `tensor "${tensor}"`].filter(Boolean).join(': ');
-      throw new LoadError('E_SINK', `${where ? `${where}: ` : ''}${err?.message ?? err}`,
+      const where = [file, named && `tensor ${quote(tensor)}`].filter(Boolean).join(': ');
+      throw new LoadError('E_SINK', `${where ? `${where}: ` : ''}${oneLine(err?.message ?? err)}`,
         { file, tensor, cause: err });
     }
   };
@@ -436,7 +442,7 @@ function parseJsonObject(bytes, file, code) {
   try {
     value = JSON.parse(new TextDecoder().decode(bytes));
   } catch (err) {
-    throw new LoadError(code, `${file}: not valid JSON: ${err.message}`, { file, cause: err });
+    throw new LoadError(code, `${file}: not valid JSON: ${oneLine(err.message)}`, { file, cause: err });
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new LoadError(code, `${file}: not a JSON object`, { file });
@@ -469,7 +475,7 @@ export function parseManifest(bytes) {
       typeof entry.sha256 === 'string' && /^[0-9a-f]{64}$/i.test(entry.sha256);
     if (!ok) {
       throw new LoadError('E_MANIFEST', `${file}: each file needs "path", "size" and a 64-digit ` +
-        `"sha256" (bad entry: ${JSON.stringify(entry)?.slice(0, 200)})`, { file });
+        `"sha256" (bad entry: ${describeValue(entry)})`, { file });
     }
     map.set(entry.path, { size: entry.size, sha256: entry.sha256.toLowerCase() });
   }
@@ -491,14 +497,16 @@ export function parseIndex(bytes) {
   const map = new Map();
   for (const [name, shard] of Object.entries(weightMap)) {
     // A shard is a file beside the index: no folders, so no way out of the model folder.
-    if (typeof shard !== 'string' || !/^[^/\\]+$/.test(shard) || shard === '.' || shard === '..') {
-      throw new LoadError('E_INDEX', `${file}: tensor "${name}" maps to ${JSON.stringify(shard)}, ` +
+    if (typeof shard !== 'string' || !/^[^/\\\u0000-\u001f\u007f]+$/.test(shard) || shard === '.' || shard === '..') {
+      throw new LoadError('E_INDEX', `${file}: tensor ${quote(name)} maps to ${describeValue(shard)}, ` +
         'which is not a file name in the model folder', { file, tensor: name });
     }
     map.set(name, shard);
   }
-  const total = Number(json.metadata?.total_size);
-  return { map, shards: [...new Set(map.values())].sort(), totalSize: total > 0 ? total : null };
+  // only a number (or digits) counts: Number() of a deeply nested array recurses until the stack runs out
+  const raw = json.metadata?.total_size;
+  const total = typeof raw === 'number' || (typeof raw === 'string' && /^\d{1,16}$/.test(raw)) ? Number(raw) : NaN;
+  return { map, shards: [...new Set(map.values())].sort(), totalSize: Number.isSafeInteger(total) && total > 0 ? total : null };
 }
 
 /** Every tensor of the shard must be mapped to it, and every tensor mapped to it must be there. */
@@ -508,14 +516,14 @@ function checkAgainstIndex(header, index) {
   for (const { name } of tensors) {
     const mapped = index.map.get(name);
     if (mapped !== file) {
-      throw new LoadError('E_TENSOR_SHARD', `${file}: tensor "${name}" is in this shard, but ` +
+      throw new LoadError('E_TENSOR_SHARD', `${file}: tensor ${quote(name)} is in this shard, but ` +
         `${INDEX_FILE} ${mapped ? `maps it to ${mapped}` : 'does not list it'}`, { file, tensor: name });
     }
     present.add(name);
   }
   for (const [name, shard] of index.map) {
     if (shard === file && !present.has(name)) {
-      throw new LoadError('E_TENSOR_MISSING', `${file}: tensor "${name}" is listed in ` +
+      throw new LoadError('E_TENSOR_MISSING', `${file}: tensor ${quote(name)} is listed in ` +
         `${INDEX_FILE} for this shard but is not in it`, { file, tensor: name });
     }
   }

@@ -2,6 +2,7 @@
 // cut into per-tensor byte runs in the order of their data_offsets (docs/FORMAT.md §safetensors).
 
 import { LoadError } from '../errors.js';
+import { oneLine, quote } from './messages.js';
 
 /** A header longer than this is treated as corrupt rather than buffered (the limit of the
  * reference safetensors library). Below it, memory grows with the bytes received, never with the
@@ -112,7 +113,7 @@ export class SafetensorsReader {
       const t = tensors[this.index];
       throw new LoadError('E_TRUNCATED',
         `${this.file}: file truncated at byte ${this.position}: the header promises ` +
-        `${this.header.dataStart + this.header.dataLength} bytes (tensor "${t.name}" is incomplete)`,
+        `${this.header.dataStart + this.header.dataLength} bytes (tensor ${quote(t.name)} is incomplete)`,
         { file: this.file, tensor: t.name });
     }
   }
@@ -208,7 +209,7 @@ function decodeJson(bytes, file) {
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch (err) {
-    throw new LoadError('E_HEADER_JSON', `${file}: header is not valid JSON: ${err.message}`,
+    throw new LoadError('E_HEADER_JSON', `${file}: header is not valid JSON: ${oneLine(err.message)}`,
       { file, cause: err });
   }
   if (!isPlainObject(json)) {
@@ -244,7 +245,7 @@ function readQuantMap(metadata, file) {
     const ok = isPlainObject(q) && Object.hasOwn(QUANT_BLOCK_BYTES, q.format) &&
       Array.isArray(q.shape) && q.shape.length === 2 && q.shape.every(isCount) && q.shape[1] > 0;
     if (!ok) {
-      throw new LoadError('E_QUANT', `${file}: tensor "${name}": "pldr.quant" entry must be ` +
+      throw new LoadError('E_QUANT', `${file}: tensor ${quote(name)}: "pldr.quant" entry must be ` +
         `{"format": "q8_0"|"q4_0", "shape": [rows, cols]}`, { file, tensor: name });
     }
     map.set(name, { format: q.format, shape: [...q.shape] });
@@ -253,7 +254,7 @@ function readQuantMap(metadata, file) {
 }
 
 function readEntry(name, entry, file) {
-  const fail = (code, what) => new LoadError(code, `${file}: tensor "${name}": ${what}`,
+  const fail = (code, what) => new LoadError(code, `${file}: tensor ${quote(name)}: ${what}`,
     { file, tensor: name });
   if (!isPlainObject(entry)) throw fail('E_HEADER_JSON', 'header entry is not an object');
   const { dtype, shape, data_offsets: offsets } = entry;
@@ -266,7 +267,7 @@ function readEntry(name, entry, file) {
   }
   if (offsets[1] < offsets[0]) throw fail('E_OFFSETS', `data_offsets [${offsets}] end before they begin`);
   if (!Object.hasOwn(DTYPE_BYTES, dtype)) {
-    throw fail('E_DTYPE', `dtype "${dtype}" is not supported (F32, F16, BF16, or quantized U8)`);
+    throw fail('E_DTYPE', `dtype ${quote(dtype)} is not supported (F32, F16, BF16, or quantized U8)`);
   }
   const elements = shape.reduce((n, d) => n * d, 1);
   const byteLength = offsets[1] - offsets[0];
@@ -282,12 +283,12 @@ function checkContiguous(entries, file) {
   let end = 0;
   for (const e of entries) {
     if (e.begin < end) {
-      throw new LoadError('E_OVERLAP', `${file}: tensor "${e.name}" (bytes ${e.begin}-${e.end}) ` +
+      throw new LoadError('E_OVERLAP', `${file}: tensor ${quote(e.name)} (bytes ${e.begin}-${e.end}) ` +
         `overlaps the tensor before it (which ends at ${end})`, { file, tensor: e.name });
     }
     if (e.begin > end) {
       throw new LoadError('E_OFFSETS', `${file}: gap of ${e.begin - end} bytes before tensor ` +
-        `"${e.name}" in the data section`, { file, tensor: e.name });
+        `${quote(e.name)} in the data section`, { file, tensor: e.name });
     }
     end = e.end;
   }
@@ -299,7 +300,7 @@ function toTensorInfo(e, quantMap, file) {
   const info = { name: e.name, dtype: e.dtype, shape: e.shape, byteLength: e.end - e.begin, file };
   const quant = quantMap.get(e.name);
   if (e.dtype === 'U8' && !quant) {
-    throw new LoadError('E_QUANT', `${file}: tensor "${e.name}" is U8 but has no "pldr.quant" ` +
+    throw new LoadError('E_QUANT', `${file}: tensor ${quote(e.name)} is U8 but has no "pldr.quant" ` +
       'entry saying how it is quantized', { file, tensor: e.name });
   }
   if (quant) {
@@ -307,7 +308,7 @@ function toTensorInfo(e, quantMap, file) {
     const rowBytes = Math.ceil(cols / 32) * QUANT_BLOCK_BYTES[quant.format];
     if (e.dtype !== 'U8' || rows * rowBytes !== info.byteLength ||
         e.shape.length !== 2 || e.shape[0] !== rows || e.shape[1] !== rowBytes) {
-      throw new LoadError('E_QUANT', `${file}: tensor "${e.name}": ${quant.format} of ` +
+      throw new LoadError('E_QUANT', `${file}: tensor ${quote(e.name)}: ${quant.format} of ` +
         `[${quant.shape}] is stored as U8 [${rows}, ${rowBytes}], but the header has ` +
         `${e.dtype} [${e.shape}] (${info.byteLength} bytes)`, { file, tensor: e.name });
     }
