@@ -13,6 +13,8 @@ import { loadModel } from '../js/loading/loader.js';
 import { folderUrl } from '../js/loading/sources.js';
 import { Sha256, sha256Hex } from '../js/loading/sha256.js';
 import { SafetensorsReader } from '../js/loading/safetensors.js';
+import { SentencePieceTokenizer } from '../js/tokenizer/tokenizer.js';
+import { MAX_PIECES } from '../js/tokenizer/model-proto.js';
 import { AbortError, LoadError } from '../js/errors.js';
 import { startServer } from './helpers/http-server.mjs';
 import { assertSameTensors, expectedTensors, fakeCacheStorage, recordingSink, rejectsWith } from './helpers/loading.mjs';
@@ -671,6 +673,50 @@ describe('malformed folders', () => {
 });
 
 // --- the reader on its own ------------------------------------------------------------------------
+
+test('SafetensorsReader: a header that claims 100 MB of a file of unknown size costs the bytes received, not the claim', () => {
+  const claim = Buffer.alloc(8);
+  claim.writeBigUInt64LE(99_999_999n);
+  const before = process.memoryUsage().arrayBuffers;
+  const readers = [];
+  for (let i = 0; i < 8; i++) {   // eight at once: 800 MB if the claim were allocated
+    const reader = new SafetensorsReader('claims.safetensors', { fileSize: null, onTensor: () => ({ write() {}, end() {} }) });
+    reader.push(claim);
+    reader.push(Buffer.from('{"a": {"dtype": "F32", '));
+    readers.push(reader);
+  }
+  const grown = process.memoryUsage().arrayBuffers - before;
+  assert.ok(grown < 16 << 20, `${grown} bytes of ArrayBuffers for 8 × 31 bytes received`);
+  const err = (() => { try { readers[0].end(); } catch (e) { return e; } })();
+  assert.equal(err?.code, 'E_HEADER_SIZE');
+  assert.match(err.message, /claims\.safetensors: header length 99999999 runs past the end of the file \(31 bytes\)/);
+  const huge = Buffer.alloc(8);
+  huge.writeBigUInt64LE(100_000_001n);
+  const reader = new SafetensorsReader('huge.safetensors', { onTensor: () => ({ write() {}, end() {} }) });
+  assert.throws(() => reader.push(huge), (e) => e.code === 'E_HEADER_SIZE' && /100000001 is more than the 100000000-byte limit/.test(e.message));
+});
+
+test('a shape dimension past int32 is E_SHAPE (the engine takes int32 shapes)', () => {
+  const bytes = safetensors({ header: { a: { dtype: 'U8', shape: [2 ** 32 + 4, 0], data_offsets: [0, 0] } } });
+  const reader = new SafetensorsReader('big.safetensors', { fileSize: bytes.length, onTensor: () => ({ write() {}, end() {} }) });
+  assert.throws(() => reader.push(bytes), (e) => e.code === 'E_SHAPE' && /big\.safetensors: tensor "a": shape \[4294967300,0\]/.test(e.message));
+});
+
+test('network options out of range are E_OPTION before any request', async () => {
+  const fetch = () => assert.fail('no request');
+  for (const [name, value] of [['idleTimeoutMs', 0], ['idleTimeoutMs', 2 ** 31], ['idleTimeoutMs', NaN], ['retries', -1],
+    ['retries', 1.5], ['retryDelayMs', -5], ['maxRetryAfterMs', Infinity], ['idleTimeoutMs', '100']]) {
+    const err = await rejectsWith(loadModel('http://127.0.0.1:9/m/', recordingSink(), { fetch, [name]: value }), 'E_OPTION');
+    assert.match(err.message, new RegExp(`invalid ${name}`));
+  }
+});
+
+test('a tokenizer.model of more than 2^20 pieces is refused as such, not parsed into tables', () => {
+  const piece = Buffer.from([0x0a, 0x03, 0x0a, 0x01, 0x61]);   // ModelProto.pieces { piece: "a" }
+  const bytes = Buffer.concat(Array.from({ length: MAX_PIECES + 1 }, () => piece));
+  assert.throws(() => SentencePieceTokenizer.fromBytes(bytes),
+    (e) => e.code === 'E_TOKENIZER_FORMAT' && /more than 1048576 pieces/.test(e.message));
+});
 
 test('SafetensorsReader gives the same bytes for any chunking', () => {
   const bytes = safetensors({ tensors: [

@@ -9,6 +9,9 @@ import { oneLine, quote } from './messages.js';
  * length a file claims. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
+/** Largest dimension of a shape: the engine takes shapes as int32. */
+const MAX_DIM = 2 ** 31 - 1;
+
 /** Bytes per element of the dtypes the runtime reads. BOOL only appears as the
  * decoder.past_G_values_status flags of predefined-G models (accepted, not used). */
 export const DTYPE_BYTES = Object.freeze({ F32: 4, F16: 2, BF16: 2, U8: 1, BOOL: 1 });
@@ -261,6 +264,9 @@ function readEntry(name, entry, file) {
   if (typeof dtype !== 'string') throw fail('E_HEADER_JSON', 'missing "dtype"');
   if (!Array.isArray(shape) || !shape.every(isCount)) {
     throw fail('E_HEADER_JSON', '"shape" must be an array of non-negative integers');
+  }
+  if (shape.some((d) => d > MAX_DIM)) {   // the engine takes shapes as int32
+    throw fail('E_SHAPE', `shape [${shape}] has a dimension larger than ${MAX_DIM}`);
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
     throw fail('E_OFFSETS', '"data_offsets" must be [begin, end] with non-negative integers');

@@ -88,8 +88,8 @@ export function networkPolicy({
     ['retries', retries, Number.isSafeInteger(retries) && retries >= 0, 'a non-negative integer'],
     ['retryDelayMs', retryDelayMs, Number.isFinite(retryDelayMs) && retryDelayMs >= 0, 'a non-negative number'],
     // setTimeout fires at once past 2^31-1 ms: a larger idle timeout would be none at all
-    ['idleTimeoutMs', idleTimeoutMs, idleTimeoutMs > 0 && idleTimeoutMs <= MAX_TIMER_MS, `a number of ms in (0, ${MAX_TIMER_MS}]`],
-    ['maxRetryAfterMs', maxRetryAfterMs, maxRetryAfterMs >= 0 && maxRetryAfterMs <= MAX_TIMER_MS, `a number of ms in [0, ${MAX_TIMER_MS}]`],
+    ['idleTimeoutMs', idleTimeoutMs, Number.isFinite(idleTimeoutMs) && idleTimeoutMs > 0 && idleTimeoutMs <= MAX_TIMER_MS, `a number of ms in (0, ${MAX_TIMER_MS}]`],
+    ['maxRetryAfterMs', maxRetryAfterMs, Number.isFinite(maxRetryAfterMs) && maxRetryAfterMs >= 0 && maxRetryAfterMs <= MAX_TIMER_MS, `a number of ms in [0, ${MAX_TIMER_MS}]`],
   ];
   for (const [name, value, ok, want] of checks) {
     if (!ok) throw new LoadError('E_OPTION', `invalid ${name} ${JSON.stringify(value) ?? String(value)}: expected ${want}`);
