@@ -15,6 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { loadModel } from '../js/loading/loader.js';
+import { browserStore } from '../js/loading/model-cache.js';
+import { diskStore } from '../js/loading/source-node.js';
 import { PLDR } from '../js/pldr.js';
 import { TokenizerError } from '../js/errors.js';
 import { prng } from '../tools/testkit/synthetic.mjs';
@@ -55,6 +57,8 @@ before(async () => {
   server = await startServer(root);
 });
 after(async () => {
+  // the figures of docs/RELIABILITY.md
+  console.log(`# http-faults: ${server?.stats.requests} requests served, ${server?.stats.faulted} of them with a fault`);
   await server?.close();
   await rm(root, { recursive: true, force: true });
 });
@@ -460,6 +464,25 @@ describe('bad small files are never kept', () => {
       assert.deepEqual(Buffer.from(result.tokenizer), original.get('tokenizer.model'));
       assert.equal(result.parsedTokenizer.pieces.length, 8000);
       assert.ok((await kept()).some(([key]) => key.endsWith('tokenizer.model')));
+    });
+  }
+
+  for (const cache of ['disk', 'cache-api']) {
+    test(`${cache}: a bad tokenizer.model kept by an older version is deleted and fetched again, in the same load`, async () => {
+      const storage = fakeCacheStorage();
+      const cacheDir = newCacheDir();
+      const store = cache === 'disk' ? diskStore(cacheDir) : browserStore(storage);
+      const writer = await store.writer(`${url('plain')}tokenizer.model`);
+      await writer.write(Buffer.from(html));
+      await writer.commit({ size: html.length });
+      const sink = recordingSink();
+      const result = await loadModel(url('plain'), sink, { ...FAST, ...(cache === 'disk' ? { cacheDir } : { cache: storage }) });
+      assertSameTensors(sink, tiny);
+      assert.deepEqual(Buffer.from(result.tokenizer), original.get('tokenizer.model'));
+      assert.equal(requestsFor('plain', 'tokenizer.model').length, 1, 'fetched once, after the stored copy failed');
+      const kept = cache === 'disk' ? await keptOnDisk(cacheDir) : keptInCacheApi(storage);
+      assertKeptGood(kept);
+      assert.ok(kept.some(([key]) => key.endsWith('tokenizer.model')), 'the good copy replaced it');
     });
   }
 

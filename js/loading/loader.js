@@ -140,7 +140,7 @@ export async function loadModel(source, sink, options = {}) {
   try {
     if (signal?.aborted) throw abortError(signal);
     const files = await openFiles(source, options);
-    const load = new ModelLoad(files, guardSink(sink), inner.signal, options.onProgress);
+    const load = new ModelLoad(files, guardSink(sink), inner, options.onProgress);
     return await load.run();
   } catch (err) {
     try {
@@ -160,10 +160,12 @@ class ModelLoad {
   /**
    * @param {OpenedFiles} files
    * @param {TensorSink} sink  already guarded
-   * @param {AbortSignal} signal
+   * @param {AbortController} inner  aborts with the caller's signal; aborted too when a read fails
    * @param {((p: LoadProgress) => void)|undefined} onProgress
    */
-  constructor({ source, store, newHash }, sink, signal, onProgress) {
+  constructor({ source, store, newHash }, sink, inner, onProgress) {
+    const signal = inner.signal;
+    this.abortRest = () => inner.abort(new Error('another file of the load failed'));
     this.source = source;
     this.store = store;
     this.newHash = newHash ?? (() => new Sha256()); // Node passes its native SHA-256
@@ -175,16 +177,17 @@ class ModelLoad {
     /** @type {LoadedFile[]} */
     this.files = [];
     this.absent = [];   // optional files the source does not have, remembered on success
+    this.invalidated = new Set();   // files whose stored copy failed a check and was deleted
   }
 
   /** @returns {Promise<LoadResult>} */
   async run() {
     this.manifest = await this.readWhole('manifest.json', true, parseManifest);
-    const [config, tokenizer, index] = await Promise.all([
+    const [config, tokenizer, index] = await settleAll([
       this.readWhole('config.json', false, (bytes) => parseJsonObject(bytes, 'config.json', 'E_CONFIG')),
       this.readWhole('tokenizer.model', true, (bytes) => parseTokenizer(bytes, this.source.name('tokenizer.model'))),
       this.readWhole(INDEX_FILE, true, parseIndex),
-    ]);
+    ], this.abortRest);
     this.sink.configure(config);
     const shards = index ? index.shards : [SINGLE_FILE];
     await this.planTotal(shards, index);
@@ -200,8 +203,9 @@ class ModelLoad {
   /**
    * A whole small file (at most SMALL_FILE_LIMITS[file] bytes), parsed by `parse` before it is
    * kept in the store (a file that does not parse is never cached), or null when optional and
-   * missing. A file that changed on the server while it was read is read once more from its
-   * start: nothing of it has left this function yet.
+   * missing. A file that changed on the server while it was read, or whose stored copy failed
+   * to parse (and was deleted), is read once more from its start: nothing of it has left this
+   * function yet.
    * @template T @param {string} file @param {boolean} optional
    * @param {(bytes: Uint8Array) => T} [parse] default: the bytes as they are
    * @returns {Promise<T|null>}
@@ -215,7 +219,8 @@ class ModelLoad {
           this.absent.push(file);
           return null;
         }
-        if (attempt === 1 && err instanceof LoadError && err.code === 'E_CHANGED') continue;
+        const again = (err instanceof LoadError && err.code === 'E_CHANGED') || this.invalidated.delete(file);
+        if (attempt === 1 && again) continue;
         throw err;
       }
     }
@@ -309,6 +314,13 @@ class ModelLoad {
       this.progress.endFile(track);
     } catch (err) {
       await opened.discard();
+      // A stored copy that fails a check (one kept by an older version, or damaged on disk) is
+      // deleted, so that the next read gets the file from the source; a sink's refusal is no
+      // fault of the file.
+      if (opened.fromCache && !this.signal.aborted && !(err instanceof LoadError && err.code === 'E_SINK')) {
+        await opened.invalidate();
+        this.invalidated.add(file);
+      }
       throw this.describe(err, file);
     }
   }
@@ -582,6 +594,25 @@ class Progress {
       fileTotal: track.total, fromCache: track.fromCache,
     });
   }
+}
+
+/**
+ * Like Promise.all, but settles only once every promise has: the first rejection calls `onFail`
+ * (which stops the others) and is what it rejects with, so that no read of the load is still
+ * writing to a cache after loadModel has settled.
+ * @template T @param {Promise<T>[]} promises @param {() => void} onFail @returns {Promise<T[]>}
+ */
+async function settleAll(promises, onFail) {
+  let first = null;
+  const results = await Promise.all(promises.map((p) => p.catch((err) => {
+    if (!first) {
+      first = { err };
+      onFail();
+    }
+    return null;
+  })));
+  if (first) throw first.err;
+  return results;
 }
 
 /** The chunks as one byte array. @param {Uint8Array[]} parts */

@@ -31,19 +31,21 @@ import { gzipSync } from 'node:zlib';
  * @typedef {{method: string, file: string, range: string|null, ifRange: string|null, status: number}} RequestLog
  */
 
-const SEND_CHUNK = 64 * 1024;
+const SEND_CHUNK = 256 * 1024;
 
 /**
  * @param {string} root  folder to serve
  * @returns {Promise<{url: string, requests: RequestLog[], setFault(file: string, fault: Fault): void,
- *   clearFaults(): void, close(): Promise<void>}>}
+ *   clearFaults(): void, close(): Promise<void>, stats: {requests: number, faulted: number}}>}
+ *   stats: requests served and requests a fault applied to, since the start
  */
 export async function startServer(root) {
   const faults = new Map();
   /** @type {RequestLog[]} */
   const requests = [];
+  const stats = { requests: 0, faulted: 0 };
   const server = createServer((req, res) => {
-    handle(root, faults, requests, req, res).catch((err) => {
+    handle(root, faults, requests, stats, req, res).catch((err) => {
       if (!res.headersSent) res.writeHead(500).end(String(err));
       else res.destroy();
     });
@@ -53,6 +55,7 @@ export async function startServer(root) {
   return {
     url: `http://127.0.0.1:${port}/`,
     requests,
+    stats,
     setFault: (file, fault) => faults.set(file, { ...fault }),
     clearFaults: () => faults.clear(),
     close: () => new Promise((resolve) => {
@@ -62,12 +65,14 @@ export async function startServer(root) {
   };
 }
 
-async function handle(root, faults, requests, req, res) {
+async function handle(root, faults, requests, stats, req, res) {
   const file = decodeURIComponent(new URL(req.url, 'http://x').pathname).replace(/^\/+/, '');
   const range = req.headers.range ?? null;
   const log = { method: req.method, file, range, ifRange: req.headers['if-range'] ?? null, status: 0 };
   requests.push(log);
   const fault = takeFault(faults, file);
+  stats.requests++;
+  if (fault) stats.faulted++;
   const reply = (status, headers = {}) => {
     log.status = status;
     res.writeHead(status, { ...headers, ...fault?.headers });
