@@ -37,7 +37,10 @@ export function explainError(error) {
       'The model may be private or gated, or the address is wrong.');
     case 'E_NETWORK': return say('The model could not be downloaded: the network failed.',
       'Check the connection. A model on another site must allow cross-origin requests (CORS); Hugging Face does.');
-    case 'E_RANGE': return say('The model changed on the server during the download.', 'Load it again.');
+    case 'E_CHANGED': return say('The model changed on the server during the download.', 'Load it again.');
+    case 'E_RANGE': return say('The server could not resume the download.', 'Load it again.');
+    case 'E_TOO_LARGE': return say(`${file ?? 'A file of the model folder'} is far larger than such a file can be.`,
+      'The address may serve something other than a model folder.');
     case 'E_CONFIG': case 'E_INDEX': case 'E_MANIFEST': return say(`The model folder's ${file ?? 'description'} is not valid.`,
       'It is not a PLDR-LLM folder, or the file is damaged.');
     case 'E_SINK': return say('This model does not fit this runtime.', 'Is it a PLDR-LLM checkpoint? tools/convert turns released checkpoints into loadable folders.');
