@@ -424,6 +424,36 @@ describe('pldr-micro (model.safetensors, no index)', () => {
     assert.ok(!entries.has(modelKey), 'damaged copy deleted');
   });
 
+  test('a stored copy that breaks off is completed only under its validator (If-Range); without one, E_READ and deleted', async () => {
+    microServer.clearFaults();
+    const storage = fakeCacheStorage();
+    const want = recordingSink();
+    await loadModel(microServer.url, want, { cache: storage });
+    const entries = storage.caches.get('pldr-models-v1');
+    const modelKey = `${microServer.url}model.safetensors`;
+    const metaKey = `${modelKey}?pldr-cache-meta`;
+    const meta = JSON.parse(Buffer.from(entries.get(metaKey).body).toString());
+    assert.match(meta.validator?.etag ?? '', /^"/, 'the validator is stored with the copy');
+    entries.get(modelKey).body = entries.get(modelKey).body.slice(0, 200_000);
+    microServer.requests.length = 0;
+    const resumed = recordingSink();
+    await loadModel(microServer.url, resumed, { cache: storage });
+    assert.deepEqual(resumed.tensors, want.tensors);
+    assert.deepEqual(microServer.requests.map((r) => [r.range, r.ifRange, r.status]), [['bytes=200000-', meta.validator.etag, 206]]);
+
+    await loadModel(microServer.url, recordingSink(), { cache: storage });   // stored again, whole
+    const stored = JSON.parse(Buffer.from(entries.get(metaKey).body).toString());
+    delete stored.validator;   // as a copy from a server without validators
+    entries.set(metaKey, { ...entries.get(metaKey), body: Buffer.from(JSON.stringify(stored)) });
+    entries.get(modelKey).body = entries.get(modelKey).body.slice(0, 200_000);
+    await rejectsWith(loadModel(microServer.url, recordingSink(), { cache: storage }), 'E_READ',
+      { file: 'model.safetensors', message: /stored copy ended at byte 200000 of \d+ .*load again/ });
+    assert.ok(!entries.has(modelKey), 'deleted');
+    const again = recordingSink();
+    await loadModel(microServer.url, again, { cache: storage });
+    assert.deepEqual(again.tensors, want.tensors);
+  });
+
   test('5xx is retried: two 500s then success', async () => {
     microServer.clearFaults();
     microServer.requests.length = 0;

@@ -329,7 +329,7 @@ class ModelLoad {
   async open(file, expect) {
     try {
       if (this.store) {
-        return await openWithCache(this.store, this.source, file, { signal: this.signal, expect, newHash: this.newHash });
+        return await openWithCache(this.store, this.source, file, { signal: this.signal, expect });
       }
       const opened = await this.source.open(file, { signal: this.signal, verifiable: !!expect?.sha256 });
       const none = async () => {};

@@ -6,7 +6,6 @@
 
 import { LoadError } from '../errors.js';
 import { abortError } from './sources.js';
-import { Sha256 } from './sha256.js';
 
 /** Cache API cache name; bump the version when the stored layout changes. */
 export const DEFAULT_CACHE_NAME = 'pldr-models-v1';
@@ -103,16 +102,14 @@ export function clearBrowserCache(storage = globalThis.caches, cacheName = DEFAU
  * Opens `file` from the store when a good copy is there, else from `source` while copying it
  * into the store. A stored copy whose size or sha256 disagrees with `expect` is deleted first;
  * one that turns out shorter while being read is deleted and the rest comes from `source`, of
- * the same version only (If-Range with the stored validator, or a check of the bytes read).
+ * the same version only (If-Range with the validator it was stored with).
  * @param {FileStore} store
  * @param {FileSource} source
  * @param {string} file
- * @param {{signal?: AbortSignal, expect?: {size?: number, sha256?: string},
- *   newHash?: () => {update(bytes: Uint8Array): unknown, hex(): string}}} [options]
- *   newHash: SHA-256 factory for checking a stored copy's bytes (default: js/loading/sha256.js)
+ * @param {{signal?: AbortSignal, expect?: {size?: number, sha256?: string}}} [options]
  * @returns {Promise<CachedFile>}
  */
-export async function openWithCache(store, source, file, { signal, expect, newHash = () => new Sha256() } = {}) {
+export async function openWithCache(store, source, file, { signal, expect } = {}) {
   const key = source.name(file);
   let hit = await quietly(() => store.get(key), null);
   if (hit?.absent) {
@@ -128,7 +125,7 @@ export async function openWithCache(store, source, file, { signal, expect, newHa
     return {
       size: hit.size, fromCache: true, invalidate,
       verified: !!expect?.sha256 && hit.sha256 === expect.sha256,
-      chunks: readWithFallback(hit, { key, store, source, file, signal, newHash }),
+      chunks: readWithFallback(hit, { key, store, source, file, signal }),
       commit: async () => {}, discard: async () => {},
     };
   }
@@ -172,17 +169,16 @@ async function* tee(chunks, writer) {
 
 /**
  * Reads a stored copy; if it breaks off early, deletes it and continues from the source, which
- * must prove the rest is of the stored version: If-Range with the stored validator, else the
- * bytes read so far are hashed and the source re-reads and checks them.
+ * must prove the rest is of the stored version (If-Range with the stored validator). A copy
+ * stored without a validator cannot be completed: hashing every cached read to allow it would
+ * cost more than the rare re-download, so that is an error that says to load again.
  */
-async function* readWithFallback(hit, { key, store, source, file, signal, newHash }) {
-  const hash = hit.validator ? null : newHash();
+async function* readWithFallback(hit, { key, store, source, file, signal }) {
   let position = 0;
   try {
     for await (let chunk of hit.read(signal)) {
       if (position + chunk.length > hit.size) chunk = chunk.subarray(0, hit.size - position);
       position += chunk.length;
-      hash?.update(chunk);
       if (chunk.length > 0) yield chunk;
       if (position === hit.size) return;
     }
@@ -191,8 +187,12 @@ async function* readWithFallback(hit, { key, store, source, file, signal, newHas
   }
   if (position === hit.size) return;
   await quietly(() => store.delete(key));
-  const from = position === 0 ? {} : hit.validator ? { validator: hit.validator } : { prefixSha256: hash.hex() };
-  const rest = await source.open(file, { signal, start: position, ...from });
+  if (position > 0 && !hit.validator) {
+    throw new LoadError('E_READ', `${key}: the stored copy ended at byte ${position} of ${hit.size} ` +
+      'and, stored without an ETag or Last-Modified, cannot be completed from the server; it was ' +
+      'deleted: load again', { file, url: key });
+  }
+  const rest = await source.open(file, { signal, start: position, ...(position > 0 && { validator: hit.validator }) });
   if (rest.size != null && rest.size !== hit.size) {
     throw new LoadError('E_CHANGED', `${key}: the stored copy had ${hit.size} bytes but the ` +
       `server now has ${rest.size}; the stored copy was deleted: load again`, { file, url: key });

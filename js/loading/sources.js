@@ -14,13 +14,9 @@ import { Sha256 } from './sha256.js';
  * What identifies one version of a file on the server.
  * @typedef {{etag?: string, lastModified?: string}} Validator
  *   etag: a strong ETag (weak ones cannot be used for If-Range); lastModified: the header as sent
- * @typedef {{
- *   signal?: AbortSignal, start?: number, validator?: Validator|null, prefixSha256?: string,
- *   verifiable?: boolean,
- * }} OpenOptions
+ * @typedef {{signal?: AbortSignal, start?: number, validator?: Validator|null, verifiable?: boolean}} OpenOptions
  *   start: first byte to read (default 0). With start > 0 the bytes before it are the caller's and
  *   must be of the version read now: pass the `validator` they were read under (If-Range), or
- *   `prefixSha256`, the sha256 of bytes [0, start) (the file is then read from 0 and checked), or
  *   set `verifiable` when the caller checks the whole file's sha256 itself (manifest.json): then
  *   a resume may go on without a validator, and the final check decides.
  * @typedef {{
@@ -160,9 +156,9 @@ export function abortError(signal) {
  */
 class HttpFile {
   /** @param {string} url @param {Required<HttpOptions>} policy @param {AbortSignal|undefined} signal */
-  constructor(url, policy, signal, { start = 0, validator = null, prefixSha256, verifiable = false } = {}) {
-    if (start > 0 && !validator && !prefixSha256 && !verifiable) {
-      throw new Error('HttpFile: a read from byte > 0 needs a validator, a prefix sha256 or a verifying caller');
+  constructor(url, policy, signal, { start = 0, validator = null, verifiable = false } = {}) {
+    if (start > 0 && !validator && !verifiable) {
+      throw new Error('HttpFile: a read from byte > 0 needs a validator or a verifying caller');
     }
     this.url = url;
     this.policy = policy;
@@ -173,7 +169,7 @@ class HttpFile {
     this.verifiable = verifiable;
     this.encoded = false;        // the body is content-coded: Range offsets are not ours
     this.handed = null;          // sha256 of bytes [0, position), kept when a resume must re-read
-    this.prefix = prefixSha256 ? { sha256: prefixSha256, length: start } : null;   // to check on a re-read
+    this.prefix = null;          // {sha256, length} of the bytes handed out, to check on a re-read
     this.check = null;           // {hash, left} while a re-read's first bytes are checked
     this.skip = 0;               // bytes to drop unchecked from the current body
     this.failures = 0;           // consecutive failures without progress
