@@ -164,13 +164,12 @@ class ModelLoad {
    * @param {((p: LoadProgress) => void)|undefined} onProgress
    */
   constructor({ source, store, newHash }, sink, inner, onProgress) {
-    const signal = inner.signal;
     this.abortRest = () => inner.abort(new Error('another file of the load failed'));
     this.source = source;
     this.store = store;
     this.newHash = newHash ?? (() => new Sha256()); // Node passes its native SHA-256
     this.sink = sink;
-    this.signal = signal;
+    this.signal = inner.signal;
     this.progress = new Progress(onProgress);
     /** @type {Map<string, {size: number, sha256: string}>|null} */
     this.manifest = null;
@@ -211,18 +210,17 @@ class ModelLoad {
    * @returns {Promise<T|null>}
    */
   async readWhole(file, optional, parse = (bytes) => /** @type {any} */ (bytes)) {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.readWholeOnce(file, parse);
-      } catch (err) {
-        if (optional && err instanceof LoadError && err.code === 'E_NOT_FOUND') {
-          this.absent.push(file);
-          return null;
-        }
-        const again = (err instanceof LoadError && err.code === 'E_CHANGED') || this.invalidated.delete(file);
-        if (attempt === 1 && again) continue;
+    try {
+      return await this.readWholeOnce(file, parse).catch((err) => {
+        if (err?.code === 'E_CHANGED' || this.invalidated.delete(file)) return this.readWholeOnce(file, parse);
         throw err;
+      });
+    } catch (err) {
+      if (optional && err instanceof LoadError && err.code === 'E_NOT_FOUND') {
+        this.absent.push(file);
+        return null;
       }
+      throw err;
     }
   }
 

@@ -188,9 +188,8 @@ async function* readWithFallback(hit, { key, store, source, file, signal }) {
   if (position === hit.size) return;
   await quietly(() => store.delete(key));
   if (position > 0 && !hit.validator) {
-    throw new LoadError('E_READ', `${key}: the stored copy ended at byte ${position} of ${hit.size} ` +
-      'and, stored without an ETag or Last-Modified, cannot be completed from the server; it was ' +
-      'deleted: load again', { file, url: key });
+    throw new LoadError('E_READ', `${key}: the stored copy ended at byte ${position} of ${hit.size} and, ` +
+      'stored without a validator, cannot be completed; it was deleted: load again', { file, url: key });
   }
   const rest = await source.open(file, { signal, start: position, ...(position > 0 && { validator: hit.validator }) });
   if (rest.size != null && rest.size !== hit.size) {
@@ -201,12 +200,8 @@ async function* readWithFallback(hit, { key, store, source, file, signal }) {
 }
 
 /** The fields of a stored record that a StoredFile carries. */
-export function storedMeta(record) {
-  const v = record.validator;
-  const validator = v && (typeof v.etag === 'string' || typeof v.lastModified === 'string')
-    ? { ...(typeof v.etag === 'string' && { etag: v.etag }), ...(typeof v.lastModified === 'string' && { lastModified: v.lastModified }) }
-    : undefined;
-  return { size: record.size, sha256: record.sha256, ...(validator && { validator }) };
+export function storedMeta({ size, sha256, validator }) {
+  return { size, sha256, ...(validator?.constructor === Object && { validator }) };
 }
 
 async function* readBody(body) {

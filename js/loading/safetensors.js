@@ -171,10 +171,8 @@ export class SafetensorsReader {
       this.beginEmptyTensors();
       if (at >= chunk.length) return;
       if (this.index >= tensors.length) {
-        const covered = this.header.dataStart + this.header.dataLength;
-        throw new LoadError('E_OFFSETS', `${this.file}: ` + (this.fileSize != null && this.fileSize > covered
-          ? `${this.fileSize - covered} bytes at the end of the file belong to no tensor`
-          : 'bytes past the last tensor') + ` (the header covers ${covered} bytes)`, { file: this.file });
+        throw new LoadError('E_OFFSETS', `${this.file}: bytes past the last tensor (the header covers ` +
+          `${this.header.dataStart + this.header.dataLength} bytes)`, { file: this.file });
       }
       if (!this.writer) {
         this.writer = this.onTensor(tensors[this.index]);

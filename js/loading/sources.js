@@ -155,7 +155,17 @@ export function abortError(signal) {
  * their sha256, or dropping them unchecked when the caller verifies the whole file).
  */
 class HttpFile {
-  /** @param {string} url @param {Required<HttpOptions>} policy @param {AbortSignal|undefined} signal */
+  /**
+   * @param {string} url @param {Required<HttpOptions>} policy @param {AbortSignal|undefined} signal
+   * State: position, the bytes handed out so far (an absolute file offset); size; validator, the
+   * version being read (from the first response); encoded, the body is content-coded (Range
+   * offsets are not ours); handed, the sha256 of bytes [0, position), kept when a resume must
+   * re-read; prefix {sha256, length}, what a re-read must find; check {hash, left}, while a
+   * re-read's first bytes are checked; skip, bytes to drop unchecked from the current body;
+   * failures, consecutive failures without progress, and progressMark, the position at the last
+   * one; ifRangeFailed, in a browser a request with If-Range failed outright (its preflight?);
+   * sent {mode, ifRange} and attempt {controller, release}, of the current request.
+   */
   constructor(url, policy, signal, { start = 0, validator = null, verifiable = false } = {}) {
     if (start > 0 && !validator && !verifiable) {
       throw new Error('HttpFile: a read from byte > 0 needs a validator or a verifying caller');
@@ -163,20 +173,20 @@ class HttpFile {
     this.url = url;
     this.policy = policy;
     this.signal = signal;
-    this.position = start;       // bytes handed out so far (absolute file offset)
+    this.position = start;
     this.size = null;
-    this.validator = validator;  // the version being read, from the first response
+    this.validator = validator;
     this.verifiable = verifiable;
-    this.encoded = false;        // the body is content-coded: Range offsets are not ours
-    this.handed = null;          // sha256 of bytes [0, position), kept when a resume must re-read
-    this.prefix = null;          // {sha256, length} of the bytes handed out, to check on a re-read
-    this.check = null;           // {hash, left} while a re-read's first bytes are checked
-    this.skip = 0;               // bytes to drop unchecked from the current body
-    this.failures = 0;           // consecutive failures without progress
-    this.progressMark = -1;      // position at the last failure
-    this.ifRangeFailed = false;  // in a browser, a request with If-Range failed outright (its preflight?)
-    this.sent = null;            // {mode, ifRange} of the current request
-    this.attempt = null;         // {controller, release} of the current request
+    this.encoded = false;
+    this.handed = null;
+    this.prefix = null;
+    this.check = null;
+    this.skip = 0;
+    this.failures = 0;
+    this.progressMark = -1;
+    this.ifRangeFailed = false;
+    this.sent = null;
+    this.attempt = null;
     this.response = null;
   }
 
@@ -263,33 +273,31 @@ class HttpFile {
       this.skip = 0;
       return;
     }
-    if (status === 206) return this.acceptRange(response, length, seen, fail);
+    if (status === 206) {
+      if (isEncoded(response)) throw fail('E_RANGE', `${this.url}: a content-coded part of the file (its offsets are not the file's)`);
+      this.checkContentRange(response, length, fail);
+      // without If-Range (it failed once) only a validator shown on the 206 itself proves the version
+      return this.checkVersion(seen, fail, !this.sent.ifRange && !this.verifiable, 'the resumed part');
+    }
     if (length != null && this.size != null && length !== this.size) {
       throw fail('E_CHANGED', this.changedMessage(`its size went from ${this.size} to ${length} bytes`));
     }
     this.size ??= length;
     this.encoded = isEncoded(response);
     if (this.sent.mode === 'reread') return this.startReread();
-    // A 200 to Range: the server ignored Range, or If-Range found another version.
-    const same = this.sameVersion(seen);
-    if (same === false || (same === null && !this.verifiable)) {
-      throw fail('E_CHANGED', this.changedMessage(same === false ? this.versionChange(seen)
-        : 'the server sent it whole again and shows no validator to prove it is the same version'));
-    }
-    this.skip = this.position;   // the same version from its start: drop what we have
+    // A 200 to Range: the server ignored Range, or If-Range found another version; if the same,
+    // read from its start and drop what we have.
+    this.checkVersion(seen, fail, !this.verifiable, 'the file sent whole again');
+    this.skip = this.position;
   }
 
-  acceptRange(response, length, seen, fail) {
-    if (isEncoded(response)) {
-      throw fail('E_RANGE', `${this.url}: a content-coded (${response.headers.get('content-encoding')}) part of the file, whose offsets are not the file's`);
-    }
-    this.checkContentRange(response, length, fail);
-    const same = this.sameVersion(seen);
-    // Without If-Range (it failed once) only a validator shown on the 206 itself proves the version.
-    if (same === false || (same === null && !this.sent.ifRange && !this.verifiable)) {
-      throw fail('E_CHANGED', this.changedMessage(same === false ? this.versionChange(seen)
-        : 'the resumed part shows no validator to prove it is the same version'));
-    }
+  /** Throws E_CHANGED when `seen` is another version, or when `unproven` and it cannot be told. */
+  checkVersion(seen, fail, unproven, what) {
+    const v = this.validator;
+    const [name, key] = v?.etag && seen?.etag ? ['ETag', 'etag'] : ['Last-Modified', 'lastModified'];
+    const same = v?.[key] && seen?.[key] ? v[key] === seen[key] : null;
+    if (same === false) throw fail('E_CHANGED', this.changedMessage(`${name} ${v[key]}, now ${seen[key]}`));
+    if (same === null && unproven) throw fail('E_CHANGED', this.changedMessage(`${what} shows no validator to prove it is the same version`));
     this.skip = 0;
   }
 
@@ -329,23 +337,8 @@ class HttpFile {
       `but got Content-Range "${header ?? '(none)'}"`);
   }
 
-  /** @returns {boolean|null} whether `seen` is the version read so far; null: cannot tell */
-  sameVersion(seen) {
-    const v = this.validator;
-    if (!v || !seen) return null;
-    if (v.etag && seen.etag) return v.etag === seen.etag;
-    if (v.lastModified && seen.lastModified) return v.lastModified === seen.lastModified;
-    return null;
-  }
-
-  versionChange(seen) {
-    const [name, key] = this.validator.etag && seen.etag ? ['ETag', 'etag'] : ['Last-Modified', 'lastModified'];
-    return `${name} ${this.validator[key]}, now ${seen[key]}`;
-  }
-
   changedMessage(why) {
-    return `${this.url}: the file changed on the server while it was being read (${why}); its first ` +
-      `${this.position} bytes are of the old version and are not mixed with the new one: load again`;
+    return `${this.url}: the file changed on the server while it was read (${why}): load again`;
   }
 
   /** @returns {AsyncGenerator<Uint8Array>} */
