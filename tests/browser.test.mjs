@@ -536,7 +536,7 @@ describe('chat page in headless Chromium', { skip }, () => {
 
   test('make dist: the static site works from its own folder, and wasm + js stay under 300 KB', async () => {
     const out = mkdtempSync(join(tmpdir(), 'pldr-site-'));
-    const site = buildSite({ out, model: 'models/pldr-tiny', wasm: 'dist/pldr.wasm' });
+    const site = await buildSite({ out, model: 'models/pldr-tiny', wasm: 'dist/pldr.wasm' });
     const total = site.wasm + site.js + site.pageJs;
     assert.ok(total < 300 * 1024, `wasm ${site.wasm} + js ${site.js} + page js ${site.pageJs} = ${total} bytes`);
     assert.match(readFileSync(join(out, 'js/runtime/wasm-location.js'), 'utf8'), /new URL\('\.\.\/\.\.\/pldr\.wasm', import\.meta\.url\)/);

@@ -4,7 +4,8 @@
 //   dist/site/
 //     index.html          → web/ (a redirect, so the site's root opens the chat page)
 //     web/                the chat page, embed example, service worker
-//     js/                 only the modules the browser imports (followed from the entry modules)
+//     js/                 only the modules the browser imports (followed from the entry modules),
+//                         each minified by esbuild (--keep-comments ships them as written)
 //     pldr.wasm           the runtime; js/runtime/wasm-location.js is rewritten to point here
 //     models/pldr-tiny/   the default model (leave out with --model '')
 //
@@ -13,7 +14,6 @@
 //
 //   node tools/dist.mjs [--out dist/site] [--model models/pldr-tiny] [--wasm dist/pldr.wasm]
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -25,7 +25,7 @@ const BUDGET = 300 * 1024;   // wasm + js, model excluded
 /** Relative specifiers of static `import … from '…'`, `import '…'`, `export … from '…'`. */
 export function staticImports(source) {
   const specs = [];
-  const re = /(?:^|[;\n}])\s*(?:import|export)\s+(?:[^'";]*?\s+from\s+)?['"](\.{1,2}\/[^'"]+)['"]/g;
+  const re = /(?:^|[;\n}])\s*(?:import|export)\b\s*(?:[^'"();]*?\bfrom\s*)?['"](\.{1,2}\/[^'"]+)['"]/g;
   for (let m; (m = re.exec(source));) specs.push(m[1]);
   return specs;
 }
@@ -48,57 +48,22 @@ export function moduleGraph(root, entries) {
 }
 
 /**
- * Drops whole-line comments (`// …` lines and `/* … *\/` blocks that start and end a line) and
- * blank lines: the code itself, names and line structure of statements stay as written, so the
- * bundle stays readable. Lines inside multi-line template literals are never touched.
- * @param {string} source @returns {string}
+ * The shipped form of a module: minified by esbuild (per module, no bundling: every import
+ * specifier stays as written, so the layout and the relative URLs are the repository's).
+ * @param {string} source @param {string} file for the error message @returns {Promise<string>}
  */
-export function stripCommentLines(source) {
-  const out = [];
-  let inTemplate = false, inBlock = false;
-  for (const line of source.split('\n')) {
-    const t = line.trim();
-    if (!inTemplate) {
-      if (inBlock) {
-        if (!t.includes('*/')) continue;
-        inBlock = false;
-        const rest = line.slice(line.indexOf('*/') + 2);
-        if (rest.trim() === '') continue;
-        out.push(rest);
-        inTemplate = templateStateAfter(rest, false);
-        continue;
-      }
-      if (t === '' || t.startsWith('//')) continue;
-      if (t.startsWith('/*') && !t.includes('*/')) { inBlock = true; continue; }
-      if (t.startsWith('/*') && t.endsWith('*/') && t.indexOf('*/') === t.length - 2) continue;
-    }
-    out.push(line);
-    inTemplate = templateStateAfter(line, inTemplate);
+async function minifyModule(source, file) {
+  let esbuild;
+  try {
+    esbuild = await import('esbuild');
+  } catch (err) {
+    throw new Error(`esbuild is not installed (npm install): ${err.message}`);
   }
-  return out.join('\n') + '\n';
-}
-
-/** Whether a template literal is still open after `line` (strings and comments on it skipped). */
-function templateStateAfter(line, inTemplate) {
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (c === '\\') { i++; continue; }
-    if (inTemplate) {
-      if (c === '`') inTemplate = false;
-      continue;
-    }
-    if (c === '`') inTemplate = true;
-    else if (c === '"' || c === "'") {
-      for (i++; i < line.length && line[i] !== c; i++) if (line[i] === '\\') i++;
-    } else if (c === '/' && line[i + 1] === '/') break;
+  try {
+    return (await esbuild.transform(source, { minify: true, format: 'esm', target: 'es2022', legalComments: 'none' })).code;
+  } catch (err) {
+    throw new Error(`${file}: ${err.message}`);
   }
-  return inTemplate;
-}
-
-/** Whether `source` parses as an ES module (node --check). */
-function parsesAsModule(source) {
-  const r = spawnSync(process.execPath, ['--input-type=module', '--check'], { input: source, encoding: 'utf8' });
-  return r.status === 0;
 }
 
 function parseArgs(argv) {
@@ -120,7 +85,7 @@ const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
  * Builds the site. @param {{out: string, model: string, wasm: string, keepComments?: boolean}} o
  * @returns {Record<string, any>} sizes in bytes: wasm, js (js/), pageJs (web/*.js), pageOther, model, …Gzip
  */
-export function buildSite(o) {
+export async function buildSite(o) {
   const out = resolve(ROOT, o.out);
   const wasm = resolve(ROOT, o.wasm);
   if (!existsSync(wasm)) throw new Error(`${o.wasm} is missing: run make first`);
@@ -143,9 +108,7 @@ export function buildSite(o) {
       writeFileSync(join(out, file), source);
       continue;
     }
-    const stripped = stripCommentLines(source.toString('utf8'));
-    // a module that no longer parses (a shape the line stripper misread) ships as written
-    writeFileSync(join(out, file), parsesAsModule(stripped) || !parsesAsModule(source.toString('utf8')) ? stripped : source);
+    writeFileSync(join(out, file), await minifyModule(source.toString('utf8'), file));
   }
   writeFileSync(join(out, 'js/runtime/wasm-location.js'), [
     '// Where the runtime\'s WebAssembly module lives, relative to this file (rewritten by make dist:',
@@ -178,7 +141,7 @@ export function buildSite(o) {
   };
 }
 
-function main() {
+async function main() {
   let o;
   try {
     o = parseArgs(process.argv.slice(2));
@@ -188,7 +151,7 @@ function main() {
   }
   let s;
   try {
-    s = buildSite(o);
+    s = await buildSite(o);
   } catch (err) {
     console.error(`dist: ${err.message}`);
     process.exit(1);

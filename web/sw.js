@@ -96,7 +96,7 @@ async function precache() {
 /** Relative specifiers of `import … from '…'`, `import '…'` and `export … from '…'`. */
 function staticImports(source) {
   const specs = [];
-  const re = /(?:^|[;\n}])\s*(?:import|export)\s+(?:[^'";]*?\s+from\s+)?['"](\.{1,2}\/[^'"]+)['"]/g;
+  const re = /(?:^|[;\n}])\s*(?:import|export)\b\s*(?:[^'"();]*?\bfrom\s*)?['"](\.{1,2}\/[^'"]+)['"]/g;
   for (let m; (m = re.exec(source));) specs.push(m[1]);
   return specs;
 }
