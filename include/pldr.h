@@ -110,7 +110,7 @@ typedef enum pldr_gcache_mode {
     PLDR_GCACHE_FIXED = 3,   /* G installed with pldr_model_set_gcache and never recomputed */
 } pldr_gcache_mode;
 
-typedef enum pldr_dtype {
+typedef enum pldr_dtype {       /* names and block sizes: section "Formats" below */
     PLDR_DTYPE_INVALID = -1, /* no dtype the runtime knows (e.g. a safetensors "I64") */
     PLDR_DTYPE_F32 = 0,
     PLDR_DTYPE_F16 = 1,
@@ -173,6 +173,11 @@ int pldr_model_set_hparam(pldr_model *model, const char *key, double value);
  * ("pldrllm"). Returns like pldr_model_set_hparam. */
 int pldr_model_set_hparam_str(pldr_model *model, const char *key, const char *value);
 
+/* The config.json names the runtime reads, for tools that must agree with it: key `index` (0, 1,
+ * ... until NULL) under its Hugging Face name (alias 0) or its native name (alias 1; NULL when it
+ * has no other). Those of pldr_model_set_hparam come first, then those of _set_hparam_str. */
+const char *pldr_hparam_name(int index, int alias);
+
 /* Reads back a hyperparameter (any accepted name); NaN when unknown or unset. */
 double pldr_model_hparam(const pldr_model *model, const char *key);
 
@@ -217,12 +222,17 @@ typedef enum pldr_tensor_status {
     PLDR_TENSOR_UPLOADED = 1,  /* its bytes arrived (pldr_model_upload_end succeeded) */
     PLDR_TENSOR_CHECKED = 2,   /* passed pldr_model_check_tensor */
     PLDR_TENSOR_OPTIONAL = 4,  /* the model works without it (decoder.past_G_values*) */
+    PLDR_TENSOR_QUANTIZABLE = 8, /* may be stored as Q8_0 / Q4_0 (docs/FORMAT.md) */
 } pldr_tensor_status;
 
-/* The tensors this model expects (after pldr_model_alloc): their count, names (owned by the
- * model), and pldr_tensor_status bits (-1 for an index out of range). */
+/* The tensors this model expects (after pldr_model_alloc), in docs/FORMAT.md order: their count,
+ * names (owned by the model), logical shapes (pldr_model_tensor_shape writes at most
+ * PLDR_MAX_DIMS dimensions and returns how many, -1 for a bad index) and pldr_tensor_status bits
+ * (-1 for an index out of range). */
+#define PLDR_MAX_DIMS 6
 int pldr_model_tensor_count(const pldr_model *model);
 const char *pldr_model_tensor_name(const pldr_model *model, int index);
+int pldr_model_tensor_shape(const pldr_model *model, int index, int32_t *shape);
 int pldr_model_tensor_status(const pldr_model *model, int index);
 
 /* Checks that every tensor was uploaded (naming the first one missing) and readies the model.
@@ -351,6 +361,33 @@ const float *pldr_session_gcache(const pldr_session *session, pldr_gcache_tensor
 /* Bytes held by the KV-cache, and by scratch buffers (activations, A-net work space). */
 size_t pldr_session_kv_bytes(const pldr_session *session);
 size_t pldr_session_scratch_bytes(const pldr_session *session);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Formats: element types and quantized blocks (docs/FORMAT.md). This is the one table: the
+ * JavaScript loader and the converter (tools/pldr_convert) are tested against it. */
+
+#define PLDR_QBLOCK 32           /* values in one q8_0 / q4_0 block */
+
+/* The dtype a file names: the safetensors dtypes "F32", "F16", "BF16", "U8", "BOOL" and the
+ * pldr.quant formats "q8_0", "q4_0" (case matters). PLDR_DTYPE_INVALID for any other, or NULL. */
+pldr_dtype pldr_dtype_from_name(const char *name);
+
+/* The name of a dtype as files spell it, or NULL when `dtype` is none: pldr_dtype_name(0), (1),
+ * ... until NULL lists them all. */
+const char *pldr_dtype_name(pldr_dtype dtype);
+
+/* Values per block (1 for the element types, PLDR_QBLOCK for q8_0 and q4_0) and bytes per block
+ * (4 for F32, 34 for q8_0, ...); 0 for an invalid dtype. A row of n values takes
+ * ceil(n / block size) * block bytes bytes. */
+int pldr_dtype_block_size(pldr_dtype dtype);
+int pldr_dtype_block_bytes(pldr_dtype dtype);
+
+/* Quantizes x [rows][cols] into rows * ceil(cols / PLDR_QBLOCK) blocks of q8_0 or q4_0 at out:
+ * byte for byte what an upload stores in a model of weight format q8 / q4 and what tools/convert
+ * writes (docs/FORMAT.md defines the arithmetic). Returns PLDR_OK, PLDR_ERR_INVALID_ARGUMENT
+ * (NULL, rows or cols < 1, dtype not Q8_0 / Q4_0) or PLDR_ERR_DTYPE (a value is Inf or NaN, or
+ * too large for a binary16 block scale; out then holds the blocks before the bad one). */
+int pldr_quantize(pldr_dtype dtype, const float *x, int rows, int cols, void *out);
 
 #ifdef __cplusplus
 }

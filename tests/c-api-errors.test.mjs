@@ -81,7 +81,7 @@ test('tensors: unknown name, wrong shape, unsupported dtype, duplicates', () => 
   throwsCode(() => model.beginTensor({ name: 'final_layer.bias', dtype: 'I64', shape: [50] }), 'PLDR_ERR_DTYPE', /final_layer\.bias: dtype unknown/);
   throwsCode(() => model.beginTensor({ name: 'final_layer.bias', dtype: 'U8', shape: [50] }), 'PLDR_ERR_DTYPE', /final_layer\.bias: dtype U8/);
   throwsCode(() => model.beginTensor({ name: 'decoder.layernorm1.weight', dtype: 'U8', shape: [], quant: { format: 'q8_0', shape: [32] } }),
-    'PLDR_ERR_DTYPE', /Q8_0/);
+    'PLDR_ERR_DTYPE', /dtype q8_0 is not supported/);
   const w = model.beginTensor({ name: 'decoder.layernorm1.bias', dtype: 'F32', shape: [32] });
   w.write(new Uint8Array(128));
   w.end();

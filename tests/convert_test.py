@@ -243,6 +243,27 @@ def f16(x):
     return struct.unpack("<e", struct.pack("<e", x))[0]
 
 
+def f16_of_f32(x):
+    """docs/FORMAT.md's f16(s): float64 -> float32 -> binary16, each to nearest even."""
+    return f16(struct.unpack("<f", struct.pack("<f", x))[0])
+
+
+def q4_block_documented(x):
+    """One q4_0 block (18 bytes) as docs/FORMAT.md defines it, written out value by value."""
+    m = max(x) if max(x) >= -min(x) else min(x)
+    best = None
+    for c in (-8.0, -8.5, -7.5):
+        d = f16_of_f32(m / c)
+        q = [0 if d == 0 else min(7, max(-8, round(v / d))) for v in x]
+        e = 0.0
+        for v, k in zip(x, q):
+            e += (d * k - v) ** 2
+        if best is None or e < best[0]:
+            best = (e, d, q)
+    _, d, q = best
+    return struct.pack("<e", d) + bytes((q[j] + 8) | (q[j + 16] + 8) << 4 for j in range(16))
+
+
 # ---------------------------------------------------------------------------------------------
 
 class ConvertTestCase(unittest.TestCase):
@@ -567,16 +588,16 @@ class Quantized(ConvertTestCase):
                     if fmt == "q8_0":
                         q = struct.unpack("<32b", blk[2:])
                         rec = [d * v for v in q]
-                        self.assertEqual(d, f16(max(abs(v) for v in vals) / 127), name)
+                        self.assertEqual(d, f16_of_f32(max(abs(v) for v in vals) / 127), name)
                     else:
                         q = [v & 15 for v in blk[2:]] + [v >> 4 for v in blk[2:]]
                         rec = [d * (v - 8) for v in q]
-                        m = max(vals, key=abs)
-                        self.assertEqual(abs(d), abs(f16(m / -8)), name)
+                        self.assertEqual(blk, q4_block_documented(vals), name)
                     for c, (v, y) in enumerate(zip(vals, rec)):
                         err = abs(v - y)
-                        in_range = fmt == "q8_0" or (d != 0 and -8.5 <= v / d <= 7.5)
-                        bound = abs(d) / 2 if in_range else abs(d)
+                        # each value decodes to the nearest value its block can hold
+                        bound = (abs(d) / 2 if fmt == "q8_0"
+                                 else min(abs(v - d * (k - 8)) for k in range(16)))
                         self.assertLessEqual(err, bound * (1 + 1e-6) + 1e-30,
                                              "%s row %d block %d value %d" % (name, r, bi, c))
                         if bi * 32 + c >= cols:  # zero padding decodes to zero
@@ -654,7 +675,7 @@ class Quantized(ConvertTestCase):
                 amax = max(abs(v) for v in xs)
                 if fmt == "q8_0":
                     q = struct.unpack("<32b", blk[2:])
-                    self.assertEqual(d, f16(amax / 127))
+                    self.assertEqual(d, f16_of_f32(amax / 127))
                     self.assertLessEqual(max(abs(v) for v in q), 127)
                     for v, c in zip(xs, q):
                         if d and abs(v / d) <= 127:

@@ -1,7 +1,8 @@
 // Quality of the quantized weight formats on pldr-tiny: held-out perplexity on the golden windows
 // (mean NLL of ids[1..256] from ids[0..255], one full pass per window, G from the window) must stay
 // within 1 % of f32's for q8_0 and within 5 % for q4_0 — on the WebAssembly module (the product)
-// and on the native build. bench/run.mjs reports the same numbers.
+// and on the native build. bench/run.mjs reports the same numbers. Values no block can hold are
+// refused, not stored as garbage.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -9,6 +10,9 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GOLDEN, TINY, meanNll, windowNll } from '../tools/testkit/quality.mjs';
+import { configFor } from '../tools/testkit/synthetic.mjs';
+import { createRuntime } from '../js/runtime/wasm.js';
+import { Model } from '../js/runtime/model.js';
 import { NATIVE } from './helpers/engines.mjs';
 import { readF32 } from './helpers/files.mjs';
 import { skipUnlessCI } from './helpers/skip.mjs';
@@ -52,3 +56,19 @@ for (const engine of engines) {
     }
   });
 }
+
+test('a matrix holding NaN or Inf is refused when quantized at load time, naming the tensor and the row; the tensor stays missing', async () => {
+  const rt = await createRuntime();
+  const shape = { L: 1, D: 32, H: 2, dff: 40, Adff: 8, nres: 1, ndense: 1, V: 50, ctx: 16 };
+  const name = 'decoder.dec_layers.0.ffn.gluw1.weight';
+  for (const [quant, bad] of [['q4', NaN], ['q8', -Infinity], ['q4', 3e38]]) {
+    const model = Model.create(rt, configFor(shape), { quant });
+    const data = new Float32Array(40 * 32).fill(0.01);
+    data[7 * 32 + 5] = bad;
+    const w = model.beginTensor({ name, dtype: 'F32', shape: [40, 32] });
+    assert.throws(() => w.write(new Uint8Array(data.buffer)), (err) => err.code === 'PLDR_ERR_DTYPE' &&
+      new RegExp(`tensor ${name}: row 7 holds (Inf or NaN|values too large for a float16 block scale); it cannot be stored as ${quant}_0`).test(err.message), `${quant} ${bad}`);
+    assert.ok(model.missingTensors().includes(name), 'the failed tensor is still missing');
+    model.free();
+  }
+});

@@ -12,11 +12,15 @@ export const MAX_HEADER_BYTES = 100_000_000;
 /** Largest dimension of a shape: the engine takes shapes as int32. */
 const MAX_DIM = 2 ** 31 - 1;
 
+// The dtype table of the C runtime (include/pldr.h "Formats", docs/FORMAT.md), which parses no
+// header: tests/formats.test.mjs checks these equal pldr_dtype_name / _block_size / _block_bytes.
+
 /** Bytes per element of the dtypes the runtime reads. BOOL only appears as the
  * decoder.past_G_values_status flags of predefined-G models (accepted, not used). */
 export const DTYPE_BYTES = Object.freeze({ F32: 4, F16: 2, BF16: 2, U8: 1, BOOL: 1 });
 
-/** Bytes per 32-value block of each quantized format (docs/FORMAT.md §Quantized tensors). */
+/** Values per block and bytes per block of each quantized format (docs/FORMAT.md §Quantized tensors). */
+export const QUANT_BLOCK_VALUES = 32;
 export const QUANT_BLOCK_BYTES = Object.freeze({ q8_0: 34, q4_0: 18 });
 
 /**
@@ -309,7 +313,7 @@ function toTensorInfo(e, quantMap, file) {
   }
   if (quant) {
     const [rows, cols] = quant.shape;
-    const rowBytes = Math.ceil(cols / 32) * QUANT_BLOCK_BYTES[quant.format];
+    const rowBytes = Math.ceil(cols / QUANT_BLOCK_VALUES) * QUANT_BLOCK_BYTES[quant.format];
     if (e.dtype !== 'U8' || rows * rowBytes !== info.byteLength ||
         e.shape.length !== 2 || e.shape[0] !== rows || e.shape[1] !== rowBytes) {
       throw new LoadError('E_QUANT', `${file}: tensor ${quote(e.name)}: ${quant.format} of ` +

@@ -12,19 +12,20 @@ import { engineError } from './status.js';
 export const GCACHE_MODES = /** @type {const} */ (['first', 'prompt', 'off', 'fixed']);
 /** pldr_weight_format values by index. */
 export const WEIGHT_FORMATS = /** @type {const} */ (['f32', 'q8', 'q4']);
-/** pldr_dtype codes by safetensors name; INVALID for a name the C API does not know. */
+/** pldr_dtype codes by enum name (include/pldr.h); files name dtypes as pldr_dtype_from_name reads them. */
 export const DTYPES = Object.freeze({ INVALID: -1, F32: 0, F16: 1, BF16: 2, Q8_0: 3, Q4_0: 4, U8: 5, BOOL: 6 });
 /** pldr_tensor_status bits. */
-export const TENSOR_STATUS = Object.freeze({ UPLOADED: 1, CHECKED: 2, OPTIONAL: 4 });
+export const TENSOR_STATUS = Object.freeze({ UPLOADED: 1, CHECKED: 2, OPTIONAL: 4, QUANTIZABLE: 8 });
 
-const QUANT_DTYPES = Object.freeze({ q8_0: DTYPES.Q8_0, q4_0: DTYPES.Q4_0 });
-
-/** table[name] for a name of its own (not one inherited, like "toString"), else DTYPES.INVALID */
-const lookup = (table, name) => (Object.hasOwn(table, name) ? table[name] : DTYPES.INVALID);
-
-/** The C dtype code and logical shape of a loader TensorInfo (DTYPES.INVALID: C rejects it, naming the tensor). */
-function tensorDtype(info) {
-  const dtype = info.quant ? lookup(QUANT_DTYPES, info.quant.format) : lookup(DTYPES, info.dtype);
+/**
+ * The C dtype code (pldr_dtype_from_name: the one dtype table, include/pldr.h "Formats") and the
+ * logical shape of a loader TensorInfo; an unknown name gives PLDR_DTYPE_INVALID, which the C
+ * checks reject naming the tensor.
+ * @param {Runtime} rt
+ */
+function tensorDtype(rt, info) {
+  const name = info.quant ? info.quant.format : info.dtype;
+  const dtype = rt.withStrings([String(name)], (n) => rt.x.pldr_dtype_from_name(n));
   return { dtype, shape: info.quant ? info.quant.shape : info.shape };
 }
 
@@ -104,7 +105,7 @@ export class Model {
    */
   beginTensor(info) {
     const { rt } = this;
-    const { dtype, shape } = tensorDtype(info);
+    const { dtype, shape } = tensorDtype(rt, info);
     const shapePtr = rt.copyIn(new Int32Array(shape));
     try {
       const rc = rt.withStrings([info.name], (n) => rt.x.pldr_model_upload_begin(this.handle, n, dtype, shapePtr, shape.length));
@@ -164,7 +165,7 @@ export class Model {
    * @param {{name: string, dtype: string, shape: number[], quant?: {format: string, shape: number[]}}} info
    */
   checkTensor(info) {
-    const { dtype, shape } = tensorDtype(info);
+    const { dtype, shape } = tensorDtype(this.rt, info);
     const shapePtr = this.rt.copyIn(new Int32Array(shape));
     try {
       const rc = this.rt.withStrings([info.name], (n) => this.rt.x.pldr_model_check_tensor(this.handle, n, dtype, shapePtr, shape.length));
@@ -172,6 +173,51 @@ export class Model {
     } finally {
       this.rt.free(shapePtr);
     }
+  }
+
+  /**
+   * The tensors this model expects, in docs/FORMAT.md order, as the C tensor table has them.
+   * @returns {{name: string, shape: number[], optional: boolean, quantizable: boolean}[]}
+   */
+  tensorTable() {
+    const { rt } = this;
+    const out = [];
+    const shapePtr = rt.malloc(4 * 8);
+    try {
+      for (let i = 0, n = rt.x.pldr_model_tensor_count(this.handle); i < n; i++) {
+        const ndim = rt.x.pldr_model_tensor_shape(this.handle, i, shapePtr);
+        const status = rt.x.pldr_model_tensor_status(this.handle, i);
+        out.push({
+          name: rt.readCString(rt.x.pldr_model_tensor_name(this.handle, i)),
+          shape: Array.from(rt.i32.subarray(shapePtr >>> 2, (shapePtr >>> 2) + ndim)),
+          optional: (status & TENSOR_STATUS.OPTIONAL) !== 0,
+          quantizable: (status & TENSOR_STATUS.QUANTIZABLE) !== 0,
+        });
+      }
+    } finally {
+      rt.free(shapePtr);
+    }
+    return out;
+  }
+
+  /**
+   * The hyperparameters under their Hugging Face names (pldr_hparam_name), whichever names
+   * config.json used, as pldr_model_hparam reads them (custom_G_type as its code: 0 none,
+   * 1 identity, 2 random, 3 external); unset and string-only ones are left out.
+   * @returns {Record<string, number>}
+   */
+  hparams() {
+    const { rt } = this;
+    /** @type {Record<string, number>} */
+    const out = {};
+    for (let i = 0; ; i++) {
+      const ptr = rt.x.pldr_hparam_name(i, 0);
+      if (!ptr) break;
+      const name = rt.readCString(ptr);
+      const value = this.hparam(name);
+      if (!Number.isNaN(value)) out[name] = value;
+    }
+    return out;
   }
 
   /** Names of required tensors neither uploaded nor checked. @returns {string[]} */

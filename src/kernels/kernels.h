@@ -34,9 +34,12 @@ float pk_f16_to_f32(uint16_t h);
 uint16_t pk_f32_to_f16(float f);
 float pk_bf16_to_f32(uint16_t h);
 
-/* One row of cols floats into ceil(cols/32) blocks (the last zero-padded). */
-void pk_quantize_row_q8_0(const float *x, void *blocks, int cols);
-void pk_quantize_row_q4_0(const float *x, void *blocks, int cols);
+/* One row of cols floats into ceil(cols/32) blocks (the last zero-padded), as docs/FORMAT.md
+ * defines them; PK_QUANT_NONFINITE for an Inf or NaN, PK_QUANT_RANGE for values whose block scale
+ * exceeds binary16 (the blocks before it are written). */
+enum { PK_QUANT_OK = 0, PK_QUANT_NONFINITE = 1, PK_QUANT_RANGE = 2 };
+int pk_quantize_row_q8_0(const float *x, void *blocks, int cols);
+int pk_quantize_row_q4_0(const float *x, void *blocks, int cols);
 
 /* Activations for the integer dot products with q8_0/q4_0 rows: per block of 32 values (the last
  * zero-padded) q[i] = round(x[i] / d) in -127..127 with d = max|x| / 127 (round to nearest, ties

@@ -84,35 +84,59 @@ static int parse_custom_g(const char *v) {
     return -1;
 }
 
+static int set_rope(pldr_model *m, const char *value) {
+    if (strcmp(value, "interleaved") == 0) m->hp.rope_interleaved = 1;
+    else if (strcmp(value, "rotate_half") == 0) m->hp.rope_interleaved = 0;
+    else return model_fail(m, PLDR_ERR_BAD_CONFIG, "rope = \"%s\": expected \"interleaved\" or \"rotate_half\"", value);
+    return PLDR_OK;
+}
+
+static int set_custom_g(pldr_model *m, const char *value) {
+    int g = parse_custom_g(value);
+    if (g < 0)
+        return model_fail(m, PLDR_ERR_BAD_CONFIG,
+                          "custom_G_type = \"%s\": expected null, \"identity\", \"random\" or \"external\"", value);
+    m->hp.custom_g = g;
+    return PLDR_OK;
+}
+
+static int check_hidden_act(pldr_model *m, const char *value) {
+    if (strcmp(value, "silu") != 0 && strcmp(value, "swish") != 0)
+        return model_fail(m, PLDR_ERR_BAD_CONFIG, "hidden_act = \"%s\": only \"silu\" is supported", value);
+    return PLDR_OK;
+}
+
+static int check_model_type(pldr_model *m, const char *value) {
+    if (strcmp(value, "pldrllm") != 0)
+        return model_fail(m, PLDR_ERR_BAD_CONFIG, "model_type = \"%s\": this runtime runs \"pldrllm\" models", value);
+    return PLDR_OK;
+}
+
+static const struct {
+    const char *name;
+    int (*set)(pldr_model *m, const char *value);
+} STRING_HPARAMS[] = {
+    {"rope", set_rope},
+    {"custom_G_type", set_custom_g},
+    {"hidden_act", check_hidden_act},
+    {"model_type", check_model_type},
+};
+#define N_STRING_HPARAMS (sizeof STRING_HPARAMS / sizeof STRING_HPARAMS[0])
+
 int pldr_model_set_hparam_str(pldr_model *m, const char *key, const char *value) {
     if (!m || !key || !value) return PLDR_ERR_INVALID_ARGUMENT;
     if (m->stage != STAGE_NEW)
         return model_fail(m, PLDR_ERR_STATE, "hyperparameter \"%s\" set after pldr_model_alloc", key);
-    if (strcmp(key, "rope") == 0) {
-        if (strcmp(value, "interleaved") == 0) m->hp.rope_interleaved = 1;
-        else if (strcmp(value, "rotate_half") == 0) m->hp.rope_interleaved = 0;
-        else return model_fail(m, PLDR_ERR_BAD_CONFIG, "rope = \"%s\": expected \"interleaved\" or \"rotate_half\"", value);
-        return PLDR_OK;
-    }
-    if (strcmp(key, "custom_G_type") == 0) {
-        int g = parse_custom_g(value);
-        if (g < 0)
-            return model_fail(m, PLDR_ERR_BAD_CONFIG,
-                              "custom_G_type = \"%s\": expected null, \"identity\", \"random\" or \"external\"", value);
-        m->hp.custom_g = g;
-        return PLDR_OK;
-    }
-    if (strcmp(key, "hidden_act") == 0) {
-        if (strcmp(value, "silu") != 0 && strcmp(value, "swish") != 0)
-            return model_fail(m, PLDR_ERR_BAD_CONFIG, "hidden_act = \"%s\": only \"silu\" is supported", value);
-        return PLDR_OK;
-    }
-    if (strcmp(key, "model_type") == 0) {
-        if (strcmp(value, "pldrllm") != 0)
-            return model_fail(m, PLDR_ERR_BAD_CONFIG, "model_type = \"%s\": this runtime runs \"pldrllm\" models", value);
-        return PLDR_OK;
-    }
+    for (size_t i = 0; i < N_STRING_HPARAMS; i++)
+        if (strcmp(key, STRING_HPARAMS[i].name) == 0) return STRING_HPARAMS[i].set(m, value);
     return PLDR_IGNORED;
+}
+
+const char *pldr_hparam_name(int index, int alias) {
+    if (index < 0 || alias < 0 || alias > 1) return NULL;
+    if ((size_t)index < N_HPARAMS) return HPARAMS[index].names[alias];
+    size_t i = (size_t)index - N_HPARAMS;
+    return i < N_STRING_HPARAMS && alias == 0 ? STRING_HPARAMS[i].name : NULL;
 }
 
 double pldr_model_hparam(const pldr_model *m, const char *key) {

@@ -187,17 +187,13 @@ void tensors_free(pldr_model *m) {
 /* ---- uploads ---------------------------------------------------------------------------------- */
 
 static const char *dtype_name(int dtype) {
-    static const char *names[] = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "U8", "BOOL"};
-    return dtype >= 0 && dtype < (int)(sizeof names / sizeof names[0]) ? names[dtype] : "unknown";
+    const char *name = pldr_dtype_name((pldr_dtype)dtype);
+    return name ? name : "unknown";
 }
 
+/* Bytes per element of the element types (F32, F16, BF16, U8, BOOL); 0 for the block formats. */
 static size_t dtype_elem_bytes(int dtype) {
-    switch (dtype) {
-    case PLDR_DTYPE_F32: return 4;
-    case PLDR_DTYPE_F16: case PLDR_DTYPE_BF16: return 2;
-    case PLDR_DTYPE_U8: case PLDR_DTYPE_BOOL: return 1;
-    default: return 0;
-    }
+    return pldr_dtype_block_size((pldr_dtype)dtype) == 1 ? (size_t)pldr_dtype_block_bytes((pldr_dtype)dtype) : 0;
 }
 
 static tensor_slot *find_slot(pldr_model *m, const char *name) {
@@ -263,7 +259,7 @@ static int check_upload(pldr_model *m, const char *name, int dtype, const int32_
     *format = storage_format(m, s, dtype);
     if (*format < 0)
         return model_fail(m, PLDR_ERR_DTYPE, "tensor %s: dtype %s is not supported here (expected F32, F16 or BF16%s)",
-                          s->name, dtype_name(dtype), s->quantizable ? ", Q8_0 or Q4_0" : "");
+                          s->name, dtype_name(dtype), s->quantizable ? ", q8_0 or q4_0" : "");
     *slot = s;
     return PLDR_OK;
 }
@@ -283,11 +279,17 @@ const char *pldr_model_tensor_name(const pldr_model *m, int i) {
     return m && i >= 0 && i < m->n_slots ? m->slots[i].name : NULL;
 }
 
+int pldr_model_tensor_shape(const pldr_model *m, int i, int32_t *shape) {
+    if (!m || !shape || i < 0 || i >= m->n_slots) return -1;
+    memcpy(shape, m->slots[i].shape, (size_t)m->slots[i].ndim * sizeof *shape);
+    return m->slots[i].ndim;
+}
+
 int pldr_model_tensor_status(const pldr_model *m, int i) {
     if (!m || i < 0 || i >= m->n_slots) return -1;
     const tensor_slot *s = &m->slots[i];
     return (s->present ? PLDR_TENSOR_UPLOADED : 0) | (s->seen ? PLDR_TENSOR_CHECKED : 0) |
-           (s->optional ? PLDR_TENSOR_OPTIONAL : 0);
+           (s->optional ? PLDR_TENSOR_OPTIONAL : 0) | (s->quantizable ? PLDR_TENSOR_QUANTIZABLE : 0);
 }
 
 int pldr_model_upload_begin(pldr_model *m, const char *name, pldr_dtype dtype, const int32_t *shape, int ndim) {

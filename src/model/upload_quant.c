@@ -42,6 +42,19 @@ static void row_to_f32(const upload_state *up, const unsigned char *in, int cols
     }
 }
 
+/* A row that cannot be quantized ends the upload: the tensor is discarded, not half stored. */
+static int quantize_fail(pldr_model *m, int why) {
+    upload_state *up = &m->up;
+    int rc = model_fail(m, PLDR_ERR_DTYPE, "tensor %s: row %d %s; it cannot be stored as %s", up->slot->name,
+                        up->rows_done, why == PK_QUANT_NONFINITE ? "holds Inf or NaN" : "holds values too large for a float16 block scale",
+                        pldr_dtype_name(up->format));
+    upload_quant_end(m);
+    free(up->slot->mem);
+    up->slot->mem = NULL;
+    *up = (upload_state){0};
+    return rc;
+}
+
 int upload_quant_commit(pldr_model *m, size_t nbytes) {
     upload_state *up = &m->up;
     int cols = up->slot->shape[1];
@@ -54,8 +67,9 @@ int upload_quant_commit(pldr_model *m, size_t nbytes) {
     for (size_t r = 0; r < full; r++) {
         row_to_f32(up, up->stage + r * up->row_bytes, cols);
         unsigned char *dst = (unsigned char *)up->slot->mem + (size_t)up->rows_done * row_out;
-        if (up->format == PLDR_DTYPE_Q8_0) pk_quantize_row_q8_0(up->row, dst, cols);
-        else pk_quantize_row_q4_0(up->row, dst, cols);
+        int rc = up->format == PLDR_DTYPE_Q8_0 ? pk_quantize_row_q8_0(up->row, dst, cols)
+                                               : pk_quantize_row_q4_0(up->row, dst, cols);
+        if (rc) return quantize_fail(m, rc);
         up->rows_done++;
     }
     up->stage_len -= full * up->row_bytes;

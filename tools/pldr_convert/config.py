@@ -6,27 +6,41 @@ import math
 
 from .errors import ConvertError, read_json
 
-# meaning -> (HF name, native name); None where one set has no name
-FIELDS = {
-    "L": ("num_hidden_layers", "num_layers"),
-    "D": ("hidden_size", "d_model"),
-    "H": ("num_attention_heads", "num_heads"),
-    "dk": ("head_dim", None),
-    "dff": ("intermediate_size", "dff"),
-    "A_dff": ("A_dff", "A_dff"),
-    "nA": ("num_reslayerA", "num_reslayerA"),
-    "nDense": ("num_denseA", "num_denseA"),
-    "V": ("vocab_size", "input_vocab_size"),
-    "ctx": ("max_position_embeddings", "max_seq_len"),
-    "rope_theta": ("rope_theta", "rope_base"),
-}
+# The config.json names the runtime reads, in its order (pldr_hparam_name, src/model/hparams.c):
+# (Hugging Face name, native name or None). tests/formats.test.mjs checks this equals the C table.
+RUNTIME_NAMES = (
+    ("num_hidden_layers", "num_layers"),
+    ("hidden_size", "d_model"),
+    ("num_attention_heads", "num_heads"),
+    ("head_dim", None),
+    ("intermediate_size", "dff"),
+    ("A_dff", None),
+    ("num_reslayerA", None),
+    ("num_denseA", None),
+    ("vocab_size", "input_vocab_size"),
+    ("max_position_embeddings", "max_seq_len"),
+    ("rope_theta", "rope_base"),
+    ("layer_norm_eps", None),
+    ("reference_rope", None),
+    ("attention_bias", None),
+    ("glu_bias", None),
+    ("tie_word_embeddings", None),
+    ("eos_token_id", None),
+    ("pad_token_id", None),
+    ("rope", None),
+    ("custom_G_type", None),
+    ("hidden_act", None),
+    ("model_type", None),
+)
+# meaning -> (HF name, native name or None), for the sizes read by _int_field
+FIELDS = dict(zip(("L", "D", "H", "dk", "dff", "A_dff", "nA", "nDense", "V", "ctx", "rope_theta"),
+                  RUNTIME_NAMES))
 G_TYPES = (None, "identity", "random", "external")
 ROPE_NATIVE = {"interleaved": True, "rotate_half": False}
-# every key this module writes or interprets; others are carried over from HF configs
-KNOWN = {n for pair in FIELDS.values() for n in pair if n} | {
-    "reference_rope", "rope", "layer_norm_eps", "custom_G_type", "eos_token_id", "pad_token_id",
-    "bos_token_id", "attention_bias", "glu_bias", "tie_word_embeddings", "model_type",
-    "architectures", "torch_dtype", "hidden_act"}
+# every key this module writes or interprets: the runtime's, and those only the converter uses;
+# others are carried over from HF configs
+KNOWN = {n for pair in RUNTIME_NAMES for n in pair if n} | {
+    "bos_token_id", "architectures", "torch_dtype"}
 
 
 class ModelConfig:

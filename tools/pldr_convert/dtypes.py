@@ -8,8 +8,11 @@ import array
 import struct
 import sys
 
-# safetensors dtype name -> bytes per element
-ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "U8": 1}
+# safetensors dtype name -> bytes per element: those the runtime reads (its table is the truth:
+# pldr_dtype_name / pldr_dtype_block_bytes, include/pldr.h "Formats"; tests/formats.test.mjs
+# checks this equals it), and F64, which only the converter reads
+RUNTIME_ITEMSIZE = {"F32": 4, "F16": 2, "BF16": 2, "U8": 1, "BOOL": 1}
+ITEMSIZE = {**RUNTIME_ITEMSIZE, "F64": 8}
 FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
 
 _BIG_ENDIAN_HOST = sys.byteorder == "big"
