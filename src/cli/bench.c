@@ -5,8 +5,9 @@
  *               [--prefill N] [--ctx 16,256,1000] [--steps N] [--reps N] [--answer N]
  *               [--parts]                       decode/prefill/G-cache timings as one JSON line
  *
- * The synthetic release shape is generated here from a fixed-seed PRNG, in the same order and
- * with the same recipe as tools/testkit/synthetic.mjs, so WebAssembly and native run identical weights.
+ * The synthetic release shape is generated here from a fixed-seed PRNG over the runtime's own
+ * tensor table, with the same recipe as tools/testkit/synthetic.mjs, so WebAssembly and native run
+ * identical weights.
  * Built with -DPLDR_PROFILE (build/pldr-native-prof), --parts adds a decode step split by part
  * from the timing hooks in src/session/forward.c. */
 #include "bench.h"
@@ -76,10 +77,10 @@ typedef struct {
     int rc;
 } uploader;
 
-static void put(uploader *u, const char *name, int kind, int ndim, int d0, int d1, int d2) {
+static void put(uploader *u, const char *name, int kind, const int32_t *shp, int ndim) {
     if (u->rc) return;
-    int32_t shp[3] = {d0, d1, d2};
-    size_t n = (size_t)d0 * (ndim > 1 ? d1 : 1) * (ndim > 2 ? d2 : 1);
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shp[i];
     if (n > u->cap) {
         free(u->buf);
         u->buf = malloc(n * sizeof(float));
@@ -87,7 +88,7 @@ static void put(uploader *u, const char *name, int kind, int ndim, int d0, int d
         if (!u->buf) { u->rc = PLDR_ERR_OUT_OF_MEMORY; return; }
     }
     int fan_in = ndim > 1 ? shp[ndim - 1] : 1;
-    fill(u->buf, n, kind, fan_in, d0, &u->rng);
+    fill(u->buf, n, kind, fan_in, ndim > 0 ? shp[0] : 1, &u->rng);
     void *dst;
     size_t cap, done = 0, bytes = n * sizeof(float);
     u->rc = pldr_model_upload_begin(u->m, name, PLDR_DTYPE_F32, shp, ndim);
@@ -102,20 +103,24 @@ static void put(uploader *u, const char *name, int kind, int ndim, int d0, int d
     if (!u->rc) u->rc = pldr_model_upload_end(u->m);
 }
 
-static void put_linear(uploader *u, const char *prefix, int out, int in) {
-    char name[160];
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    put(u, name, K_LINEAR, 2, out, in, 0);
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    put(u, name, K_BIAS, 1, out, 0, 0);
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-static void put_norm(uploader *u, const char *prefix, int n) {
-    char name[160];
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    put(u, name, K_ONES, 1, n, 0, 0);
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    put(u, name, K_ZEROS, 1, n, 0, 0);
+/* How the recipe fills a tensor, from its name (roleOf in tools/testkit/synthetic.mjs). */
+static int tensor_kind(const char *name) {
+    if (strcmp(name, "decoder.embedding.weight") == 0) return K_EMBED;
+    const char *plga = strstr(name, ".plgatt_layer.");
+    if (plga) {
+        plga += strlen(".plgatt_layer.");
+        return !strcmp(plga, "Wlst") || !strcmp(plga, "alst") ? K_PLGA : !strcmp(plga, "pwlst") ? K_POWER : K_BIAS;
+    }
+    int weight = ends_with(name, ".weight");
+    const char *last = strrchr(name, '.'), *part = last;   /* the component before .weight/.bias */
+    while (part > name && part[-1] != '.') part--;
+    if (last && strncmp(part, "layernorm", 9) == 0) return weight ? K_ONES : K_ZEROS;
+    return weight ? K_LINEAR : K_BIAS;
 }
 
 /* A model of shape s filled from seed, finalized; NULL with a message on failure. */
@@ -133,44 +138,13 @@ static pldr_model *synthetic_model(const shape *s, const pldr_model_params *mp, 
     for (size_t i = 0; i < sizeof hp / sizeof hp[0] && rc >= 0; i++) rc = pldr_model_set_hparam(m, hp[i].k, hp[i].v);
     if (rc >= 0) rc = pldr_model_alloc(m);
     uploader u = {m, {seed}, NULL, 0, rc < 0 ? rc : 0};
-    char p[160], q[160];
-    put(&u, "decoder.embedding.weight", K_EMBED, 2, s->V, s->D, 0);
-    put_norm(&u, "decoder.layernorm1", s->D);
-    for (int l = 0; l < s->L; l++) {
-        const char *proj[4] = {"wq", "wk", "wv", "dense"};
-        for (int j = 0; j < 4; j++) {
-            snprintf(p, sizeof p, "decoder.dec_layers.%d.mha1.%s", l, proj[j]);
-            put_linear(&u, p, s->D, s->D);
-        }
-        const char *plga[5] = {"Wlst", "blst", "pwlst", "alst", "balst"};
-        const int kinds[5] = {K_PLGA, K_BIAS, K_POWER, K_PLGA, K_BIAS};
-        for (int j = 0; j < 5; j++) {
-            snprintf(p, sizeof p, "decoder.dec_layers.%d.mha1.plgatt_layer.%s", l, plga[j]);
-            put(&u, p, kinds[j], 3, s->H, dk, dk);
-        }
-        snprintf(p, sizeof p, "decoder.dec_layers.%d.mha1.layernorm1", l);
-        put_norm(&u, p, dk);
-        for (int j = 0; j < s->nres; j++) {
-            for (int k = 0; k < s->ndense; k++) {
-                const char *glu[3] = {"gluw1", "gluw2", "gluw3"};
-                for (int g = 0; g < 3; g++) {
-                    snprintf(q, sizeof q, "decoder.dec_layers.%d.mha1.reslayerAs.%d.denseAs.%d.%s", l, j, k, glu[g]);
-                    put_linear(&u, q, g < 2 ? s->adff : dk, g < 2 ? dk : s->adff);
-                }
-            }
-            snprintf(p, sizeof p, "decoder.dec_layers.%d.mha1.reslayerAs.%d.layernormA", l, j);
-            put_norm(&u, p, dk);
-        }
-        for (int g = 0; g < 3; g++) {
-            snprintf(p, sizeof p, "decoder.dec_layers.%d.ffn.gluw%d", l, g + 1);
-            put_linear(&u, p, g < 2 ? s->dff : s->D, g < 2 ? s->D : s->dff);
-        }
-        for (int j = 1; j <= 2; j++) {
-            snprintf(p, sizeof p, "decoder.dec_layers.%d.layernorm%d", l, j);
-            put_norm(&u, p, s->D);
-        }
+    /* every tensor of the runtime's own table, in its order (optional ones: a predefined G) */
+    for (int i = 0; !u.rc && i < pldr_model_tensor_count(m); i++) {
+        int32_t shp[PLDR_MAX_DIMS];
+        int ndim = pldr_model_tensor_shape(m, i, shp);
+        const char *name = pldr_model_tensor_name(m, i);
+        if (!(pldr_model_tensor_status(m, i) & 4)) put(&u, name, tensor_kind(name), shp, ndim);
     }
-    put_linear(&u, "final_layer", s->V, s->D);
     free(u.buf);
     if (!u.rc) u.rc = pldr_model_finalize(m);
     if (u.rc) {

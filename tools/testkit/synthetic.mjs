@@ -1,6 +1,7 @@
 // Deterministic synthetic weights of the released 110M PLDR-LLM shape, generated tensor by tensor
-// (never all at once) and streamed into an engine Model. src/cli/bench.c generates the very same
-// numbers (same PRNG, order and recipe), so WebAssembly and native run identical models;
+// (never all at once) and streamed into an engine Model. The tensors and their order are the
+// runtime's own table; src/cli/bench.c walks the same table with the same PRNG and recipe, so
+// WebAssembly and native run identical models;
 // writeSyntheticFolder writes them as a Hugging Face folder (Node only):
 //   linear weights   xavier-uniform ±sqrt(6 / (fan_in + fan_out))
 //   biases           uniform ±0.02
@@ -10,6 +11,8 @@
 
 import { closeSync, copyFileSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { Model } from '../../js/runtime/model.js';
+import { createRuntime } from '../../js/runtime/wasm.js';
 
 /** The released shape (config of the 110M models). */
 export const RELEASE = { L: 5, D: 896, H: 14, dff: 2389, Adff: 170, nres: 8, ndense: 2, V: 32000, ctx: 1024 };
@@ -44,41 +47,36 @@ export function configFor(s) {
 }
 
 /**
- * [name, shape, role] of every tensor of docs/FORMAT.md, in generation order. Roles: embed,
- * linear, bias, normWeight, normBias, plgaW, plgaBias, power, plgaA; each generator fills a role
- * its own way. Predefined-G shapes (customG) have no A-net tensors.
+ * The role of a tensor, from its name: how a generator fills it. Roles: embed, linear, bias,
+ * normWeight, normBias, plgaW, plgaBias, power, plgaA (src/cli/bench.c: tensor_kind).
+ * @param {string} name
+ */
+export function roleOf(name) {
+  if (name === 'decoder.embedding.weight') return 'embed';
+  const plga = /\.plgatt_layer\.(\w+)$/.exec(name)?.[1];
+  if (plga) return { Wlst: 'plgaW', blst: 'plgaBias', pwlst: 'power', alst: 'plgaA', balst: 'plgaBias' }[plga] ?? 'unknown';
+  if (/\.layernorm\w*\.weight$/.test(name)) return 'normWeight';
+  if (/\.layernorm\w*\.bias$/.test(name)) return 'normBias';
+  if (name.endsWith('.weight')) return 'linear';
+  if (name.endsWith('.bias')) return 'bias';
+  return 'unknown';
+}
+
+const tableRuntime = await createRuntime();
+
+/**
+ * [name, shape, role] of every tensor a model of shape s needs, in the runtime's order: the C
+ * tensor table itself (pldr_model_tensor_name / _shape), so no list here can drift from it.
+ * Optional tensors (a predefined G's decoder.past_G_values) are left out.
  * @param {Shape} s
  */
 export function tensorList(s) {
-  const dk = s.D / s.H;
-  /** @type {[string, number[], string][]} */
-  const out = [];
-  const linear = (p, o, i) => out.push([`${p}.weight`, [o, i], 'linear'], [`${p}.bias`, [o], 'bias']);
-  const norm = (p, n) => out.push([`${p}.weight`, [n], 'normWeight'], [`${p}.bias`, [n], 'normBias']);
-  out.push(['decoder.embedding.weight', [s.V, s.D], 'embed']);
-  norm('decoder.layernorm1', s.D);
-  for (let l = 0; l < s.L; l++) {
-    const p = `decoder.dec_layers.${l}`;
-    for (const w of ['wq', 'wk', 'wv', 'dense']) linear(`${p}.mha1.${w}`, s.D, s.D);
-    if (!s.customG) {
-      for (const [n, role] of [['Wlst', 'plgaW'], ['blst', 'plgaBias'], ['pwlst', 'power'], ['alst', 'plgaA'], ['balst', 'plgaBias']]) {
-        out.push([`${p}.mha1.plgatt_layer.${n}`, [s.H, dk, dk], role]);
-      }
-      norm(`${p}.mha1.layernorm1`, dk);
-      for (let j = 0; j < s.nres; j++) {
-        for (let k = 0; k < s.ndense; k++) {
-          const g = `${p}.mha1.reslayerAs.${j}.denseAs.${k}`;
-          linear(`${g}.gluw1`, s.Adff, dk); linear(`${g}.gluw2`, s.Adff, dk); linear(`${g}.gluw3`, dk, s.Adff);
-        }
-        norm(`${p}.mha1.reslayerAs.${j}.layernormA`, dk);
-      }
-    }
-    linear(`${p}.ffn.gluw1`, s.dff, s.D); linear(`${p}.ffn.gluw2`, s.dff, s.D); linear(`${p}.ffn.gluw3`, s.D, s.dff);
-    norm(`${p}.layernorm1`, s.D);
-    norm(`${p}.layernorm2`, s.D);
+  const model = Model.create(tableRuntime, configFor(s));
+  try {
+    return model.tensorTable().filter((t) => !t.optional).map((t) => /** @type {[string, number[], string]} */ ([t.name, t.shape, roleOf(t.name)]));
+  } finally {
+    model.free();
   }
-  linear('final_layer', s.V, s.D);
-  return out;
 }
 
 /** Values of one tensor, as src/cli/bench.c makes them. @param {string} role @param {number[]} shape @param {() => number} rand */
