@@ -6,11 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRuntime } from '../js/runtime/wasm.js';
 import { Model } from '../js/runtime/model.js';
+import { inspectModel } from '../js/loading/inspect.js';
+import { SentencePieceTokenizer } from '../js/tokenizer/tokenizer.js';
 import { DTYPE_BYTES, QUANT_BLOCK_BYTES, QUANT_BLOCK_VALUES, parseHeader } from '../js/loading/safetensors.js';
 import { RELEASE, configFor } from '../tools/testkit/synthetic.mjs';
 import { ROOT } from './helpers/engines.mjs';
@@ -112,6 +114,20 @@ test('config names: docs/FORMAT.md names exactly those of C, with the same pairs
   for (const [hf, native] of c.filter(([, n]) => n)) {
     assert.ok(pairs.some(([a, b]) => a === hf && b === native), `docs/FORMAT.md pairs ${hf} with ${native}`);
   }
+});
+
+test('inspect reads config.json through the runtime\'s names: native names give the same report, the tokenizer is checked against them', async () => {
+  const dir = join(tmp, 'micro-native-names');
+  mkdirSync(dir);
+  for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(MICRO, f), join(dir, f));
+  copyFileSync(join(ROOT, 'tests/fixtures/tokenizers/pldr-tiny/tokenizer.model'), join(dir, 'tokenizer.model'));
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  assert.ok(config.num_layers && !('num_hidden_layers' in config), 'pldr-micro uses native names');
+  const report = await inspectModel(dir, { tokenizer: (bytes) => SentencePieceTokenizer.fromBytes(bytes) });
+  assert.equal(report.hparams.num_hidden_layers, config.num_layers);
+  assert.equal(report.hparams.vocab_size, config.input_vocab_size);
+  assert.equal(report.hparams.max_position_embeddings, config.max_seq_len);
+  assert.deepEqual(report.problems, [`tokenizer.model has 8000 pieces but the config's vocabulary is ${config.input_vocab_size}`]);
 });
 
 // --- tensor table -------------------------------------------------------------------------------

@@ -14,17 +14,21 @@ read. Exit code 0 when no problem was found, 1 otherwise.
 
 const MB = 1024 * 1024;
 
-/** What config.json says, or nothing when there is no config to read. */
-function summary(config) {
-  if (!config) return [];
-  const get = (...keys) => keys.map((k) => config[k]).find((v) => v !== undefined) ?? '?';
+/**
+ * What config.json says, as the runtime read it (report.hparams: Hugging Face names, whichever
+ * names the file used), or nothing when the runtime could not read it.
+ * @param {Record<string, number>|null} hp @param {Record<string, any>|null} config
+ */
+function summary(hp, config) {
+  if (!hp) return [];
+  const get = (key) => hp[key] ?? '?';
   return [
-    ['layers', get('num_hidden_layers', 'num_layers')], ['hidden size', get('hidden_size', 'd_model')],
-    ['heads', get('num_attention_heads', 'num_heads')], ['FFN width', get('intermediate_size', 'dff')],
+    ['layers', get('num_hidden_layers')], ['hidden size', get('hidden_size')],
+    ['heads', get('num_attention_heads')], ['FFN width', get('intermediate_size')],
     ['A-net', `${get('num_reslayerA')} blocks × ${get('num_denseA')} GLUs of ${get('A_dff')}`],
-    ['vocabulary', get('vocab_size', 'input_vocab_size')], ['context', get('max_position_embeddings', 'max_seq_len')],
-    ['RoPE', get('reference_rope') === false || get('rope') === 'rotate_half' ? 'rotate-half (v52)' : 'interleaved (v51)'],
-    ['predefined G', config.custom_G_type ?? 'no (learned by the A-net)'],
+    ['vocabulary', get('vocab_size')], ['context', get('max_position_embeddings')],
+    ['RoPE', hp.reference_rope === 0 ? 'rotate-half (v52)' : 'interleaved (v51)'],
+    ['predefined G', config?.custom_G_type ?? 'no (learned by the A-net)'],
   ];
 }
 
@@ -39,7 +43,7 @@ export async function run(argv) {
     return report.problems.length ? 1 : 0;
   }
   const out = [`${report.source}`];
-  for (const [k, v] of summary(report.config)) out.push(`  ${k.padEnd(14)} ${v}`);
+  for (const [k, v] of summary(report.hparams, report.config)) out.push(`  ${k.padEnd(14)} ${v}`);
   out.push(`  tokenizer      ${report.tokenizer ? `${report.tokenizer.pieces ?? '?'} pieces` : 'missing'}`);
   out.push(`  parameters     ${report.parameters.toLocaleString('en-US')}`);
   out.push(`  files          ${report.files.length} shard(s), ${(report.bytes / MB).toFixed(1)} MB`);

@@ -9,7 +9,9 @@ import { createRuntime } from '../runtime/wasm.js';
 
 /**
  * @typedef {{name: string, dtype: string, shape: number[], bytes: number, file: string, quant?: string}} TensorRow
- * @typedef {{source: string, config: Record<string, any>|null, files: {file: string, size: number|null}[],
+ * @typedef {{source: string, config: Record<string, any>|null,
+ *   hparams: Record<string, number>|null,   // config as the runtime reads it, by Hugging Face names
+ *   files: {file: string, size: number|null}[],
  *   tensors: TensorRow[], parameters: number, bytes: number, tokenizer: {bytes: number, pieces?: number}|null,
  *   problems: string[]}} InspectReport
  */
@@ -72,8 +74,13 @@ async function shardList(source, signal, problems) {
   }
 }
 
-/** Engine-side checks: config, each tensor, and what is missing. */
-async function checkWithEngine(config, tensors, problems) {
+/**
+ * Engine-side checks: config (read by the runtime's own names: report.hparams), the tokenizer's
+ * size against it, each tensor, and what is missing.
+ * @param {Record<string, any>} config @param {any[]} tensors @param {InspectReport} report
+ */
+async function checkWithEngine(config, tensors, report) {
+  const { problems, tokenizer } = report;
   const rt = await createRuntime();
   let model;
   try {
@@ -83,6 +90,10 @@ async function checkWithEngine(config, tensors, problems) {
     return;
   }
   try {
+    report.hparams = model.hparams();
+    if (tokenizer?.pieces != null && tokenizer.pieces !== model.vocabSize) {
+      problems.push(`tokenizer.model has ${tokenizer.pieces} pieces but the config's vocabulary is ${model.vocabSize}`);
+    }
     for (const t of tensors) {
       try {
         model.checkTensor(t);
@@ -113,15 +124,12 @@ export async function inspectModel(source, options = {}) {
   if (!tokBytes) problems.push('tokenizer.model is missing: text prompts will not work (token ids still do)');
   if (tokBytes && options.tokenizer) {
     try {
-      tokenizer.pieces = options.tokenizer(tokBytes).vocabSize;
-      if (config && (config.vocab_size ?? config.input_vocab_size) !== tokenizer.pieces) {
-        problems.push(`tokenizer.model has ${tokenizer.pieces} pieces but the config's vocabulary is ${config.vocab_size ?? config.input_vocab_size}`);
-      }
+      tokenizer.pieces = options.tokenizer(tokBytes).vocabSize; // checked against the config by the engine
     } catch (err) {
       problems.push(`tokenizer.model: ${err.message}`);
     }
   }
-  const report = { source: String(source), config, files: [], tensors: [], parameters: 0, bytes: 0, tokenizer, problems };
+  const report = { source: String(source), config, hparams: null, files: [], tensors: [], parameters: 0, bytes: 0, tokenizer, problems };
   const headerTensors = []; // as the safetensors header gives them, for the engine's checks
   for (const file of await shardList(files, signal, problems)) {
     try {
@@ -141,7 +149,7 @@ export async function inspectModel(source, options = {}) {
     }
   }
   await checkManifest(files, report, signal);
-  if (config) await checkWithEngine(config, headerTensors, problems);
+  if (config) await checkWithEngine(config, headerTensors, report);
   return report;
 }
 
