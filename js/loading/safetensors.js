@@ -209,10 +209,15 @@ export class SafetensorsReader {
 
 // --- header validation ------------------------------------------------------------------------
 
+/** How deep JSON may nest (the top value is at depth 1): the native reader's limit too. */
+export const MAX_JSON_DEPTH = 64;
+
 function decodeJson(bytes, file) {
   let json;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    // ignoreBOM: a byte order mark stays in the text, where JSON.parse refuses it (as the other
+    // readers do) instead of being dropped silently
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes));
   } catch (err) {
     throw new LoadError('E_HEADER_JSON', `${file}: header is not valid JSON: ${oneLine(err.message)}`,
       { file, cause: err });
@@ -220,7 +225,29 @@ function decodeJson(bytes, file) {
   if (!isPlainObject(json)) {
     throw new LoadError('E_HEADER_JSON', `${file}: header is not a JSON object`, { file });
   }
+  const why = jsonLimits(json);
+  if (why) throw new LoadError('E_HEADER_JSON', `${file}: header ${why}`, { file });
   return json;
+}
+
+/**
+ * What puts a parsed JSON value outside what every reader of docs/FORMAT.md accepts — nesting
+ * deeper than MAX_JSON_DEPTH, or a string or key holding U+0000 (C strings cannot) — or null.
+ * @param {unknown} value
+ */
+export function jsonLimits(value) {
+  const stack = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = /** @type {[unknown, number]} */ (stack.pop());
+    if (depth > MAX_JSON_DEPTH) return `is nested deeper than ${MAX_JSON_DEPTH}`;
+    if (typeof v === 'string' && v.includes('\0')) return 'holds a string with U+0000';
+    if (v === null || typeof v !== 'object') continue;
+    for (const [k, child] of Object.entries(v)) {
+      if (k.includes('\0')) return 'holds a key with U+0000';
+      stack.push([child, depth + 1]);
+    }
+  }
+  return null;
 }
 
 function readMetadata(metadata, file) {
@@ -246,9 +273,11 @@ function readQuantMap(metadata, file) {
   if (!isPlainObject(parsed)) {
     throw new LoadError('E_QUANT', `${file}: "pldr.quant" metadata is not a JSON object`, { file });
   }
+  const why = jsonLimits(parsed);
+  if (why) throw new LoadError('E_QUANT', `${file}: "pldr.quant" metadata ${why}`, { file });
   for (const [name, q] of Object.entries(parsed)) {
     const ok = isPlainObject(q) && Object.hasOwn(QUANT_BLOCK_BYTES, q.format) &&
-      Array.isArray(q.shape) && q.shape.length === 2 && q.shape.every(isCount) && q.shape[1] > 0;
+      Array.isArray(q.shape) && q.shape.length === 2 && q.shape.every(isDim) && q.shape[1] > 0;
     if (!ok) {
       throw new LoadError('E_QUANT', `${file}: tensor ${quote(name)}: "pldr.quant" entry must be ` +
         `{"format": "q8_0"|"q4_0", "shape": [rows, cols]}`, { file, tensor: name });
@@ -264,8 +293,8 @@ function readEntry(name, entry, file) {
   if (!isPlainObject(entry)) throw fail('E_HEADER_JSON', 'header entry is not an object');
   const { dtype, shape, data_offsets: offsets } = entry;
   if (typeof dtype !== 'string') throw fail('E_HEADER_JSON', 'missing "dtype"');
-  if (!Array.isArray(shape) || !shape.every(isCount)) {
-    throw fail('E_HEADER_JSON', '"shape" must be an array of non-negative integers');
+  if (!Array.isArray(shape) || !shape.every(isDim)) {
+    throw fail('E_HEADER_JSON', `"shape" must be an array of integers from 0 to ${MAX_DIM}`);
   }
   if (shape.some((d) => d > MAX_DIM)) {   // the engine takes shapes as int32
     throw fail('E_SHAPE', `shape [${shape}] has a dimension larger than ${MAX_DIM}`);
@@ -346,6 +375,13 @@ function joinParts(parts, length) {
 
 function isCount(x) {
   return Number.isSafeInteger(x) && x >= 0;
+}
+
+/** The largest shape dimension: the runtime's shapes are int32. */
+const MAX_DIM = 2 ** 31 - 1;
+
+function isDim(x) {
+  return isCount(x) && x <= MAX_DIM;
 }
 
 function isPlainObject(x) {

@@ -1,4 +1,6 @@
-/* json.c — recursive-descent JSON reader (RFC 8259), enough for configs and headers. */
+/* json.c — recursive-descent JSON reader (RFC 8259), enough for configs and headers: strict
+ * grammar, UTF-8 checked, at most 64 levels deep (the top value is level 1), no U+0000 in
+ * strings — the limits docs/FORMAT.md gives for safetensors headers. */
 #include "json.h"
 
 #include <stdio.h>
@@ -47,14 +49,39 @@ static int hex4(reader *r, unsigned *out) {
     return 1;
 }
 
+/* Length of the well-formed UTF-8 sequence at p (no overlong forms, no surrogates, at most
+ * U+10FFFF), or 0. */
+static size_t utf8_length(const unsigned char *p, const unsigned char *end) {
+    unsigned c = p[0], n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+    if (n == 0 || c > 0xf4 || end - p < (ptrdiff_t)n) return 0;
+    for (unsigned i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80) return 0;
+    if (c == 0xe0 && p[1] < 0xa0) return 0;  /* overlong */
+    if (c == 0xed && p[1] >= 0xa0) return 0; /* a surrogate */
+    if (c == 0xf0 && p[1] < 0x90) return 0;  /* overlong */
+    if (c == 0xf4 && p[1] >= 0x90) return 0; /* past U+10FFFF */
+    return n;
+}
+
+/* The string at r->p (its opening quote), unescaped; NULL with a message in r->err when it is not
+ * a JSON string. Strings holding U+0000 are refused: C strings could not hold them. */
 static char *parse_string_raw(reader *r) {
     r->p++; /* opening quote */
     char *out = malloc((size_t)(r->end - r->p) + 1), *o = out;
-    if (!out) return NULL;
+    if (!out) { fail(r, "out of memory"); return NULL; }
     while (r->p < r->end && *r->p != '"') {
-        char c = *r->p++;
-        if ((unsigned char)c < 0x20) { free(out); return NULL; }
-        if (c != '\\') { *o++ = c; continue; }
+        unsigned char c = (unsigned char)*r->p;
+        if (c < 0x20) { free(out); fail(r, "control character in a JSON string"); return NULL; }
+        if (c >= 0x80) {
+            size_t n = utf8_length((const unsigned char *)r->p, (const unsigned char *)r->end);
+            if (!n) { free(out); fail(r, "invalid UTF-8 in a JSON string"); return NULL; }
+            memcpy(o, r->p, n);
+            o += n;
+            r->p += n;
+            continue;
+        }
+        r->p++;
+        if (c != '\\') { *o++ = (char)c; continue; }
         if (r->p >= r->end) break;
         char e = *r->p++;
         unsigned cp, lo;
@@ -68,21 +95,40 @@ static char *parse_string_raw(reader *r) {
         case 'r': *o++ = '\r'; break;
         case 't': *o++ = '\t'; break;
         case 'u':
-            if (!hex4(r, &cp)) { free(out); return NULL; }
+            if (!hex4(r, &cp)) { free(out); fail(r, "invalid \\u escape in a JSON string"); return NULL; }
+            if (cp == 0) { free(out); fail(r, "JSON string holds U+0000"); return NULL; }
             if (cp >= 0xd800 && cp < 0xdc00 && r->end - r->p >= 6 && r->p[0] == '\\' && r->p[1] == 'u') {
+                const char *at = r->p;
                 r->p += 2;
-                if (!hex4(r, &lo)) { free(out); return NULL; }
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                if (hex4(r, &lo) && lo >= 0xdc00 && lo < 0xe000) cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                else r->p = at; /* a lone high surrogate; the next escape stands alone */
             }
             put_utf8(&o, cp);
             break;
-        default: free(out); return NULL;
+        default: free(out); fail(r, "invalid escape in a JSON string"); return NULL;
         }
     }
-    if (r->p >= r->end) { free(out); return NULL; }
+    if (r->p >= r->end) { free(out); fail(r, "unterminated JSON string"); return NULL; }
     r->p++; /* closing quote */
     *o = 0;
     return out;
+}
+
+/* Length of the JSON number at p (RFC 8259: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?), or 0. */
+static size_t number_length(const char *p, const char *end) {
+    const char *q = p;
+#define DIGITS() do { const char *d0 = q; while (q < end && *q >= '0' && *q <= '9') q++; if (q == d0) return 0; } while (0)
+    if (q < end && *q == '-') q++;
+    if (q < end && *q == '0') q++;
+    else DIGITS();
+    if (q < end && *q == '.') { q++; DIGITS(); }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        q++;
+        if (q < end && (*q == '+' || *q == '-')) q++;
+        DIGITS();
+    }
+#undef DIGITS
+    return (size_t)(q - p);
 }
 
 static json *new_node(json_type t) {
@@ -140,16 +186,18 @@ static json *parse_value(reader *r) {
     } else if (r->end - r->p >= 5 && !strncmp(r->p, "false", 5)) {
         r->p += 5; j = new_node(JSON_BOOL);
     } else if (c == '-' || (c >= '0' && c <= '9')) {
-        char buf[64];
-        size_t n = 0;
-        while (r->p + n < r->end && n < sizeof buf - 1 && strchr("+-.eE0123456789", r->p[n])) n++;
-        memcpy(buf, r->p, n);
-        buf[n] = 0;
-        char *endp;
-        double v = strtod(buf, &endp);
-        if (endp != buf + n) return fail(r, "invalid JSON number");
-        r->p += n;
-        if ((j = new_node(JSON_NUMBER))) j->number = v;
+        size_t n = number_length(r->p, r->end);
+        char *buf = n ? malloc(n + 1) : NULL;
+        if (!buf) {
+            j = fail(r, n ? "out of memory" : "invalid JSON number");
+        } else {
+            memcpy(buf, r->p, n);
+            buf[n] = 0;
+            double v = strtod(buf, NULL); /* the grammar is checked: strtod reads all of it */
+            free(buf);
+            r->p += n;
+            if ((j = new_node(JSON_NUMBER))) j->number = v;
+        }
     } else {
         j = fail(r, "invalid JSON value");
     }

@@ -20,7 +20,8 @@ static const char *USAGE =
     "                            [--quant f32|q8|q4] [--context N] [--json]\n"
     "                            [--dump-logits FILE] [--dump-step-logits FILE]\n"
     "       pldr-native eval --model DIR --ids 1,2,3 [--gcache ...] [--logits FILE] [--g FILE] [--a FILE]\n"
-    "       pldr-native bench [--help]\n";
+    "       pldr-native bench [--help]\n"
+    "       pldr-native safetensors FILE...   (header checks, one JSON line per file)\n";
 
 static int parse_options(int argc, char **argv, options *o) {
     *o = (options){.gcache = "first", .quant = "f32", .max_tokens = 32};
@@ -199,6 +200,7 @@ static int cmd_eval(const options *o, pldr_model *m, const int32_t *ids, int n) 
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help")) { fputs(USAGE, argc < 2 ? stderr : stdout); return argc < 2 ? 2 : 0; }
     if (!strcmp(argv[1], "bench")) return bench_main(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "safetensors")) return safetensors_main(argc - 2, argv + 2);
     if (strcmp(argv[1], "generate") && strcmp(argv[1], "eval")) { fprintf(stderr, "pldr-native: unknown command %s\n%s", argv[1], USAGE); return 2; }
     for (int i = 2; i < argc; i++) if (!strcmp(argv[i], "--help")) { fputs(USAGE, stdout); return 0; }
     options o;

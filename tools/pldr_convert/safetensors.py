@@ -2,7 +2,8 @@
 
 File layout: 8-byte little-endian header length N, N bytes of JSON header, then the data.
 Header entries: "name": {"dtype", "shape", "data_offsets": [begin, end]} relative to the data
-section; optional "__metadata__": {str: str}.
+section; optional "__metadata__": {str: str}. The rules a header must follow are those of
+docs/FORMAT.md "Header rules".
 """
 
 import json
@@ -12,6 +13,7 @@ import struct
 
 from .dtypes import FLOAT_DTYPES, ITEMSIZE, to_f32
 from .errors import ConvertError, read_json
+from .quant import BLOCK_BYTES, QK
 
 MAX_HEADER = 100_000_000  # the limit the reference safetensors library applies
 INDEX_NAME = "model.safetensors.index.json"
@@ -45,8 +47,118 @@ class SafetensorsTensor:
         return to_f32(self.dtype, self.read())
 
 
-def read_header(path):
-    """(header dict without __metadata__, metadata dict, absolute data start), validated."""
+# docs/FORMAT.md "Header rules": the JavaScript loader and the native CLI follow the same ones
+# (tests/fixtures/safetensors-headers/cases.json, checked against all three readers)
+MAX_DEPTH = 64            # JSON nesting, the top value at depth 1
+MAX_COUNT = 2 ** 53 - 1   # data offsets (JavaScript's safe integers)
+MAX_DIM = 2 ** 31 - 1     # shape dimensions (the runtime's int32)
+
+
+class HeaderTensor:
+    """One tensor of a safetensors header: offsets relative to the data section; quant is
+    (format, [rows, cols]) for a pldr.quant tensor."""
+    __slots__ = ("name", "dtype", "shape", "begin", "end", "quant")
+
+    def __init__(self, name, dtype, shape, begin, end):
+        self.name, self.dtype, self.shape, self.begin, self.end = name, dtype, shape, begin, end
+        self.quant = None
+
+
+def _refuse_constant(name):
+    raise ValueError("%s is not JSON" % name)
+
+
+def _json_limits(value):
+    """Why a parsed JSON value is outside the header rules (too deep, U+0000), or None."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return "is nested deeper than %d" % MAX_DEPTH
+        if isinstance(v, str):
+            if "\0" in v:
+                return "holds a string with U+0000"
+        elif isinstance(v, dict):
+            for k, child in v.items():
+                if "\0" in k:
+                    return "holds a key with U+0000"
+                stack.append((child, depth + 1))
+        elif isinstance(v, list):
+            stack.extend((child, depth + 1) for child in v)
+    return None
+
+
+def _loads(text, what):
+    """Strict JSON (no NaN or Infinity) within the header rules; ConvertError names `what`."""
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ConvertError("%s is not valid JSON: nested deeper than %d" % (what, MAX_DEPTH)) from None
+    except ValueError as e:
+        raise ConvertError("%s is not valid JSON: %s" % (what, e)) from None
+    why = _json_limits(value)
+    if why:
+        raise ConvertError("%s %s" % (what, why))
+    return value
+
+
+def _count(v, top):
+    """v as an int when it is an integral JSON number in [0, top] (4, 4.0 and 4e0 alike)."""
+    if type(v) is int:
+        return v if 0 <= v <= top else None
+    if type(v) is float and math.isfinite(v) and v.is_integer() and 0 <= v <= top:
+        return int(v)
+    return None
+
+
+def _entry(name, info, where, dtypes):
+    if not isinstance(info, dict):
+        raise ConvertError("%s: header entry is not an object" % where)
+    dtype = info.get("dtype")
+    if not isinstance(dtype, str):
+        raise ConvertError('%s: missing "dtype"' % where)
+    shape = info.get("shape")
+    dims = [_count(d, MAX_DIM) for d in shape] if isinstance(shape, list) else [None]
+    if None in dims:
+        raise ConvertError('%s: "shape" must be an array of integers from 0 to %d' % (where, MAX_DIM))
+    offs = info.get("data_offsets")
+    span = [_count(o, MAX_COUNT) for o in offs] if isinstance(offs, list) and len(offs) == 2 else [None]
+    if None in span:
+        raise ConvertError('%s: "data_offsets" must be [begin, end] with integers from 0 to 2^53 - 1'
+                           % where)
+    if span[1] < span[0]:
+        raise ConvertError("%s: data_offsets %r end before they begin" % (where, span))
+    if dtype not in dtypes:
+        raise ConvertError("%s: dtype %r is not supported (%s)" % (where, dtype, ", ".join(dtypes)))
+    want = math.prod(dims) * dtypes[dtype]
+    if span[1] - span[0] != want:
+        raise ConvertError("%s: shape %s of %s needs %d bytes but data_offsets %r span %d"
+                           % (where, dims, dtype, want, span, span[1] - span[0]))
+    return HeaderTensor(name, dtype, dims, span[0], span[1])
+
+
+def _quant_map(meta, path):
+    """name -> (format, [rows, cols]) of the pldr.quant metadata (docs/FORMAT.md)."""
+    if "pldr.quant" not in meta:
+        return {}
+    qmap = _loads(meta["pldr.quant"], '%s: "pldr.quant" metadata' % path)
+    if not isinstance(qmap, dict):
+        raise ConvertError('%s: "pldr.quant" metadata is not a JSON object' % path)
+    out = {}
+    for name, q in qmap.items():
+        shape = q.get("shape") if isinstance(q, dict) else None
+        dims = [_count(d, MAX_DIM) for d in shape] if isinstance(shape, list) and len(shape) == 2 else [None]
+        if (not isinstance(q, dict) or q.get("format") not in BLOCK_BYTES or None in dims
+                or not dims[1]):
+            raise ConvertError('%s: tensor %s: "pldr.quant" entry must be {"format": "q8_0"|"q4_0", '
+                               '"shape": [rows, cols]}' % (path, name))
+        out[name] = (q["format"], dims)
+    return out
+
+
+def read_header(path, dtypes=ITEMSIZE):
+    """([HeaderTensor] in data order, metadata dict, absolute data start) of a safetensors file,
+    checked by the header rules; `dtypes` maps the dtypes accepted to their element sizes."""
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
@@ -58,6 +170,8 @@ def read_header(path):
             if n > MAX_HEADER:
                 raise ConvertError("%s: header length %d is over the %d-byte limit "
                                    "(not a safetensors file?)" % (path, n, MAX_HEADER))
+            if n < 2:
+                raise ConvertError("%s: header length %d is too small for a JSON object" % (path, n))
             if 8 + n > size:
                 raise ConvertError("%s: header length %d runs past the end of the %d-byte file "
                                    "(truncated?)" % (path, n, size))
@@ -65,59 +179,64 @@ def read_header(path):
     except OSError as e:
         raise ConvertError("%s: %s" % (path, e.strerror or e)) from None
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ConvertError("%s: header is not valid JSON: %s" % (path, e)) from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConvertError("%s: header is not valid JSON: not UTF-8 (%s)" % (path, e)) from None
+    header = _loads(text, "%s: header" % path)
     if not isinstance(header, dict):
         raise ConvertError("%s: header is not a JSON object" % path)
-    meta = header.pop("__metadata__", None) or {}
-    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                             for k, v in meta.items()):
-        raise ConvertError("%s: __metadata__ must map strings to strings" % path)
-    data_len = size - 8 - n
-    spans = []
-    for name, info in header.items():
-        where = "%s: tensor %s" % (path, name)
-        if not isinstance(info, dict):
-            raise ConvertError("%s: header entry is not an object" % where)
-        dtype = info.get("dtype")
-        shape = info.get("shape")
-        offs = info.get("data_offsets")
-        if dtype not in ITEMSIZE:
-            raise ConvertError("%s: unsupported dtype %r" % (where, dtype))
-        if (not isinstance(shape, list)
-                or not all(type(d) is int and d >= 0 for d in shape)):
-            raise ConvertError("%s: bad shape %r" % (where, shape))
-        if (not isinstance(offs, list) or len(offs) != 2
-                or not all(type(o) is int and o >= 0 for o in offs) or offs[0] > offs[1]):
-            raise ConvertError("%s: bad data_offsets %r" % (where, offs))
-        if offs[1] > data_len:
-            raise ConvertError("%s: data_offsets %r run past the end of the data (%d bytes; "
-                               "file truncated?)" % (where, offs, data_len))
-        want = math.prod(shape) * ITEMSIZE[dtype]
-        if offs[1] - offs[0] != want:
-            raise ConvertError("%s: data_offsets %r hold %d bytes but %s %r needs %d"
-                               % (where, offs, offs[1] - offs[0], dtype, shape, want))
-        spans.append((offs[0], offs[1], name))
-    spans.sort()
-    for (b0, e0, n0), (b1, e1, n1) in zip(spans, spans[1:]):
-        if b1 < e0 and b1 != e1:  # empty tensors may sit anywhere
-            raise ConvertError("%s: tensors %s and %s overlap" % (path, n0, n1))
-    return header, meta, 8 + n
+    meta = header.pop("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ConvertError('%s: "__metadata__" must map strings to strings' % path)
+    tensors = [_entry(name, info, "%s: tensor %s" % (path, name), dtypes)
+               for name, info in header.items()]
+    tensors.sort(key=lambda t: (t.begin, t.end))
+    end = 0
+    for t in tensors:
+        if t.begin < end:
+            raise ConvertError("%s: tensor %s (bytes %d-%d) overlaps the tensor before it (which "
+                               "ends at %d)" % (path, t.name, t.begin, t.end, end))
+        if t.begin > end:
+            raise ConvertError("%s: gap of %d bytes before tensor %s in the data section"
+                               % (path, t.begin - end, t.name))
+        end = t.end
+    qmap = _quant_map(meta, path)
+    for t in tensors:
+        q = qmap.get(t.name)
+        if q is None:
+            if t.dtype == "U8":
+                raise ConvertError('%s: tensor %s is U8 but has no "pldr.quant" entry saying how '
+                                   "it is quantized" % (path, t.name))
+            continue
+        fmt, (rows, cols) = q
+        row_bytes = -(-cols // QK) * BLOCK_BYTES[fmt]
+        if t.dtype != "U8" or t.shape != [rows, row_bytes]:
+            raise ConvertError("%s: tensor %s: %s of [%d, %d] is stored as U8 [%d, %d], but the "
+                               "header has %s %s (%d bytes)" % (path, t.name, fmt, rows, cols, rows,
+                                                               row_bytes, t.dtype, t.shape,
+                                                               t.end - t.begin))
+        t.quant = q
+    if 8 + n + end > size:
+        cut = next(t for t in tensors if 8 + n + t.end > size)
+        raise ConvertError("%s: file truncated: the header promises %d bytes but the file has %d "
+                           "(tensor %s is cut)" % (path, 8 + n + end, size, cut.name))
+    if 8 + n + end < size:
+        raise ConvertError("%s: %d bytes at the end of the file belong to no tensor"
+                           % (path, size - 8 - n - end))
+    return tensors, meta, 8 + n
 
 
 def open_file(path):
     """name -> SafetensorsTensor for one safetensors file (float tensors only)."""
-    header, meta, base = read_header(path)
+    tensors, meta, base = read_header(path)
     out = {}
-    for name, info in header.items():
-        if info["dtype"] not in FLOAT_DTYPES:
+    for t in tensors:
+        if t.dtype not in FLOAT_DTYPES:
             hint = " (already quantized; convert from the float model)" if "pldr.quant" in meta else ""
             raise ConvertError("%s: tensor %s has dtype %s; only float tensors can be read%s"
-                               % (path, name, info["dtype"], hint))
-        b, e = info["data_offsets"]
-        out[name] = SafetensorsTensor(path, name, info["dtype"], list(info["shape"]),
-                                      base + b, base + e)
+                               % (path, t.name, t.dtype, hint))
+        out[t.name] = SafetensorsTensor(path, t.name, t.dtype, list(t.shape),
+                                        base + t.begin, base + t.end)
     return out
 
 
