@@ -834,6 +834,34 @@ class Refusals(ConvertTestCase):
         with self.assertRaises(ConvertError):
             conv_pth.load_pickle(b"(ios\nsystem\nS'true'\n.", "t")
 
+    def test_pickle_counts_are_bounded_before_unpickling(self):
+        """issue 16 item 8: a 9-byte pickle whose LONG_BINPUT names memo index 2**28 made
+        CPython's unpickler allocate 4.2 GB. Run under a 1 GiB address-space limit, the converter
+        must refuse it by name, quickly, as it must other counts the pickle claims."""
+        import resource
+
+        def limited():
+            resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+        cases = [
+            (b"\x80\x02N" + b"r" + struct.pack("<I", 1 << 28) + b".", "memo index 268435456"),
+            (b"\x80\x02N" + b"p99999999999\n.", "memo index 99999999999"),
+            (b"\x80\x02N" + b"q\x05.", "memo index 5"),
+            (b"\x80\x04\x8e" + struct.pack("<Q", 1 << 40) + b"abc.", "malformed pickle"),  # BINBYTES8
+            (b"\x80\x02\x8b" + struct.pack("<i", 1 << 30) + b"\x00.", "malformed pickle"),    # LONG4
+        ]
+        for data, needle in cases:
+            src = self.path("memo.pth")
+            with zipfile.ZipFile(src, "w") as z:
+                z.writestr("archive/data.pkl", data)
+            shutil.copy(os.path.join(MICRO, "config.json"), self.path("config.json"))
+            r = subprocess.run([sys.executable, CONVERT, src, self.path("out")], capture_output=True,
+                               text=True, timeout=60, preexec_fn=limited)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertNotIn("Traceback", r.stderr)
+            self.assertIn(needle, r.stderr)
+            self.assertIn("archive/data.pkl", r.stderr)
+
     def test_truncated_and_corrupt_zip(self):
         blob = self.micro_copy("model.pth")
         src = self.write("cut.pth", blob[:len(blob) // 2])

@@ -19,12 +19,15 @@ import array
 import io
 import math
 import pickle
+import pickletools
 import zipfile
 
 from .dtypes import to_f32
 from .errors import ConvertError
 
 MAX_PICKLE = 256 << 20  # a state dict's data.pkl is kilobytes; refuse absurd sizes
+MAX_PICKLE_OPS = 1 << 22  # a few opcodes per tensor: room for a million tensors
+_MEMO_PUTS = ("PUT", "BINPUT", "LONG_BINPUT")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,8 +213,30 @@ class RestrictedUnpickler(pickle.Unpickler):
         return StorageRef(pid[1], pid[2], pid[4])
 
 
+def _prescan(data, where):
+    """Bounds what CPython's unpickler would allocate on the pickle's word, before it runs: its
+    memo grows to the largest PUT index (a 9-byte pickle naming index 2**28 asks for 4 GB), so
+    every index must be below the number of opcodes before it (picklers number them 0, 1, ...);
+    the opcode count is bounded; and every counted length must lie within the data
+    (pickletools.genops reads the lengths without allocating them)."""
+    ops = 0
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            ops += 1
+            if ops > MAX_PICKLE_OPS:
+                raise _Refused("more than %d opcodes: not a state dict" % MAX_PICKLE_OPS)
+            if op.name in _MEMO_PUTS and (type(arg) is not int or not 0 <= arg < ops):
+                raise _Refused("memo index %r at opcode %d is out of range (a state dict's pickle "
+                               "numbers its memo from 0)" % (arg, ops))
+    except _Refused as e:
+        raise ConvertError("%s: %s" % (where, e)) from None
+    except Exception as e:  # truncated data, unknown opcodes, lengths past the end...
+        raise ConvertError("%s: malformed pickle (%s: %s)" % (where, type(e).__name__, e)) from None
+
+
 def load_pickle(data, where):
     """Unpickle `data` (bytes) with RestrictedUnpickler; errors name `where`."""
+    _prescan(data, where)
     try:
         return RestrictedUnpickler(io.BytesIO(data)).load()
     except _Refused as e:
