@@ -117,11 +117,19 @@ def quantize_q8_0(raw_f32, rows, cols):
 def _q4_errors(lanes, ds):
     """Per block, the squared error sum((d * q - x)^2) of the codes q = clamp(round(x / d), -8, 7)
     (0 when d = 0), summed in value order, for the block scales ds."""
-    div = [d if d else _INF for d in ds]
+    magic = _MAGIC
+    zero = [b for b, d in enumerate(ds) if d == 0]
+    if zero:  # their codes are 0: computed apart below, so the hot loop needs no test for them
+        ds = [d if d else 1.0 for d in ds]
     err = [0.0] * len(ds)
     for xs in lanes:
-        err = [e + (t := d * (7.0 if (v := (x / s + _MAGIC) - _MAGIC) > 7.0 else -8.0 if v < -8.0 else v) - x) * t
-               for e, x, d, s in zip(err, xs, ds, div)]
+        err = [e + (t := d * (7.0 if (v := (x / d + magic) - magic) > 7.0 else -8.0 if v < -8.0 else v) - x) * t
+               for e, x, d in zip(err, xs, ds)]
+    for b in zero:  # d * 0 - x = -x: the error is the sum of x^2, in order
+        e = 0.0
+        for xs in lanes:
+            e = e + xs[b] * xs[b]
+        err[b] = e
     return err
 
 
