@@ -199,7 +199,9 @@ int pldr_model_upload_begin(pldr_model *model, const char *name, pldr_dtype dtyp
 int pldr_model_upload_window(pldr_model *model, void **dst, size_t *capacity);
 
 /* Declares that `nbytes` (≤ capacity) bytes were written at the start of the window. A failed
- * call (nbytes past the window) commits nothing; the upload stays open. */
+ * call (nbytes past the window) commits nothing; the upload stays open. A tensor being quantized
+ * at load time whose row cannot be (Inf or NaN, a value past a binary16 block scale) fails with
+ * PLDR_ERR_DTYPE and is discarded: still missing, no upload open. */
 int pldr_model_upload_commit(pldr_model *model, size_t nbytes);
 
 /* Ends the upload; the tensor is then present. Fails if fewer bytes than the shape needs were

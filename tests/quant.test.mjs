@@ -66,7 +66,7 @@ test('a matrix holding NaN or Inf is refused when quantized at load time, naming
     const data = new Float32Array(40 * 32).fill(0.01);
     data[7 * 32 + 5] = bad;
     const w = model.beginTensor({ name, dtype: 'F32', shape: [40, 32] });
-    assert.throws(() => w.write(new Uint8Array(data.buffer)), (err) => err.code === 'PLDR_ERR_DTYPE' &&
+    assert.throws(() => w.write(new Uint8Array(data.buffer)), (err) => err.statusName === 'PLDR_ERR_DTYPE' &&
       new RegExp(`tensor ${name}: row 7 holds (Inf or NaN|values too large for a float16 block scale); it cannot be stored as ${quant}_0`).test(err.message), `${quant} ${bad}`);
     assert.ok(model.missingTensors().includes(name), 'the failed tensor is still missing');
     model.free();
