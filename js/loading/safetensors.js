@@ -293,8 +293,8 @@ function readEntry(name, entry, file) {
   if (!isPlainObject(entry)) throw fail('E_HEADER_JSON', 'header entry is not an object');
   const { dtype, shape, data_offsets: offsets } = entry;
   if (typeof dtype !== 'string') throw fail('E_HEADER_JSON', 'missing "dtype"');
-  if (!Array.isArray(shape) || !shape.every(isDim)) {
-    throw fail('E_HEADER_JSON', `"shape" must be an array of integers from 0 to ${MAX_DIM}`);
+  if (!Array.isArray(shape) || !shape.every(isCount)) {
+    throw fail('E_HEADER_JSON', '"shape" must be an array of non-negative integers');
   }
   if (shape.some((d) => d > MAX_DIM)) {   // the engine takes shapes as int32
     throw fail('E_SHAPE', `shape [${shape}] has a dimension larger than ${MAX_DIM}`);
@@ -376,9 +376,6 @@ function joinParts(parts, length) {
 function isCount(x) {
   return Number.isSafeInteger(x) && x >= 0;
 }
-
-/** The largest shape dimension: the runtime's shapes are int32. */
-const MAX_DIM = 2 ** 31 - 1;
 
 function isDim(x) {
   return isCount(x) && x <= MAX_DIM;
