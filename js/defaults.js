@@ -1,6 +1,7 @@
 // Defaults that must agree across the JavaScript API (PLDR.load, generate, respond), the CLI, the
 // chat page and <pldr-chat>: each of them takes its values from here, and tests/defaults.test.mjs
 // checks that they do.
+import { defaultModelUrl } from './loading/default-model.js';
 
 /** Sampling when an option is not given: the reference's sampler (spec §4); the additions are off. */
 export const DEFAULT_SAMPLING = Object.freeze({
@@ -19,5 +20,8 @@ export const WEIGHT_FORMATS = /** @type {readonly ['f32', 'q8', 'q4']} */ (Objec
 /** PLDR.load when `gcache` or `quant` is not given. */
 export const DEFAULT_LOAD = Object.freeze({ gcache: 'first', quant: 'f32' });
 
-/** The model that ships with the runtime: models/pldr-tiny/ beside the js/ folder (a file: URL under Node). */
-export const DEFAULT_MODEL_URL = new URL('../models/pldr-tiny/', import.meta.url);
+/**
+ * The default model, pldr-tiny: models/pldr-tiny/ beside the js/ folder (a file: URL under Node);
+ * in the npm package, the package pldr-web-tiny beside pldr-web (js/loading/default-model.js).
+ */
+export const DEFAULT_MODEL_URL = defaultModelUrl(new URL('../', import.meta.url));

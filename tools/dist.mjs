@@ -6,7 +6,8 @@
 //     web/                the chat page, embed example, service worker
 //     js/                 only the modules the browser imports (followed from the entry modules),
 //                         each minified by esbuild (--keep-comments ships them as written)
-//     pldr.wasm           the runtime; js/runtime/wasm-location.js is rewritten to point here
+//     pldr.wasm           the runtime (and the other modules js/runtime/wasm-location.js lists,
+//                         when built); wasm-location.js is rewritten to point here
 //     models/pldr-tiny/   the default model (leave out with --model '')
 //
 // The same relative layout as the repository (web/ and js/ side by side, models/ beside them),
@@ -110,13 +111,15 @@ export async function buildSite(o) {
     }
     writeFileSync(join(out, file), await minifyModule(source.toString('utf8'), file));
   }
-  writeFileSync(join(out, 'js/runtime/wasm-location.js'), [
-    '// Where the runtime\'s WebAssembly module lives, relative to this file (rewritten by make dist:',
-    '// in the static site pldr.wasm sits beside the js/ folder).',
-    "export const DEFAULT_WASM_URL = new URL('../../pldr.wasm', import.meta.url);",
-    '',
-  ].join('\n'));
+  // in the site the modules sit beside the js/ folder: every URL of js/runtime/wasm-location.js's
+  // list loses its dist/ (the other modules listed there, when built, are copied beside pldr.wasm)
+  const location = readFileSync(join(ROOT, 'js/runtime/wasm-location.js'), 'utf8').split('\n')
+    .filter((line) => !line.startsWith('//')).join('\n').trimStart().replaceAll("new URL('../../dist/", "new URL('../../");
+  writeFileSync(join(out, 'js/runtime/wasm-location.js'), location);
   cpSync(wasm, join(out, 'pldr.wasm'));
+  for (const [, file] of location.matchAll(/new URL\('\.\.\/\.\.\/([\w.-]+\.wasm)', import\.meta\.url\)/g)) {
+    if (file !== 'pldr.wasm' && existsSync(join(dirname(wasm), file))) cpSync(join(dirname(wasm), file), join(out, file));
+  }
 
   writeFileSync(join(out, 'index.html'), '<!doctype html>\n<meta charset="utf-8">\n<title>PLDR-LLM</title>\n' +
     '<meta http-equiv="refresh" content="0; url=web/">\n<link rel="canonical" href="web/">\n<a href="web/">Open the PLDR-LLM chat</a>\n');

@@ -1,10 +1,36 @@
 // Option parsing shared by the generate and chat commands; defaults and value lists are
 // js/defaults.js's, the API's.
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PldrError } from '../errors.js';
 import { DEFAULT_LOAD, DEFAULT_MAX_TOKENS, DEFAULT_MODEL_URL, DEFAULT_SAMPLING as S, GCACHE_MODES, WEIGHT_FORMATS } from '../defaults.js';
+import { DEFAULT_MODEL_PACKAGE } from '../loading/default-model.js';
 
-export const DEFAULT_MODEL = fileURLToPath(DEFAULT_MODEL_URL).replace(/[\\/]$/, '');
+/**
+ * The model used without --model: pldr-tiny where js/defaults.js puts it (beside js/ in a checkout,
+ * the package pldr-web-tiny beside an installed pldr-web), or that package wherever Node resolves
+ * it from here; when neither is installed (e.g. after `npm install -g pldr-web` alone), the package
+ * on the npm CDN (or $PLDR_DEFAULT_MODEL_URL), downloaded once into the cache directory.
+ * @param {NodeJS.ProcessEnv} [env] @returns {string} a folder path or URL
+ */
+export function defaultModel(env = process.env) {
+  if (existsSync(new URL('config.json', DEFAULT_MODEL_URL))) return fileURLToPath(DEFAULT_MODEL_URL).replace(/[\\/]$/, '');
+  try {
+    return dirname(createRequire(import.meta.url).resolve(`${DEFAULT_MODEL_PACKAGE}/config.json`));
+  } catch { /* not installed */ }
+  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  return env.PLDR_DEFAULT_MODEL_URL || `https://cdn.jsdelivr.net/npm/${DEFAULT_MODEL_PACKAGE}@${version}/`;
+}
+
+/** Where downloaded models are kept without --cache-dir: $PLDR_CACHE_DIR, $XDG_CACHE_HOME/pldr-web or ~/.cache/pldr-web. */
+export function defaultCacheDir(env = process.env) {
+  return env.PLDR_CACHE_DIR || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'pldr-web');
+}
+
+export const DEFAULT_MODEL = defaultModel();
 
 /** node:util parseArgs definitions for loading a model and sampling */
 export const MODEL_OPTIONS = {
@@ -35,11 +61,12 @@ const GCACHE_WORDS = { first: 'G computed once, on the first prompt', prompt: 'G
 const marked = (value, chosen) => (value === chosen ? `${value} (default)` : value);
 
 export const MODEL_HELP = `model:
-  --model DIR|URL        model folder, Hugging Face layout (default: the embedded pldr-tiny)
+  --model DIR|URL        model folder, Hugging Face layout (default: pldr-tiny: models/pldr-tiny
+                         or the package ${DEFAULT_MODEL_PACKAGE}, downloaded once when not installed)
   --gcache MODE          ${GCACHE_MODES.map((m) => `${marked(m, DEFAULT_LOAD.gcache)}: ${GCACHE_WORDS[m]}`).join(`\n${' '.repeat(25)}`)}
   --quant FORMAT         ${WEIGHT_FORMATS.map((f) => marked(f, DEFAULT_LOAD.quant)).join(' | ')}: weight format in memory
   --context N            context length (default: the model's)
-  --cache-dir DIR        keep downloaded files here
+  --cache-dir DIR        keep downloaded files here (the default model: ${defaultCacheDir().replace(homedir(), '~')})
   --no-progress          no progress bar
 `;
 
@@ -71,8 +98,19 @@ function number(values, name, integer = false) {
 export function loadOptions(values) {
   return {
     gcache: values.gcache, quant: values.quant, contextLength: number(values, 'context', true),
-    cacheDir: values['cache-dir'],
+    cacheDir: values['cache-dir'] ?? downloadCacheDir(values.model),
   };
+}
+
+/** The cache directory for the default model when it must be downloaded (saying so the first time), else undefined. */
+function downloadCacheDir(model) {
+  if (model !== DEFAULT_MODEL || !/^https?:/i.test(model)) return undefined;
+  const dir = defaultCacheDir();
+  if (!existsSync(dir)) {
+    process.stderr.write(`pldr: the default model (${DEFAULT_MODEL_PACKAGE}) is not installed: downloading it once from ${model}\n` +
+      `      into ${dir} (or: npm install -g ${DEFAULT_MODEL_PACKAGE}; or pass --model DIR|URL)\n`);
+  }
+  return dir;
 }
 
 /** generate()/respond() options from parsed values. */

@@ -1,3 +1,17 @@
-// Where the runtime's WebAssembly module lives, relative to this file. `make dist` rewrites this
-// file in the static-site bundle, where pldr.wasm sits beside the js/ folder.
-export const DEFAULT_WASM_URL = new URL('../../dist/pldr.wasm', import.meta.url);
+// Where the runtime's WebAssembly modules live: dist/ of the package, found relative to this file,
+// so the default works wherever the js/ folder is (a checkout, node_modules/pldr-web/, an npm CDN
+// URL such as https://cdn.jsdelivr.net/npm/pldr-web@VERSION/). Each URL is written as a literal
+// `new URL('…', import.meta.url)`: the form bundlers (webpack 5, Vite, Parcel) recognise, so they
+// copy the module with the bundle. PLDR.load's and createRuntime's `wasmUrl` override the default.
+//
+// WASM_URLS is the one list of the modules there are: `npm pack` ships every dist/*.wasm and
+// tests/package.test.mjs checks that each one listed here is in the tarball; `make dist` copies
+// them beside the js/ folder (rewriting '../../dist/' to '../../' in this file).
+
+/** Every WebAssembly module the runtime can choose from, by variant name. */
+export const WASM_URLS = Object.freeze({
+  simd128: new URL('../../dist/pldr.wasm', import.meta.url),
+});
+
+/** The module used unless `wasmUrl` says otherwise. */
+export const DEFAULT_WASM_URL = WASM_URLS.simd128;
