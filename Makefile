@@ -7,6 +7,8 @@
 #   make chat     build, then serve the chat page on http://localhost:8080/web/ (PORT=… to change)
 #   make serve    the dev server alone (tools/serve.mjs: wasm MIME type, Range, COOP/COEP)
 #   make dist     dist/site/: the static site (page, js, wasm, default model) for any static host
+#   make pack     dist/npm/: the npm tarballs (pldr-web, and the default model pldr-web-tiny), sizes
+#   make types    types/: the .d.ts files generated from the JSDoc (npm pack runs it)
 #   make setup    install the toolchain on Debian 12 when missing
 
 SHELL := /bin/bash
@@ -27,7 +29,7 @@ WASM_OPT := wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-sign-ext \
 	--enable-nontrapping-float-to-int --enable-mutable-globals
 NATIVE_FLAGS := -O3 -march=native -Wno-format-truncation
 
-.PHONY: all native test test-js test-py bench setup clean kernels-test
+.PHONY: all native test test-js test-py bench setup clean kernels-test types pack
 all: dist/pldr.wasm
 
 setup:
@@ -96,7 +98,15 @@ fuzz-js: node_modules/.stamp
 		node --test tests/fuzz-loading.test.mjs
 
 clean:
-	rm -rf build dist
+	rm -rf build dist types
+
+# --- the npm package: declarations from the JSDoc, tarballs ------------------------------------
+types: node_modules/.stamp
+	rm -rf types
+	node_modules/.bin/tsc -p tsconfig.types.json
+
+pack: all node_modules/.stamp
+	node tools/pack.mjs --out dist/npm
 
 # --- the web page: dev server and static site ------------------------------------------------
 PORT ?= 8080
