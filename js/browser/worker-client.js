@@ -134,8 +134,8 @@ export class PldrWorker extends EventTarget {
    * Loads a model folder (an absolute URL, or one relative to the page) in the worker; a model
    * loaded before is freed, and a running generation stopped.
    * @param {string|URL} source
-   * @param {{onProgress?: (p: LoadProgress) => void, signal?: AbortSignal, gcache?: string,
-   *   quant?: string, contextLength?: number, cache?: boolean, wasmUrl?: string|URL, template?: object}} [options]
+   * @param {{onProgress?: (p: LoadProgress) => void, signal?: AbortSignal, gcache?: 'first'|'prompt'|'off'|'empty',
+   *   quant?: 'f32'|'q8'|'q4', contextLength?: number, cache?: boolean, wasmUrl?: string|URL, template?: object}} [loadOptions]
    * @returns {Promise<ModelInfo>}
    */
   load(source, loadOptions = {}) {

@@ -104,6 +104,7 @@ export class Engine {
     this.model = model;
     this.tokenizer = tokenizer;
     this.config = config;
+    /** @type {string} */
     this.name = options.name ?? config._name_or_path ?? 'pldr-llm';
     this.loadedBytes = bytes;
     this.template = makeTemplate(options.template);
@@ -121,12 +122,13 @@ export class Engine {
   get busy() { return this.#busy; }
   get contextLength() { return this.session.contextLength; }
 
-  /** Prompt text to ids: no BOS/EOS; the empty prompt is [END] (spec §4). */
+  /** Prompt text to ids: no BOS/EOS; the empty prompt is [END] (spec §4). @param {string} text @returns {number[]} */
   encode(text) {
     if (!this.tokenizer) throw new PldrError('E_TOKENIZER', 'this model folder has no tokenizer.model: pass ids instead of text');
     return this.tokenizer.encodePrompt(text);
   }
 
+  /** @param {number[]} ids @returns {string} */
   decode(ids) {
     if (!this.tokenizer) throw new PldrError('E_TOKENIZER', 'this model folder has no tokenizer.model');
     return this.tokenizer.decode(ids);
@@ -224,7 +226,14 @@ export class Engine {
     }
   }
 
-  /** Speed and memory of the last call, and the one-off cost of G. */
+  /**
+   * Speed and memory of the last call, and the one-off cost of G.
+   * @returns {{finishReason: import('./token-loop.js').FinishReason|null, promptTokens: number, completionTokens: number,
+   *   prefillTokens: number, prefillMs: number, prefillTokensPerSec: number|null, decodeTokens: number, decodeMs: number,
+   *   decodeTokensPerSec: number|null, gcacheMs: number, gcacheRuns: number, gcacheComputedThisCall: boolean,
+   *   gcacheMode: string, contextShifts: number, contextUsed: number, contextLength: number,
+   *   memory: {weights: number, kvCache: number, scratch: number, wasmTotal: number}}}
+   */
   stats() {
     const l = /** @type {Record<string, any>} */ (this.#last);
     const rate = (tokens, ms) => (ms > 0 ? (tokens * 1000) / ms : null);

@@ -13,6 +13,25 @@ const FIELDS = {
   top_k: 'topK', min_p: 'minP', repetition_penalty: 'repetitionPenalty', // not OpenAI's: llama.cpp's and vLLM's names
 };
 
+/**
+ * @typedef {{messages: import('./chat-template.js').Message[], stream?: boolean|null, model?: string|null,
+ *   n?: number|null, stop?: string|string[]|null, signal?: AbortSignal, max_tokens?: number|null,
+ *   max_completion_tokens?: number|null, temperature?: number|null, top_p?: number|null, seed?: number|null,
+ *   frequency_penalty?: number|null, presence_penalty?: number|null, top_k?: number|null, min_p?: number|null,
+ *   repetition_penalty?: number|null}} ChatCompletionRequest
+ * @typedef {'stop'|'length'|'abort'} ChatFinishReason
+ * @typedef {{id: string, object: 'chat.completion', created: number, model: string,
+ *   choices: {index: number, message: {role: 'assistant', content: string}, finish_reason: ChatFinishReason}[],
+ *   usage: {prompt_tokens: number, completion_tokens: number, total_tokens: number}}} ChatCompletion
+ * @typedef {{id: string, object: 'chat.completion.chunk', created: number, model: string,
+ *   choices: {index: number, delta: {role?: 'assistant', content?: string}, finish_reason: ChatFinishReason|null}[]}} ChatCompletionChunk
+ * @typedef {{
+ *   (req: ChatCompletionRequest & {stream: true}): Promise<Generation<ChatCompletionChunk, ChatCompletion>>,
+ *   (req: ChatCompletionRequest & {stream?: false|null}): Promise<ChatCompletion>,
+ * }} CreateChatCompletion   with `stream: true` a Generation of chunks, else the whole completion
+ * @typedef {{completions: {create: CreateChatCompletion}}} ChatApi
+ */
+
 let counter = 0;
 const newId = () => `chatcmpl-${Date.now().toString(36)}${(counter++).toString(36)}`;
 
@@ -33,20 +52,19 @@ function toOptions(req) {
 
 /**
  * @param {import('../generation/engine.js').Engine} engine
- * @returns {{completions: {create(req: Record<string, any>): Promise<any>}}}
- *   create() resolves with a chat.completion, or with `stream: true` with a Generation of
+ * @returns {ChatApi} create() resolves with a chat.completion, or with `stream: true` with a Generation of
  *   chat.completion.chunk objects (abort() stops it; its result is the whole chat.completion)
  */
 export function chatApi(engine) {
   return {
     completions: {
-      async create(req) {
+      create: /** @type {CreateChatCompletion} */ (async (/** @type {ChatCompletionRequest} */ req) => {
         if (!req || typeof req !== 'object') throw new PldrError('E_OPTION', 'create() needs a request object');
         const run = engine.respond(req.messages, toOptions(req));
         const head = { id: newId(), created: Math.floor(Date.now() / 1000), model: engine.name };
         if (req.stream) return streamChunks(run, head);
         return completion(head, await run.result);
-      },
+      }),
     },
   };
 }

@@ -372,7 +372,11 @@ class ModelLoad {
  *   newHash?: () => {update(bytes: Uint8Array): unknown, hex(): string}}} OpenedFiles
  */
 
-/** @returns {Promise<OpenedFiles>} */
+/**
+ * @param {string|URL} source
+ * @param {{cache?: boolean|CacheStorage, cacheDir?: string} & import('./sources.js').HttpOptions} [options]
+ * @returns {Promise<OpenedFiles>}
+ */
 export async function openFiles(source, { cache = true, cacheDir, ...network } = {}) {
   if (!(typeof source === 'string' && source !== '') && !(source instanceof URL)) {
     throw new LoadError('E_SOURCE', 'the model source must be a URL or, in Node, a directory path');
