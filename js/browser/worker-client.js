@@ -39,7 +39,7 @@ export const WORKER_URL = new URL('./worker.js', import.meta.url);
  */
 function startWorker(url) {
   try {
-    const code = `import ${JSON.stringify(url.href)};`;
+    const code = blobWorkerCode(url);
     const blob = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
     const worker = new Worker(blob, { type: 'module', name: 'pldr-engine' });
     setTimeout(() => URL.revokeObjectURL(blob), 60_000);
@@ -47,6 +47,24 @@ function startWorker(url) {
   } catch {
     return new Worker(url, { type: 'module', name: 'pldr-engine' });   // e.g. a CSP without blob: workers
   }
+}
+
+/**
+ * The blob worker's script: a dynamic import() of the real one, not a static `import '…'`:
+ * Firefox (153 ESR) loads a blob module worker's static imports past the service worker, so
+ * offline the engine would not start, while its dynamic imports go through it as in every other
+ * engine. Requests that arrive before the engine's module has run are held, then replayed in
+ * order; a failed import is thrown from a task, so the page sees the worker's 'error' event.
+ * @param {URL} url
+ */
+function blobWorkerCode(url) {
+  return `const held = [];
+const hold = (event) => { event.stopImmediatePropagation(); held.push(event.data); };
+self.addEventListener('message', hold);
+import(${JSON.stringify(url.href)}).then(() => {
+  self.removeEventListener('message', hold);
+  for (const data of held) self.dispatchEvent(new MessageEvent('message', { data }));
+}, (err) => setTimeout(() => { throw err; }));`;
 }
 
 /** The engine in a Web Worker, with the engine's own API shape. */
