@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the toolchain on a fresh Debian 12 machine when something is missing:
 # Emscripten + binaryen (WebAssembly), gcc + SIMDe (native build), Node.js 20 + npm,
-# python3 (converter), chromium (browser tests). Quiet and quick when everything is there.
+# python3 (converter), chromium, firefox-esr, webkit2gtk-driver and xvfb (browser tests). Quiet
+# and quick when everything is there.
 set -euo pipefail
 
 node_too_old() { # Debian 12's own nodejs package is 18: Node.js 20 comes from elsewhere
@@ -23,7 +24,12 @@ command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 command -v python3 >/dev/null || need+=(python3)
 if [ "${PLDR_SKIP_BROWSER:-0}" != 1 ]; then
+  # the browser suites run in three engines (tests/engines.test.mjs): Chromium, Firefox ESR, and
+  # WebKitGTK's MiniBrowser (libwebkit2gtk-4.1-0, a dependency of the driver) on an Xvfb display
   command -v chromium >/dev/null || need+=(chromium)
+  command -v firefox-esr >/dev/null || need+=(firefox-esr)
+  command -v WebKitWebDriver >/dev/null || need+=(webkit2gtk-driver)
+  command -v Xvfb >/dev/null || need+=(xvfb)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then
