@@ -104,9 +104,13 @@ describe('the npm package, packed and installed', { skip: npmMissing }, () => {
     assert.equal(packed.model.version, PKG.version, 'the model package has the runtime\'s version');
   });
 
-  test('one version: package.json, include/pldr.h and pldr_version() of every packed wasm module', async () => {
+  test('one version: package.json, include/pldr.h, the README\'s CDN URLs and pldr_version() of every packed wasm module', async () => {
     const header = /#define PLDR_VERSION "([^"]+)"/.exec(readFileSync(join(ROOT, 'include/pldr.h'), 'utf8'))?.[1];
     assert.equal(header, PKG.version, 'include/pldr.h PLDR_VERSION');
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const cdnVersions = [...readme.matchAll(/\/pldr-web(?:-tiny)?@([^/\s`]+)\//g)].map((m) => m[1]);
+    assert.ok(cdnVersions.length >= 3, 'the README shows the CDN embed');
+    assert.deepEqual([...new Set(cdnVersions)].filter((v) => v !== 'VERSION'), [PKG.version], 'the README\'s CDN URLs name this version');
     const dist = join(project, 'node_modules/pldr-web/dist');
     for (const file of readdirSync(dist).filter((f) => f.endsWith('.wasm'))) {
       const out = ok(process.execPath, ['--input-type=module', '-e', `
