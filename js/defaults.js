@@ -1,7 +1,6 @@
 // Defaults that must agree across the JavaScript API (PLDR.load, generate, respond), the CLI, the
 // chat page and <pldr-chat>: each of them takes its values from here, and tests/defaults.test.mjs
 // checks that they do.
-import { defaultModelUrl } from './loading/default-model.js';
 
 /** Sampling when an option is not given: the reference's sampler (spec §4); the additions are off. */
 export const DEFAULT_SAMPLING = Object.freeze({
@@ -20,8 +19,25 @@ export const WEIGHT_FORMATS = /** @type {readonly ['f32', 'q8', 'q4']} */ (Objec
 /** PLDR.load when `gcache` or `quant` is not given. */
 export const DEFAULT_LOAD = Object.freeze({ gcache: 'first', quant: 'f32' });
 
+// The default model, pldr-tiny, relative to the runtime's own files (a file: URL under Node):
+//
+//   a checkout, or the static site of `make dist`   models/pldr-tiny/ beside the js/ folder
+//   the npm package pldr-web                         the npm package pldr-web-tiny beside it:
+//     node_modules/pldr-web/js/…                       node_modules/pldr-web-tiny/
+//     https://cdn.jsdelivr.net/npm/pldr-web@V/js/…     https://cdn.jsdelivr.net/npm/pldr-web-tiny@V/
+//     https://unpkg.com/pldr-web@V/js/…                https://unpkg.com/pldr-web-tiny@V/
+//
+// The weights (43 MB) stay out of pldr-web (under 1 MB) and ship as their own package of the same
+// version (tools/pack-model.mjs), so a CDN serves them beside the element, with CORS.
+
 /**
- * The default model, pldr-tiny: models/pldr-tiny/ beside the js/ folder (a file: URL under Node);
- * in the npm package, the package pldr-web-tiny beside pldr-web (js/loading/default-model.js).
+ * The default model folder for the runtime whose root folder (the one holding js/) is `root`.
+ * @param {URL} root @returns {URL} a folder URL (ending in '/')
  */
+export function defaultModelUrl(root) {
+  // …/node_modules/pldr-web/, …/npm/pldr-web/ or …/pldr-web@V/ (not a plain …/pldr-web/ folder)
+  const m = /\/(node_modules\/|npm\/|)pldr-web(@[^/]+|)\/$/.exec(root.pathname);
+  return new URL(m?.[1] || m?.[2] ? `../pldr-web-tiny${m[2]}/` : 'models/pldr-tiny/', root);
+}
+
 export const DEFAULT_MODEL_URL = defaultModelUrl(new URL('../', import.meta.url));

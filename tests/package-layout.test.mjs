@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { DEFAULT_MODEL_PACKAGE, defaultModelUrl } from '../js/loading/default-model.js';
+import { defaultModelUrl } from '../js/defaults.js';
+import { DEFAULT_MODEL_PACKAGE } from '../js/cli/options.mjs';
 import { DEFAULT_WASM_URL, WASM_URLS } from '../js/runtime/wasm-location.js';
 
 test('the default model: pldr-web-tiny beside an installed or CDN-served pldr-web, else models/pldr-tiny/ beside js/', () => {

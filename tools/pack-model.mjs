@@ -2,7 +2,7 @@
 // The default model as an npm package of its own: pldr-web-tiny, the same version as pldr-web,
 // holding models/pldr-tiny/ as it is (config, index, shards, tokenizer) at the package's root, so
 // the package folder is a model folder: node_modules/pldr-web-tiny/ on disk, or
-// https://cdn.jsdelivr.net/npm/pldr-web-tiny@VERSION/ on a CDN (js/loading/default-model.js).
+// https://cdn.jsdelivr.net/npm/pldr-web-tiny@VERSION/ on a CDN (js/defaults.js DEFAULT_MODEL_URL).
 //
 // Why a second package: the weights are 43 MB and pldr-web must stay under 1 MB for people who
 // embed the element or bundle the API with a model of their own; those who want the default
@@ -12,7 +12,7 @@
 import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_MODEL_PACKAGE } from '../js/loading/default-model.js';
+import { DEFAULT_MODEL_PACKAGE } from '../js/cli/options.mjs';
 import { ROOT, npmPack } from './pack.mjs';
 
 const MODEL_FILE = /^(config\.json|model.*\.safetensors(\.index\.json)?|manifest\.json|tokenizer\.model|train_log\.json)$/;

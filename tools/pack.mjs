@@ -5,7 +5,7 @@
 //                               `files`; prepack builds the wasm and the types). Budget: 1 MB.
 //   pldr-web-tiny-VERSION.tgz   the default model pldr-tiny (43 MB) as its own package of the same
 //                               version (tools/pack-model.mjs), so that pldr-web stays small and an
-//                               npm CDN serves the model beside the element (js/loading/default-model.js)
+//                               npm CDN serves the model beside the element (js/defaults.js)
 //
 //   node tools/pack.mjs [--out dist/npm] [--no-model]
 import { spawnSync } from 'node:child_process';

@@ -7,7 +7,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PldrError } from '../errors.js';
 import { DEFAULT_LOAD, DEFAULT_MAX_TOKENS, DEFAULT_MODEL_URL, DEFAULT_SAMPLING as S, GCACHE_MODES, WEIGHT_FORMATS } from '../defaults.js';
-import { DEFAULT_MODEL_PACKAGE } from '../loading/default-model.js';
+
+/** The npm package that holds the default model (js/defaults.js looks for it beside pldr-web). */
+export const DEFAULT_MODEL_PACKAGE = 'pldr-web-tiny';
 
 /**
  * The model used without --model: pldr-tiny where js/defaults.js puts it (beside js/ in a checkout,

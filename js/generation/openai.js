@@ -56,17 +56,15 @@ function toOptions(req) {
  *   chat.completion.chunk objects (abort() stops it; its result is the whole chat.completion)
  */
 export function chatApi(engine) {
-  return {
-    completions: {
-      create: /** @type {CreateChatCompletion} */ (async (/** @type {ChatCompletionRequest} */ req) => {
-        if (!req || typeof req !== 'object') throw new PldrError('E_OPTION', 'create() needs a request object');
-        const run = engine.respond(req.messages, toOptions(req));
-        const head = { id: newId(), created: Math.floor(Date.now() / 1000), model: engine.name };
-        if (req.stream) return streamChunks(run, head);
-        return completion(head, await run.result);
-      }),
-    },
+  /** @type {CreateChatCompletion} */
+  const create = async (req) => {
+    if (!req || typeof req !== 'object') throw new PldrError('E_OPTION', 'create() needs a request object');
+    const run = engine.respond(req.messages, toOptions(req));
+    const head = { id: newId(), created: Math.floor(Date.now() / 1000), model: engine.name };
+    if (req.stream) return streamChunks(run, head);
+    return completion(head, await run.result);
   };
+  return { completions: { create } };
 }
 
 /** @param {Record<string, any>} head @param {import('./engine.js').EngineResult} result */
