@@ -58,8 +58,13 @@ function startWorker(url) {
  * @param {URL} url
  */
 function blobWorkerCode(url) {
-  return `const q=[],h=(e)=>{e.stopImmediatePropagation();q.push(e.data)};addEventListener('message',h);import(${JSON.stringify(url.href)})`
-    + ".then(()=>{removeEventListener('message',h);for(const data of q)dispatchEvent(new MessageEvent('message',{data}))},(e)=>setTimeout(()=>{throw e}))";
+  return `const held = [];
+const hold = (event) => { event.stopImmediatePropagation(); held.push(event.data); };
+self.addEventListener('message', hold);
+import(${JSON.stringify(url.href)}).then(() => {
+  self.removeEventListener('message', hold);
+  for (const data of held) self.dispatchEvent(new MessageEvent('message', { data }));
+}, (err) => setTimeout(() => { throw err; }));`;
 }
 
 /** The engine in a Web Worker, with the engine's own API shape. */
