@@ -79,7 +79,7 @@ int pldr_abi_version(void);
 
 typedef enum pldr_status {
     PLDR_OK = 0,
-    PLDR_IGNORED = 1,                  /* pldr_model_set_hparam: the key is not a hyperparameter */
+    PLDR_IGNORED = 1,                  /* pldr_model_set_hparam: a key that changes nothing (harmless) */
     PLDR_ERR_INVALID_ARGUMENT = -1,    /* NULL pointer, negative size, option out of range */
     PLDR_ERR_OUT_OF_MEMORY = -2,
     PLDR_ERR_BAD_CONFIG = -3,          /* hyperparameters missing, inconsistent or unsupported */
@@ -162,21 +162,34 @@ pldr_status pldr_model_status(const pldr_model *model);
  * num_hidden_layers|num_layers, hidden_size|d_model, num_attention_heads|num_heads, head_dim,
  * intermediate_size|dff, A_dff, num_reslayerA, num_denseA, vocab_size|input_vocab_size,
  * max_position_embeddings|max_seq_len, rope_theta|rope_base, reference_rope (0/1), layer_norm_eps,
- * attention_bias, glu_bias, tie_word_embeddings (0/1), eos_token_id, pad_token_id.
- * Returns PLDR_OK, PLDR_IGNORED for a key that is not a hyperparameter (e.g. bos_token_id), or
- * PLDR_ERR_BAD_CONFIG for a value that cannot be right (negative, fractional, unsupported); a
- * failed call leaves the hyperparameter unchanged. */
+ * attention_bias, glu_bias, tie_word_embeddings (0/1), eos_token_id, pad_token_id, final_bias
+ * (0/1). Members of the objects rope_scaling and rope_parameters are set as "object.member"
+ * (rope_scaling.factor); a caller passes every key of config.json, objects flattened that way.
+ * Returns PLDR_OK; PLDR_IGNORED for a key that changes nothing (pldr_hparam_ignored_name lists
+ * them, e.g. bos_token_id); PLDR_ERR_BAD_CONFIG for a value that cannot be right (negative,
+ * fractional, unsupported) and for any other key, named in the message: a key the runtime does
+ * not know may change the math, so it is never ignored. A failed call leaves the hyperparameters
+ * unchanged. */
 int pldr_model_set_hparam(pldr_model *model, const char *key, double value);
 
 /* String-valued hyperparameters: rope ("interleaved" | "rotate_half"), custom_G_type
  * ("" | "null" | "identity" | "random" | "external"), hidden_act ("silu"), model_type
- * ("pldrllm"). Returns like pldr_model_set_hparam. */
+ * ("pldrllm"), rope_scaling.rope_type / rope_parameters.rope_type ("default" | "linear").
+ * "null" for a numeric key or for rope_scaling / rope_parameters means absent (the default).
+ * Arrays, and objects without members, are passed here too, as any string: only their key
+ * decides (ignored or refused). Returns like pldr_model_set_hparam. */
 int pldr_model_set_hparam_str(pldr_model *model, const char *key, const char *value);
 
 /* The config.json names the runtime reads, for tools that must agree with it: key `index` (0, 1,
  * ... until NULL) under its Hugging Face name (alias 0) or its native name (alias 1; NULL when it
- * has no other). Those of pldr_model_set_hparam come first, then those of _set_hparam_str. */
+ * has no other). Those of pldr_model_set_hparam come first, then those of _set_hparam_str, then
+ * the objects whose members are read (rope_scaling, rope_parameters). */
 const char *pldr_hparam_name(int index, int alias);
+
+/* The config.json keys accepted and ignored because they never change what the model computes
+ * (provenance, generation defaults, training-only settings; docs/FORMAT.md): index 0, 1, ...
+ * until NULL. Members of such a key ("id2label.0") are ignored with it. */
+const char *pldr_hparam_ignored_name(int index);
 
 /* Reads back a hyperparameter (any accepted name); NaN when unknown or unset. */
 double pldr_model_hparam(const pldr_model *model, const char *key);
@@ -252,6 +265,17 @@ int pldr_model_set_gcache(pldr_model *model, const float *g, size_t count);
  * installs it as pldr_model_set_gcache does (sessions reset). Needs a finalized model with an
  * A-net. A failed call leaves the G-cache and the sessions unchanged. */
 int pldr_model_compute_gcache(pldr_model *model, const int32_t *ids, int n);
+
+/* The deductive outputs of a prompt (spec §6): G_LM computed by the A-net from ids[0..n), as a
+ * first prefill of those ids computes it, into g_out [L][H][dk][dk] (count floats, count =
+ * pldr_model_gcache_count), and its A_LM into a_out (or NULL). Nothing is installed: the G-cache,
+ * every session and the A-net counters stay as they were, in any mode, so the G of two prompts
+ * can be compared. *anet_ms, when not NULL, receives the time the A-net took. Needs a finalized
+ * model with an A-net and 1 <= n <= max_position_embeddings; writes the model's error message
+ * when it fails (PLDR_ERR_STATE, _GCACHE, _INVALID_ARGUMENT, _TOKEN, _OUT_OF_MEMORY), like
+ * pldr_session_new. */
+int pldr_model_compute_g(pldr_model *model, const int32_t *ids, int n, float *g_out, float *a_out,
+                         size_t count, double *anet_ms);
 
 /* The model's G-cache [L][H][dk][dk] (modes first — once computed — and fixed), or NULL.
  * Owned by the model; valid until the G-cache changes or the model is freed. */

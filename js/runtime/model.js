@@ -81,18 +81,30 @@ export class Model {
   /** The message of the model's last C error ('' when none). */
   error() { return this.rt.readCString(this.rt.x.pldr_model_error(this.handle)); }
 
-  /** @param {Record<string, unknown>} config */
+  /**
+   * Every key of config.json goes to C, which reads it, ignores it as harmless or refuses it by
+   * name (pldr_model_set_hparam): objects as "key.member" keys, arrays and empty objects as text.
+   * @param {Record<string, unknown>} config
+   */
   #applyConfig(config) {
     const { rt } = this;
-    for (const [key, value] of Object.entries(config)) {
-      let rc = 1;
+    /** @param {string} key @param {unknown} value @param {number} depth */
+    const set = (key, value, depth) => {
+      const members = value && typeof value === 'object' && !Array.isArray(value) ? Object.entries(value) : null;
+      if (members?.length && depth < 8) {
+        for (const [k, v] of members) set(`${key}.${k}`, v, depth + 1);
+        return;
+      }
+      let rc;
       if (typeof value === 'number' || typeof value === 'boolean') {
         rc = rt.withStrings([key], (k) => rt.x.pldr_model_set_hparam(this.handle, k, Number(value)));
-      } else if (typeof value === 'string' || value === null) {
-        rc = rt.withStrings([key, value ?? 'null'], (k, v) => rt.x.pldr_model_set_hparam_str(this.handle, k, v));
+      } else {
+        const text = typeof value === 'string' ? value : value === null ? 'null' : Array.isArray(value) ? '[array]' : '{object}';
+        rc = rt.withStrings([key, text], (k, v) => rt.x.pldr_model_set_hparam_str(this.handle, k, v));
       }
       this.#check(rc, 'config.json');
-    }
+    };
+    for (const [key, value] of Object.entries(config)) set(key, value, 0);
   }
 
   /**

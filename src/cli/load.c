@@ -357,6 +357,24 @@ static char *read_small_file(const char *path, size_t max, size_t *len, char *er
 
 /* ---- loading ---------------------------------------------------------------------------------- */
 
+/* One config.json value to the model, as js/runtime/model.js passes it: every key goes to C,
+ * which reads it, ignores it as harmless or refuses it by name; objects as "key.member" keys,
+ * arrays and empty objects as text. */
+static int apply_config_value(pldr_model *m, const char *key, const json *v, int depth) {
+    if (v->type == JSON_OBJECT && v->child && depth < 8) {
+        int rc = 0;
+        for (const json *c = v->child; c && rc >= 0; c = c->next) {
+            char path[256];
+            if (snprintf(path, sizeof path, "%s.%s", key, c->key) >= (int)sizeof path) path[sizeof path - 1] = 0;
+            rc = apply_config_value(m, path, c, depth + 1);
+        }
+        return rc;
+    }
+    if (v->type == JSON_NUMBER || v->type == JSON_BOOL) return pldr_model_set_hparam(m, key, v->number);
+    if (v->type == JSON_STRING) return pldr_model_set_hparam_str(m, key, v->string);
+    return pldr_model_set_hparam_str(m, key, v->type == JSON_NULL ? "null" : v->type == JSON_ARRAY ? "[array]" : "{object}");
+}
+
 int apply_config(pldr_model *m, const char *text, size_t len, char *err, size_t cap) {
     json *cfg = json_parse(text, len, err, cap);
     if (!cfg || cfg->type != JSON_OBJECT) {
@@ -365,12 +383,8 @@ int apply_config(pldr_model *m, const char *text, size_t len, char *err, size_t 
         return -1;
     }
     int rc = 0;
-    for (const json *c = cfg->child; c && rc >= 0; c = c->next) {
-        if (c->type == JSON_NUMBER || c->type == JSON_BOOL) rc = pldr_model_set_hparam(m, c->key, c->number);
-        else if (c->type == JSON_STRING) rc = pldr_model_set_hparam_str(m, c->key, c->string);
-        else if (c->type == JSON_NULL) rc = pldr_model_set_hparam_str(m, c->key, "null");
-        if (rc < 0) snprintf(err, cap, "config.json: %s", pldr_model_error(m));
-    }
+    for (const json *c = cfg->child; c && rc >= 0; c = c->next) rc = apply_config_value(m, c->key, c, 0);
+    if (rc < 0) snprintf(err, cap, "config.json: %s", pldr_model_error(m));
     json_free(cfg);
     return rc < 0 ? -1 : 0;
 }

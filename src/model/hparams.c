@@ -13,7 +13,7 @@ void hparams_init(pldr_hparams *hp) {
         .a_dff = UNSET, .n_reslayer_a = UNSET, .n_dense_a = UNSET, .vocab = UNSET,
         .max_pos = UNSET, .rope_theta = 10000.0, .ln_eps = 1e-6, .rope_interleaved = 1,
         .custom_g = CUSTOM_G_NONE, .eos_id = 3, .pad_id = 0, .attention_bias = 1, .glu_bias = 1,
-        .tie_embeddings = 0,
+        .tie_embeddings = 0, .final_bias = 1, .rope_type = ROPE_TYPE_UNSET,
     };
 }
 
@@ -43,6 +43,7 @@ static const hparam_def HPARAMS[] = {
     {{"tie_word_embeddings", NULL}, OFF(tie_embeddings), 'b'},
     {{"eos_token_id", NULL}, OFF(eos_id), 'n'},
     {{"pad_token_id", NULL}, OFF(pad_id), 'n'},
+    {{"final_bias", NULL}, OFF(final_bias), 'b'},
 };
 #define N_HPARAMS (sizeof HPARAMS / sizeof HPARAMS[0])
 
@@ -53,17 +54,20 @@ static const hparam_def *find_hparam(const char *key) {
     return NULL;
 }
 
+static int other_key(pldr_model *m, const char *key, const double *number, const char *string);
+
 int pldr_model_set_hparam(pldr_model *m, const char *key, double value) {
     if (!m || !key) return PLDR_ERR_INVALID_ARGUMENT;
     if (m->stage != STAGE_NEW)
         return model_fail(m, PLDR_ERR_STATE, "hyperparameter \"%s\" set after pldr_model_alloc", key);
     const hparam_def *def = find_hparam(key);
-    if (!def) return PLDR_IGNORED;
+    if (!def) return other_key(m, key, &value, NULL);
     char *field = (char *)&m->hp + def->offset;
     if (def->kind == 'f') {
         if (!(value > 0.0) || !isfinite(value))
             return model_fail(m, PLDR_ERR_BAD_CONFIG, "hyperparameter %s = %g: must be a positive number", key, value);
         *(double *)field = value;
+        if (def->offset == OFF(rope_theta)) m->hp.rope_theta_given = 1;
         return PLDR_OK;
     }
     if (!isfinite(value) || value != floor(value) || value < 0 || value > 1e9)
@@ -129,14 +133,165 @@ int pldr_model_set_hparam_str(pldr_model *m, const char *key, const char *value)
         return model_fail(m, PLDR_ERR_STATE, "hyperparameter \"%s\" set after pldr_model_alloc", key);
     for (size_t i = 0; i < N_STRING_HPARAMS; i++)
         if (strcmp(key, STRING_HPARAMS[i].name) == 0) return STRING_HPARAMS[i].set(m, value);
-    return PLDR_IGNORED;
+    return other_key(m, key, NULL, value);
+}
+
+/* ---- keys that are neither numbers nor strings of the tables above ---------------------------- */
+
+/* Objects whose members are read (as "object.member" keys): RoPE scaling, spec §2.2. Newer
+ * Transformers write rope_parameters (rope_theta inside) where older ones wrote rope_scaling. */
+static const char *const OBJECT_HPARAMS[] = {"rope_scaling", "rope_parameters"};
+#define N_OBJECT_HPARAMS (sizeof OBJECT_HPARAMS / sizeof OBJECT_HPARAMS[0])
+
+/* Keys that never change what the model computes: accepted and ignored (docs/FORMAT.md lists
+ * them). Their members ("id2label.0") are ignored with them. Any other key is refused by name. */
+static const char *const IGNORED_KEYS[] = {
+    /* where the checkpoint came from */
+    "architectures", "auto_map", "transformers_version", "torch_dtype", "dtype", "_name_or_path",
+    "_commit_hash", "_attn_implementation", "_attn_implementation_autoset",
+    /* token ids the runtime does not use (eos_token_id and pad_token_id are read) */
+    "bos_token_id", "sep_token_id", "cls_token_id", "unk_token_id", "mask_token_id",
+    "decoder_start_token_id",
+    /* what a Transformers forward returns or caches: the G-cache modes are the runtime's option */
+    "use_cache", "cache_first_G", "output_attentions", "output_hidden_states", "output_pldr_attentions",
+    "return_dict", "torchscript", "use_bfloat16", "tf_legacy_loss", "chunk_size_feed_forward",
+    /* training only */
+    "initializer_range", "attention_dropout", "gradient_checkpointing",
+    /* task heads and labels (the causal LM head is final_layer) */
+    "id2label", "label2id", "num_labels", "problem_type", "finetuning_task", "tokenizer_class", "prefix",
+    "task_specific_params",
+    /* generation defaults: sampling options come from the caller */
+    "max_length", "min_length", "do_sample", "early_stopping", "num_beams", "num_beam_groups",
+    "diversity_penalty", "temperature", "top_k", "top_p", "typical_p", "repetition_penalty",
+    "length_penalty", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "bad_words_ids",
+    "num_return_sequences", "output_scores", "return_dict_in_generate", "forced_bos_token_id",
+    "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty",
+    "suppress_tokens", "begin_suppress_tokens",
+};
+#define N_IGNORED_KEYS (sizeof IGNORED_KEYS / sizeof IGNORED_KEYS[0])
+
+/* Members of rope_scaling / rope_parameters that only the rope types this runtime refuses use
+ * (dynamic, yarn, longrope, llama3); the port ignores them for "default" and "linear" too. */
+static const char *const ROPE_IGNORED_MEMBERS[] = {
+    "original_max_position_embeddings", "attention_factor", "beta_fast", "beta_slow", "short_factor",
+    "long_factor", "low_freq_factor", "high_freq_factor", "mscale", "mscale_all_dim", "truncate",
+};
+#define N_ROPE_IGNORED_MEMBERS (sizeof ROPE_IGNORED_MEMBERS / sizeof ROPE_IGNORED_MEMBERS[0])
+
+static int in_list(const char *const *list, size_t n, const char *name, size_t len) {
+    for (size_t i = 0; i < n; i++)
+        if (strlen(list[i]) == len && strncmp(list[i], name, len) == 0) return 1;
+    return 0;
+}
+
+static int is_string_hparam(const char *key) {
+    for (size_t i = 0; i < N_STRING_HPARAMS; i++)
+        if (strcmp(key, STRING_HPARAMS[i].name) == 0) return 1;
+    return 0;
+}
+
+static int unknown_key(pldr_model *m, const char *key) {
+    return model_fail(m, PLDR_ERR_BAD_CONFIG,
+                      "unknown key \"%s\": it may change what the model computes, so the model is refused "
+                      "(docs/FORMAT.md lists the keys this runtime reads and those it ignores as harmless)", key);
+}
+
+static int parse_rope_type(const char *v) {
+    if (strcmp(v, "default") == 0) return ROPE_TYPE_DEFAULT;
+    if (strcmp(v, "linear") == 0) return ROPE_TYPE_LINEAR;
+    return ROPE_TYPE_UNSET;
+}
+
+/* One member of rope_scaling / rope_parameters: number or string (a "null" string: absent). */
+static int set_rope_member(pldr_model *m, const char *key, const char *member, int is_params,
+                           const double *number, const char *string) {
+    pldr_hparams *hp = &m->hp;
+    int absent = string && strcmp(string, "null") == 0;
+    if (strcmp(member, "rope_type") == 0 || strcmp(member, "type") == 0) {
+        if (absent) return PLDR_OK;
+        if (!string) return model_fail(m, PLDR_ERR_BAD_CONFIG, "%s = %g: expected a rope type name", key, *number);
+        int type = parse_rope_type(string);
+        if (type == ROPE_TYPE_UNSET)
+            return model_fail(m, PLDR_ERR_BAD_CONFIG,
+                              "%s = \"%s\": this rope type is not implemented (this runtime implements \"default\" "
+                              "and \"linear\"; the port's dynamic, yarn, longrope and llama3 are refused)", key, string);
+        if (hp->rope_type != ROPE_TYPE_UNSET && hp->rope_type != type)
+            return model_fail(m, PLDR_ERR_BAD_CONFIG, "%s = \"%s\" disagrees with the rope type given before", key, string);
+        hp->rope_type = type;
+        return PLDR_OK;
+    }
+    int is_factor = strcmp(member, "factor") == 0, is_theta = is_params && strcmp(member, "rope_theta") == 0;
+    if (is_factor || is_theta) {
+        if (absent) return PLDR_OK;
+        if (!number || !(*number > 0.0) || !isfinite(*number))
+            return number ? model_fail(m, PLDR_ERR_BAD_CONFIG, "%s = %g: must be a positive number", key, *number)
+                          : model_fail(m, PLDR_ERR_BAD_CONFIG, "%s = \"%s\": must be a positive number", key, string);
+        double *field = is_factor ? &hp->rope_factor : &hp->rope_param_theta;
+        if (*field > 0.0 && *field != *number)
+            return model_fail(m, PLDR_ERR_BAD_CONFIG, "%s = %g disagrees with %g given before", key, *number, *field);
+        *field = *number;
+        return PLDR_OK;
+    }
+    if (in_list(ROPE_IGNORED_MEMBERS, N_ROPE_IGNORED_MEMBERS, member, strlen(member))) return PLDR_IGNORED;
+    return unknown_key(m, key);
+}
+
+/* A key of neither table: a member ("object.member"), an object key, an ignored key, or refused.
+ * Exactly one of number / string is given (arrays and empty objects arrive as strings). */
+static int other_key(pldr_model *m, const char *key, const double *number, const char *string) {
+    const char *dot = strchr(key, '.');
+    size_t head = dot ? (size_t)(dot - key) : strlen(key);
+    if (in_list(IGNORED_KEYS, N_IGNORED_KEYS, key, head)) return PLDR_IGNORED;
+    for (size_t i = 0; i < N_OBJECT_HPARAMS; i++) {
+        if (strlen(OBJECT_HPARAMS[i]) != head || strncmp(OBJECT_HPARAMS[i], key, head) != 0) continue;
+        if (dot && !strchr(dot + 1, '.')) return set_rope_member(m, key, dot + 1, i == 1, number, string);
+        if (!dot && string && strcmp(string, "null") == 0) return PLDR_OK; /* no scaling */
+        if (!dot) return model_fail(m, PLDR_ERR_BAD_CONFIG, "%s: expected an object naming a rope_type, or null", key);
+        return unknown_key(m, key);
+    }
+    if (!dot && string && find_hparam(key)) {
+        if (strcmp(string, "null") == 0) return PLDR_OK; /* null: the default */
+        return model_fail(m, PLDR_ERR_BAD_CONFIG, "hyperparameter %s = \"%s\": must be a number", key, string);
+    }
+    if (!dot && number && is_string_hparam(key))
+        return model_fail(m, PLDR_ERR_BAD_CONFIG, "hyperparameter %s = %g: must be a string", key, *number);
+    return unknown_key(m, key);
 }
 
 const char *pldr_hparam_name(int index, int alias) {
     if (index < 0 || alias < 0 || alias > 1) return NULL;
     if ((size_t)index < N_HPARAMS) return HPARAMS[index].names[alias];
     size_t i = (size_t)index - N_HPARAMS;
-    return i < N_STRING_HPARAMS && alias == 0 ? STRING_HPARAMS[i].name : NULL;
+    if (i < N_STRING_HPARAMS) return alias == 0 ? STRING_HPARAMS[i].name : NULL;
+    i -= N_STRING_HPARAMS;
+    return i < N_OBJECT_HPARAMS && alias == 0 ? OBJECT_HPARAMS[i] : NULL;
+}
+
+const char *pldr_hparam_ignored_name(int index) {
+    return index >= 0 && (size_t)index < N_IGNORED_KEYS ? IGNORED_KEYS[index] : NULL;
+}
+
+/* rope_parameters.rope_theta stands in for an absent rope_theta; linear scaling needs a factor
+ * and, as in the port, applies to the rotate-half RoPE only. */
+static int validate_rope(pldr_model *m) {
+    pldr_hparams *hp = &m->hp;
+    if (hp->rope_param_theta > 0.0) {
+        if (hp->rope_theta_given && hp->rope_theta != hp->rope_param_theta)
+            return model_fail(m, PLDR_ERR_BAD_CONFIG, "rope_theta %g disagrees with rope_parameters.rope_theta %g",
+                              hp->rope_theta, hp->rope_param_theta);
+        hp->rope_theta = hp->rope_param_theta;
+    }
+    if (hp->rope_type == ROPE_TYPE_UNSET) hp->rope_type = ROPE_TYPE_DEFAULT;
+    if (hp->rope_type != ROPE_TYPE_LINEAR) return PLDR_OK;
+    if (!(hp->rope_factor > 0.0))
+        return model_fail(m, PLDR_ERR_BAD_CONFIG, "rope_scaling: rope type \"linear\" needs a factor");
+    if (hp->rope_interleaved)
+        return model_fail(m, PLDR_ERR_BAD_CONFIG,
+                          "rope_scaling: rope type \"linear\" with reference_rope true: the Hugging Face port "
+                          "scales only its rotate-half RoPE (reference_rope false) and ignores rope_scaling on the "
+                          "reference RoPE, so what this checkpoint means is unclear; remove rope_scaling (what the "
+                          "port computes) or set reference_rope false");
+    return PLDR_OK;
 }
 
 double pldr_model_hparam(const pldr_model *m, const char *key) {
@@ -178,6 +333,8 @@ int hparams_validate(pldr_model *m) {
                           hp->head_dim, dk);
     hp->head_dim = dk;
     if (dk % 2 != 0) return model_fail(m, PLDR_ERR_BAD_CONFIG, "head_dim %d must be even (RoPE pairs)", dk);
+    int rc = validate_rope(m);
+    if (rc) return rc;
     if (!hp->attention_bias || !hp->glu_bias)
         return model_fail(m, PLDR_ERR_BAD_CONFIG, "attention_bias and glu_bias must be true (PLDR-LLM Linear layers have biases)");
     if (hp->tie_embeddings)

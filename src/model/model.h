@@ -11,6 +11,8 @@
 #include "pldr.h"
 
 enum { CUSTOM_G_NONE = 0, CUSTOM_G_IDENTITY, CUSTOM_G_RANDOM, CUSTOM_G_EXTERNAL };
+/* rope_scaling.rope_type (spec §2.2); UNSET until a config names one */
+enum { ROPE_TYPE_UNSET = -1, ROPE_TYPE_DEFAULT = 0, ROPE_TYPE_LINEAR };
 
 typedef struct pldr_hparams {
     int n_layers;        /* L */
@@ -29,6 +31,11 @@ typedef struct pldr_hparams {
     int custom_g;         /* CUSTOM_G_*: predefined G, no A-net */
     int eos_id, pad_id;
     int attention_bias, glu_bias, tie_embeddings;
+    int final_bias;       /* final_layer has a bias (final_bias, default true) */
+    int rope_type;        /* ROPE_TYPE_*, from rope_scaling / rope_parameters */
+    double rope_factor;   /* rope_scaling.factor: linear divides every θ_i by it; 0 = not given */
+    int rope_theta_given; /* rope_theta (or rope_base) was in the config */
+    double rope_param_theta; /* rope_parameters.rope_theta; 0 = not given */
 } pldr_hparams;
 
 typedef struct { /* GLU: w3(silu(w1 x + b1) ⊙ (w2 x + b2)) + b3 */

@@ -4,7 +4,8 @@
 
 #include "model.h"
 
-/* θ_i = base^(-2i/dk) and the angle pos·θ_i are float32, as in the reference's table. */
+/* θ_i = base^(-2i/dk) and the angle pos·θ_i are float32, as in the reference's table; linear
+ * scaling (rope_scaling) divides θ_i by the factor in float32, as the port's inv_freq /= factor. */
 int rope_build(pldr_model *m) {
     const pldr_hparams *hp = &m->hp;
     int half = hp->head_dim / 2, ok = 1;
@@ -15,6 +16,7 @@ int rope_build(pldr_model *m) {
         return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory for the RoPE table (%d positions)", hp->max_pos);
     for (int i = 0; i < half; i++) {
         float theta = 1.0f / powf((float)hp->rope_theta, (float)(2 * i) / (float)hp->head_dim);
+        if (hp->rope_type == ROPE_TYPE_LINEAR) theta /= (float)hp->rope_factor;
         for (int p = 0; p < hp->max_pos; p++) {
             float angle = (float)p * theta;
             m->rope_cos[(size_t)p * half + i] = (float)cos((double)angle);

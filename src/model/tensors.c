@@ -153,7 +153,8 @@ int tensors_build(pldr_model *m) {
                add_vec(&tb, &m->ln_in_g, hp->d_model, "decoder.layernorm1.weight") ||
                add_vec(&tb, &m->ln_in_b, hp->d_model, "decoder.layernorm1.bias");
     for (int i = 0; i < hp->n_layers && !fail; i++) fail = add_layer(&tb, &m->layers[i], hp, i);
-    fail = fail || add_linear(&tb, &m->head, &m->head_b, hp->vocab, hp->d_model, 1, "final_layer");
+    if (hp->final_bias) fail = fail || add_linear(&tb, &m->head, &m->head_b, hp->vocab, hp->d_model, 1, "final_layer");
+    else fail = fail || add_matrix(&tb, &m->head, hp->vocab, hp->d_model, 1, "final_layer.weight"); /* head_b NULL */
     if (!fail && hp->custom_g != CUSTOM_G_NONE) {
         int32_t shape[6] = {hp->n_layers, 3, 1, hp->n_heads, hp->head_dim, hp->head_dim};
         tensor_slot *s = add_slot(&tb, "decoder.past_G_values", 6, shape);
@@ -252,7 +253,8 @@ static int check_upload(pldr_model *m, const char *name, int dtype, const int32_
     tensor_slot *s = find_slot(m, name);
     if (!s)
         return model_fail(m, PLDR_ERR_UNKNOWN_TENSOR, "unknown tensor \"%s\": not part of a PLDR-LLM with this config%s", name,
-                          m->hp.custom_g != CUSTOM_G_NONE ? " (custom_G_type is set: no A-net or PLGA tensors)" : "");
+                          m->hp.custom_g != CUSTOM_G_NONE ? " (custom_G_type is set: no A-net or PLGA tensors)"
+                          : !m->hp.final_bias && strstr(name, "final_layer.bias") ? " (final_bias is false)" : "");
     if (s->present) return model_fail(m, PLDR_ERR_STATE, "tensor %s uploaded twice", s->name);
     int rc = check_shape(m, s, shape, ndim);
     if (rc) return rc;
@@ -404,6 +406,7 @@ int tensors_check_complete(pldr_model *m) {
             missing++;
         }
     if (missing)
-        return model_fail(m, PLDR_ERR_MISSING_TENSOR, "tensor %s is missing (%d missing in all)", first, missing);
+        return model_fail(m, PLDR_ERR_MISSING_TENSOR, "tensor %s is missing (%d missing in all)%s", first, missing,
+                          strcmp(first, "final_layer.bias") == 0 ? "; a head without a bias says final_bias: false in config.json" : "");
     return PLDR_OK;
 }

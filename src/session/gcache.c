@@ -101,7 +101,8 @@ void gcache_commit(pldr_session *s, const prefill_run *r) {
     session_gcache *gc = &s->gc;
     gc->epoch = r->epoch;
     if (!r->compute_g) return;
-    model_count_anet_run(s->model, r->anet_ms);
+    gc->last_anet_ms = r->anet_ms;
+    if (!gc->uncounted) model_count_anet_run(s->model, r->anet_ms);
     if (!owns_g_by_mode(s) && model_gcache_publish(s->model, gc->next_g, gc->next_a)) return; /* mode first */
     swap(&gc->g, &gc->next_g);
     swap(&gc->a, &gc->next_a);
@@ -135,20 +136,50 @@ int pldr_model_set_gcache(pldr_model *m, const float *g, size_t count) {
     return PLDR_OK;
 }
 
+/* A session of its own that has run ids (its G computed by the A-net), or NULL with the model's
+ * error set: what pldr_model_compute_gcache installs and pldr_model_compute_g copies out. */
+static pldr_session *run_anet(pldr_model *m, const int32_t *ids, int n, int uncounted, const char *what) {
+    if (m->stage != STAGE_READY) return model_fail(m, PLDR_ERR_STATE, "%s needs a finalized model", what), NULL;
+    if (m->hp.custom_g != CUSTOM_G_NONE) {
+        model_fail(m, PLDR_ERR_GCACHE, "this model has a predefined G (custom_G_type): there is no A-net to compute G with");
+        return NULL;
+    }
+    if (!ids || n < 1 || n > m->hp.max_pos) {
+        model_fail(m, PLDR_ERR_INVALID_ARGUMENT, "%s: %d tokens (expected 1..%d)", what, n, m->hp.max_pos);
+        return NULL;
+    }
+    pldr_session *s = session_create(m, n, 1);
+    if (!s) return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory computing G"), NULL;
+    s->gc.uncounted = uncounted;
+    int rc = pldr_session_prefill(s, ids, n, NULL);
+    if (!rc) return s;
+    model_fail(m, rc, "%s", s->error);
+    pldr_session_free(s);
+    return NULL;
+}
+
 int pldr_model_compute_gcache(pldr_model *m, const int32_t *ids, int n) {
     if (!m) return PLDR_ERR_INVALID_ARGUMENT;
-    if (m->stage != STAGE_READY) return model_fail(m, PLDR_ERR_STATE, "compute_gcache needs a finalized model");
-    if (m->hp.custom_g != CUSTOM_G_NONE)
-        return model_fail(m, PLDR_ERR_GCACHE, "this model has a predefined G (custom_G_type): there is no A-net to compute G with");
-    if (!ids || n < 1 || n > m->hp.max_pos)
-        return model_fail(m, PLDR_ERR_INVALID_ARGUMENT, "compute_gcache: %d tokens (expected 1..%d)", n, m->hp.max_pos);
-    pldr_session *s = session_create(m, n, 1);
-    if (!s) return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory computing G");
-    int rc = pldr_session_prefill(s, ids, n, NULL);
-    if (rc) model_fail(m, rc, "%s", s->error);
-    else model_gcache_install(m, s->gc.g, s->gc.a);
+    pldr_session *s = run_anet(m, ids, n, 0, "compute_gcache");
+    if (!s) return m->status;
+    model_gcache_install(m, s->gc.g, s->gc.a);
     pldr_session_free(s);
-    return rc;
+    return PLDR_OK;
+}
+
+int pldr_model_compute_g(pldr_model *m, const int32_t *ids, int n, float *g_out, float *a_out, size_t count,
+                         double *anet_ms) {
+    if (!m) return PLDR_ERR_INVALID_ARGUMENT;
+    size_t want = pldr_model_gcache_count(m);
+    if (!g_out || count != want)
+        return model_fail(m, PLDR_ERR_INVALID_ARGUMENT, "compute_g: room for %zu floats, but G of this model is %zu", count, want);
+    pldr_session *s = run_anet(m, ids, n, 1, "compute_g");
+    if (!s) return m->status;
+    memcpy(g_out, s->gc.g, want * sizeof(float));
+    if (a_out) memcpy(a_out, s->gc.a, want * sizeof(float));
+    if (anet_ms) *anet_ms = s->gc.last_anet_ms;
+    pldr_session_free(s);
+    return PLDR_OK;
 }
 
 const float *pldr_model_gcache(const pldr_model *m) { return m ? model_gcache_g(m) : NULL; }

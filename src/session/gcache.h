@@ -15,6 +15,8 @@ typedef struct {
     float *next_g, *next_a;  /* [L][H][dk][dk]  where a run computes G; swapped in when it completes */
     int own_valid;           /* g, a are the G of the positions held: attention uses them */
     int force_own;           /* pldr_model_compute_gcache's session: its own G, whatever the mode */
+    int uncounted;           /* pldr_model_compute_g's: its A-net runs are not the model's */
+    double last_anet_ms;     /* A-net time of the last run that computed G */
     unsigned epoch;          /* the model's G-cache epoch the positions held were computed under */
     size_t bytes;
 } session_gcache;

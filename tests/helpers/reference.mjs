@@ -47,13 +47,17 @@ function glu(x, rows, inDim, W, prefix, hidden, out) {
   return linear(h1, rows, hidden, weight(W, `${prefix}.gluw3.weight`), weight(W, `${prefix}.gluw3.bias`), out);
 }
 
-/** In place on q [n][D]: RoPE with float32 θ and angle as in the reference's table (spec §2.2). */
-function rope(x, n, H, dk, base, interleaved, pos0) {
+/**
+ * In place on q [n][D]: RoPE with float32 θ and angle as in the reference's table (spec §2.2);
+ * linear scaling (rope_scaling) divides θ by the factor in float32, as Transformers' inv_freq.
+ */
+function rope(x, n, H, dk, base, interleaved, pos0, factor = 1) {
   const f = Math.fround;
   for (let t = 0; t < n; t++) {
     for (let h = 0; h < H; h++) {
       for (let i = 0; i < dk / 2; i++) {
-        const theta = f(1 / f(f(base) ** f(f(2 * i) / f(dk))));
+        let theta = f(1 / f(f(base) ** f(f(2 * i) / f(dk))));
+        if (factor !== 1) theta = f(theta / f(factor));
         const angle = f(f(pos0 + t) * theta);
         const c = Math.cos(angle), s = Math.sin(angle);
         const o = t * H * dk + h * dk;
@@ -123,11 +127,14 @@ function anet(cfg, W, l, q, n) {
  * @returns {{logits: Float64Array, G: Float64Array[][], A_LM: Float64Array[][]}}
  */
 export function referenceForward(config, W, ids, options = {}) {
+  const ropeObject = config.rope_parameters ?? config.rope_scaling ?? {};
   const cfg = {
     L: config.num_hidden_layers, D: config.hidden_size, H: config.num_attention_heads,
     dff: config.intermediate_size, Adff: config.A_dff, nres: config.num_reslayerA,
     ndense: config.num_denseA, V: config.vocab_size, eps: config.layer_norm_eps ?? 1e-6,
-    base: config.rope_theta ?? 10000, interleaved: config.reference_rope !== false, pad: config.pad_token_id ?? 0,
+    base: config.rope_theta ?? config.rope_parameters?.rope_theta ?? 10000, interleaved: config.reference_rope !== false,
+    pad: config.pad_token_id ?? 0,
+    ropeFactor: (ropeObject.rope_type ?? ropeObject.type) === 'linear' ? ropeObject.factor : 1,
   };
   cfg.dk = cfg.D / cfg.H;
   const { D, H, dk } = cfg, n = ids.length;
@@ -141,8 +148,8 @@ export function referenceForward(config, W, ids, options = {}) {
     const p = `decoder.dec_layers.${l}`;
     const lin = (name, input, rows, inDim, out) => linear(input, rows, inDim, weight(W, `${p}.${name}.weight`), weight(W, `${p}.${name}.bias`), out);
     const q = lin('mha1.wq', x, n, D, D), k = lin('mha1.wk', x, n, D, D), v = lin('mha1.wv', x, n, D, D);
-    rope(q, n, H, dk, cfg.base, cfg.interleaved, 0);
-    rope(k, n, H, dk, cfg.base, cfg.interleaved, 0);
+    rope(q, n, H, dk, cfg.base, cfg.interleaved, 0, cfg.ropeFactor);
+    rope(k, n, H, dk, cfg.base, cfg.interleaved, 0, cfg.ropeFactor);
     const { G, ALM } = options.G ? { G: options.G[l], ALM: [] } : anet(cfg, W, l, q, n);
     allG.push(G);
     allA.push(ALM);
@@ -171,7 +178,8 @@ export function referenceForward(config, W, ids, options = {}) {
     for (let i = 0; i < f.length; i++) f[i] += x1[i];
     x = layerNormRows(f, n, D, weight(W, `${p}.layernorm2.weight`), weight(W, `${p}.layernorm2.bias`), cfg.eps);
   }
-  const logits = linear(x, n, D, weight(W, 'final_layer.weight'), weight(W, 'final_layer.bias'), cfg.V);
+  const headBias = config.final_bias === false ? new Float64Array(cfg.V) : weight(W, 'final_layer.bias');
+  const logits = linear(x, n, D, weight(W, 'final_layer.weight'), headBias, cfg.V);
   return { logits, G: allG, A_LM: allA };
 }
 

@@ -27,10 +27,13 @@ RUNTIME_NAMES = (
     ("tie_word_embeddings", None),
     ("eos_token_id", None),
     ("pad_token_id", None),
+    ("final_bias", None),
     ("rope", None),
     ("custom_G_type", None),
     ("hidden_act", None),
     ("model_type", None),
+    ("rope_scaling", None),
+    ("rope_parameters", None),
 )
 # meaning -> (HF name, native name or None), for the sizes read by _int_field
 FIELDS = dict(zip(("L", "D", "H", "dk", "dff", "A_dff", "nA", "nDense", "V", "ctx", "rope_theta"),
@@ -100,7 +103,13 @@ def parse(cfg, path):
     elif c["dk"] * c["H"] != c["D"]:
         raise ConvertError("%s: head_dim %d x %d heads != hidden size %d"
                            % (path, c["dk"], c["H"], c["D"]))
-    theta = _same(cfg, path, ("rope_theta", "rope_base"), 10000.0)
+    rope_objects = {k: cfg[k] for k in ("rope_scaling", "rope_parameters") if k in cfg}
+    for k, v in rope_objects.items():
+        if v is not None and not isinstance(v, dict):
+            raise ConvertError("%s: %s = %r, expected an object or null" % (path, k, v))
+    # newer Transformers keep rope_theta inside rope_parameters
+    params_theta = (rope_objects.get("rope_parameters") or {}).get("rope_theta")
+    theta = _same(cfg, path, ("rope_theta", "rope_base"), params_theta or 10000.0)
     if isinstance(theta, bool) or not isinstance(theta, (int, float)) or not theta > 0:
         raise ConvertError("%s: rope_theta = %r, expected a positive number" % (path, theta))
     ref_rope = cfg.get("reference_rope")
@@ -116,6 +125,9 @@ def parse(cfg, path):
     eps = cfg.get("layer_norm_eps", 1e-6)
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < 1:
         raise ConvertError("%s: layer_norm_eps = %r" % (path, eps))
+    final_bias = cfg.get("final_bias", True)
+    if not isinstance(final_bias, bool):
+        raise ConvertError("%s: final_bias = %r, expected true or false" % (path, final_bias))
     for key, want in (("attention_bias", True), ("glu_bias", True), ("tie_word_embeddings", False)):
         if key in cfg and cfg[key] is not want:
             raise ConvertError("%s: %s = %s is not supported (PLDR-LLM needs %s)"
@@ -135,7 +147,8 @@ def parse(cfg, path):
             raise ConvertError("%s: model_type = %r, expected \"pldrllm\"" % (path, cfg["model_type"]))
         extra = {k: v for k, v in cfg.items() if k not in KNOWN}
     return ModelConfig(rope_theta=theta, reference_rope=interleaved, layer_norm_eps=eps,
-                       custom_G_type=g_type, extra=extra, **c, **ids)
+                       custom_G_type=g_type, final_bias=final_bias, rope_objects=rope_objects,
+                       extra=extra, **c, **ids)
 
 
 def load(path):
@@ -187,6 +200,9 @@ def to_json(mc, dtype_name):
         "rope": "interleaved" if mc.reference_rope else "rotate_half",
         "rope_base": mc.rope_theta,
     }
+    if not mc.final_bias:
+        out["final_bias"] = False
+    out.update(mc.rope_objects)  # the runtime reads (or refuses) rope_scaling / rope_parameters
     if mc.A_dff is None:  # a G-only config may lack the A-net sizes
         for k in ("A_dff", "num_reslayerA", "num_denseA"):
             del out[k]
@@ -225,7 +241,9 @@ def expected_tensors(mc, g_only, with_g=True):
                 (p + "ffn.gluw3.weight", [D, dff]), (p + "ffn.gluw3.bias", [D])]
         for n in ("layernorm1", "layernorm2"):
             out += [(p + n + ".weight", [D]), (p + n + ".bias", [D])]
-    out += [("final_layer.weight", [V, D]), ("final_layer.bias", [V])]
+    out.append(("final_layer.weight", [V, D]))
+    if mc.final_bias:
+        out.append(("final_layer.bias", [V]))
     if g_only and with_g:
         out.append(("decoder.past_G_values", [mc.L, 3, 1, H, dk, dk]))
     return out
