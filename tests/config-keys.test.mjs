@@ -231,3 +231,22 @@ test('[native] the CLI reads config.json the same way: linear scaling, final_bia
     assert.match(bad.error, pattern);
   }
 });
+
+const python = spawnSync('python3', ['--version']).status === 0;
+test('tools/convert carries final_bias false and rope_parameters into a folder that loads to the same logits', { skip: skipUnlessCI(python ? false : 'python3 not installed') }, async () => {
+  const { rope_theta, ...noTheta } = configFor(V52);
+  const src = weightsFor(V52, { final_bias: false });
+  const config = { ...noTheta, final_bias: false, rope_parameters: { rope_type: 'linear', factor: 2, rope_theta: 2000 } };
+  const dir = writeFolder('convert-src', config, src.tensors), dst = join(tmp, 'convert-dst');
+  const r = spawnSync('python3', [join(ROOT, 'tools/convert'), dir, dst, '--quiet'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const written = JSON.parse(readFileSync(join(dst, 'config.json'), 'utf8'));
+  assert.equal(written.final_bias, false);
+  assert.deepEqual(written.rope_parameters, config.rope_parameters);
+  assert.equal(written.rope_theta, 2000, 'rope_theta taken from rope_parameters');
+  const engine = await PLDR.load(dst, { gcache: 'prompt' });
+  const logits = engine.session.prefill(IDS, { allLogits: true });
+  engine.free();
+  const ref = referenceForward(config, src.W, IDS).logits;
+  assert.ok(maxDiff(logits, ref) <= REL_TOL * maxAbs(ref), `converted model's logits differ from the reference by ${maxDiff(logits, ref)}`);
+});

@@ -137,6 +137,8 @@ const CONFIGS = {
   'pldr-micro (native names)': JSON.parse(readFileSync(join(MICRO, 'config.json'), 'utf8')),
   '110M release shape': configFor(RELEASE),
   'custom_G_type identity, v52 RoPE': { ...configFor({ ...RELEASE, L: 2, V: 500 }), custom_G_type: 'identity', reference_rope: false },
+  'final_bias false, v52 RoPE with linear rope_parameters': { ...configFor({ ...RELEASE, L: 2, V: 500 }), final_bias: false,
+    reference_rope: false, rope_parameters: { rope_type: 'linear', factor: 2, rope_theta: 10000 } },
   'custom_G_type external, no A-net sizes': (() => {
     const { A_dff, num_reslayerA, num_denseA, ...rest } = configFor({ L: 3, D: 96, H: 3, dff: 200, Adff: 1, nres: 1, ndense: 1, V: 300, ctx: 64 });
     return { ...rest, custom_G_type: 'external' };
