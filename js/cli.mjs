@@ -7,6 +7,8 @@ const COMMANDS = {
   chat: 'Interactive terminal chat',
   tokenize: 'Encode strings to ids (or --decode ids to strings) with a SentencePiece model',
   inspect: 'List the tensors, dtypes and config of a model folder and report problems',
+  invariance: 'How far G_LM of each prompt is from G_LM of the empty prompt (the paper\'s deductive outputs)',
+  perplexity: 'Mean NLL and perplexity of a text with G recomputed per window vs one fixed G',
 };
 
 function usage() {

@@ -17,6 +17,7 @@ import { Sampler } from './sampler.js';
 import { SentencePieceTokenizer } from '../tokenizer/tokenizer.js';
 import { TextStream } from './text-stream.js';
 import { createRuntime } from '../runtime/wasm.js';
+import { deductiveFigures, gOnlySaving } from './deductive.js';
 
 /**
  * @typedef {import('./sampler.js').SamplingOptions & {maxTokens?: number, stop?: string[],
@@ -28,6 +29,13 @@ import { createRuntime } from '../runtime/wasm.js';
  *   onContextShift?: (info: {dropped: number, kept: number}) => void}} LoadOptions
  * @typedef {import('./token-loop.js').GenerationResult & {promptTokens: number, completionTokens: number}} EngineResult
  * @typedef {Generation<{text: string, id: number}, EngineResult>} EngineGeneration
+ * @typedef {import('./deductive.js').Figures & {ids: number[], referenceIds: number[],
+ *   shape: import('./deductive.js').GShape, G: Float32Array, referenceG: Float32Array,
+ *   gOnly: boolean, anetMs: number|null, gcacheMs: number, decodeStepMs: number|null,
+ *   saving: ReturnType<typeof gOnlySaving>}} DeductiveReport
+ *   G: G_LM computed from `ids`; referenceG: from referenceIds ([END]); anetMs: the A-net's time
+ *   for `ids`; gcacheMs: the model's one-off A-net time so far; decodeStepMs: ms per decode step
+ *   of the last generation (null before one); saving: what a G-only model saved (else null)
  */
 
 /** A text stream for ids-only use (no tokenizer): emits nothing, holds nothing. */
@@ -95,6 +103,8 @@ export class Engine {
   /** @type {{role: string, content: string, ids: number[]}[]} messages in the conversation */
   #segments = [];
   #last = {};
+  /** @type {Float32Array|null} G_LM of the empty prompt, once deductive() computed it */
+  #gEmpty = null;
 
   /**
    * @param {{model: import('../runtime/model.js').Model, tokenizer: SentencePieceTokenizer|null,
@@ -258,6 +268,47 @@ export class Engine {
       contextLength: this.session.contextLength,
       memory: { weights: this.model.weightBytes, kvCache: mem.kvCache, scratch: mem.scratch,
         wasmTotal: this.model.rt.x.memory.buffer.byteLength },
+    };
+  }
+
+  /**
+   * The deductive outputs (spec §6) of a prompt — {ids} or {prompt}, by default the ids of the
+   * current conversation — against those of the empty prompt [END]: G_LM computed afresh by the
+   * A-net from each (the G-cache in use and the conversation are left alone), per layer rmse and
+   * rel_rmse, per head slogdet and energy share (js/generation/deductive.js), with both G tensors.
+   * A G-only model has one G whatever the prompt: it is reported against itself.
+   * @param {{ids?: number[], prompt?: string}} [input] @returns {DeductiveReport}
+   */
+  deductive(input = {}) {
+    this.#assertIdle();
+    if (input === null || typeof input !== 'object') throw new PldrError('E_OPTION', 'deductive() takes {ids} or {prompt}');
+    const { model } = this;
+    const ids = input.ids !== undefined ? checkIds(input.ids, model.vocabSize, model.eosId)
+      : input.prompt !== undefined ? this.encode(String(input.prompt)) : [...this.conversation.ids];
+    if (ids.length === 0) throw new PldrError('E_OPTION', 'the conversation is empty: pass {ids} or {prompt}');
+    if (ids.length > model.contextMax) {
+      throw new PldrError('E_CONTEXT', `${ids.length} tokens are more than the model's context (${model.contextMax})`);
+    }
+    const shape = { layers: model.hparam('num_hidden_layers'), heads: model.hparam('num_attention_heads'), dk: model.hparam('head_dim') };
+    const gOnly = model.hparam('custom_G_type') > 0;
+    const referenceIds = [model.eosId];
+    let G, referenceG, anetMs = null;
+    if (gOnly) {
+      G = referenceG = model.gcache();
+      if (!G) throw new PldrError('E_GCACHE', 'this G-only model has no G installed');
+    } else {
+      this.#gEmpty ??= model.computeG(referenceIds).g;
+      referenceG = this.#gEmpty;
+      const own = model.computeG(ids);
+      G = own.g;
+      anetMs = own.anetMs;
+    }
+    const l = /** @type {Record<string, any>} */ (this.#last);
+    return {
+      ids, referenceIds, shape, G, referenceG, gOnly, anetMs, gcacheMs: model.anetMs,
+      decodeStepMs: l.decodeTokens > 0 ? l.decodeMs / l.decodeTokens : null,
+      saving: gOnly ? gOnlySaving(this.config) : null,
+      ...deductiveFigures(G, referenceG, shape),
     };
   }
 

@@ -266,6 +266,28 @@ export class Model {
     try { this.#check(this.rt.x.pldr_model_compute_gcache(this.handle, ptr, ids.length), 'G-cache'); } finally { this.rt.free(ptr); }
   }
 
+  /**
+   * The deductive outputs of `ids`: G_LM and A_LM [L][H][dk][dk] as the A-net computes them from
+   * those ids (a first prefill of them), and the A-net's time. Nothing is installed: the G-cache,
+   * the sessions and anetRuns stay as they were, whatever the mode.
+   * @param {ArrayLike<number>} ids @returns {{g: Float32Array, a: Float32Array, anetMs: number}}
+   */
+  computeG(ids) {
+    const { rt } = this;
+    const n = this.gcacheCount;
+    const idsPtr = rt.copyIn(Int32Array.from(ids));
+    const out = rt.malloc(2 * n * 4 + 8);
+    try {
+      const g = out, a = out + n * 4, ms = out + 2 * n * 4;
+      this.#check(rt.x.pldr_model_compute_g(this.handle, idsPtr, ids.length, g, a, n, ms), 'deductive outputs');
+      return { g: rt.f32.slice(g >>> 2, (g >>> 2) + n), a: rt.f32.slice(a >>> 2, (a >>> 2) + n),
+        anetMs: new Float64Array(rt.x.memory.buffer, ms, 1)[0] };
+    } finally {
+      rt.free(idsPtr);
+      rt.free(out);
+    }
+  }
+
   /** @returns {Float32Array|null} a copy of the model's G-cache, or null when not computed yet */
   gcache() {
     const ptr = this.rt.x.pldr_model_gcache(this.handle) >>> 0;
