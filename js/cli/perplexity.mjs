@@ -105,7 +105,7 @@ async function loadEngine(values) {
   try {
     return { engine: await PLDR.load(values.model, { ...options, gcache: 'prompt' }), gOnly: false };
   } catch (err) {
-    if (!(err?.cause?.code === 'E_CONFIG' && /custom_G_type|G-only|predefined/i.test(err.message))) throw err;
+    if (!(err?.cause?.code === 'E_GCACHE' && /predefined G/.test(err.message))) throw err;
     return { engine: await PLDR.load(values.model, { ...options, gcache: 'first', onProgress: undefined }), gOnly: true };
   }
 }
