@@ -396,6 +396,8 @@ function init() {
   });
   $('new-chat').addEventListener('click', newConversation);
   $('panel-toggle').addEventListener('click', () => togglePanel());
+  // the "Deductive outputs" view is its own module (web/deductive.js), fetched when first opened
+  $('deductive-open').addEventListener('click', () => import('./deductive.js').then((m) => m.openDeductive(chat)));
   $('panel-close').addEventListener('click', () => togglePanel(false));
   $('scrim').addEventListener('click', () => togglePanel(false));
   $('cancel-load').addEventListener('click', () => chat.cancelLoad());

@@ -234,6 +234,22 @@ export class PldrWorker extends EventTarget {
   /** Forgets the conversation (the G-cache stays). @returns {Promise<void>} */
   async reset() { await this.#request({ type: 'reset' }); }
 
+  /**
+   * The deductive outputs of a prompt ({ids} or {prompt}; none: the conversation) against the
+   * empty prompt, computed in the worker (see Engine.deductive).
+   * @param {{ids?: number[], prompt?: string}} [input]
+   * @returns {Promise<import('../generation/engine.js').DeductiveReport>}
+   */
+  deductive(input) { return this.#request({ type: 'deductive', input: input ?? {} }); }
+
+  /**
+   * Per layer and head, slogdet and energy share of a given G [L][H][dk][dk] (e.g. a G-cache
+   * file), computed in the worker; no model is needed.
+   * @param {Float32Array} g @param {import('../generation/deductive.js').GShape} shape
+   * @returns {Promise<{layers: {heads: import('../generation/deductive.js').HeadFigures[]}[]}>}
+   */
+  gFigures(g, shape) { return this.#request({ type: 'g-figures', g, shape }); }
+
   /** Speed and memory of the last call (see Engine.stats). @returns {Promise<Record<string, any>>} */
   stats() { return this.#request({ type: 'stats' }); }
 

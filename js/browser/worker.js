@@ -6,6 +6,8 @@
 //                  {type: 'generate', id, mode: 'complete', prompt, options}
 //                  {type: 'stop', id?}                          stops request `id` (default: all)
 //                  {type: 'reset', id} | {type: 'stats', id} | {type: 'unload', id}
+//                  {type: 'deductive', id, input?}              input: {ids} | {prompt}; none: the conversation
+//                  {type: 'g-figures', id, g, shape}            figures of a given G (no model needed)
 //   worker → page  {type: 'progress', id, loaded, total, file, fileLoaded, fileTotal, fromCache}
 //                  {type: 'token', id, text, tokenId, tokens}   tokens: generated so far
 //                  {type: 'notice', id, kind: 'context-shift', dropped, kept}
@@ -17,13 +19,16 @@ import { PLDR } from '../generation/engine.js';
 import { PldrError } from '../errors.js';
 import { DEFAULT_LOAD } from '../defaults.js';
 import { serializeError } from './error-transfer.js';
+import { headFigures } from '../generation/deductive.js';
 
 /**
  * @typedef {{type: 'load', id: number, source: string, options?: {gcache?: string, quant?: string,
  *   contextLength?: number, cache?: boolean, wasmUrl?: string, template?: object}}} LoadRequest
  * @typedef {{type: 'generate', id: number, mode: 'chat'|'complete',
  *   messages?: {role: string, content: string}[], prompt?: string, options?: Record<string, any>}} GenerateRequest
- * @typedef {LoadRequest|GenerateRequest|{type: 'stop', id?: number}|{type: 'reset'|'stats'|'unload', id: number}} Request
+ * @typedef {{type: 'deductive', id: number, input?: {ids?: number[], prompt?: string}}
+ *   | {type: 'g-figures', id: number, g: Float32Array, shape: import('../generation/deductive.js').GShape}} DeductiveRequest
+ * @typedef {LoadRequest|GenerateRequest|DeductiveRequest|{type: 'stop', id?: number}|{type: 'reset'|'stats'|'unload', id: number}} Request
  * @typedef {{name: string, source: string, bytes: number, fromCache: boolean, loadMs: number,
  *   contextLength: number, gcacheMode: string, quant: string, config: Record<string, any>,
  *   stats: ReturnType<import('../generation/engine.js').Engine['stats']>}} ModelInfo   the result of a load
@@ -71,6 +76,8 @@ async function handle(request, entry) {
     case 'generate': return generate(request, entry);
     case 'reset': engine?.reset(); return {};
     case 'stats': return needEngine().stats();
+    case 'deductive': return needEngine().deductive(request.input ?? {});
+    case 'g-figures': return { layers: headFigures(request.g, request.shape) };
     case 'unload': engine?.free(); engine = null; return {};
     default: throw new PldrError('E_MESSAGE', `the engine worker does not know the request "${request.type}"`);
   }
