@@ -164,6 +164,44 @@ test('rope_scaling: other types, and linear on the reference RoPE, are refused n
   assert.match(refusal({ ...v52, rope_scaling: {} }), /rope_scaling: expected an object naming a rope_type/);
 });
 
+// --- pad_token_id ---------------------------------------------------------------------------------
+
+test('pad_token_id: a prefill masks the keys holding the pad id, as the author\'s reference does; a cached decode step masks none', () => {
+  const { config, tensors, W } = weightsFor(SMALL);
+  const ids = [7, 0, 42, 0, 0, 199, 5];
+  const V = SMALL.V, dk = SMALL.D / SMALL.H;
+  /** A model of pad id `pad` whose G is fixed (the same in a prefill and in decode steps), and that G per layer and head. */
+  const build = (pad) => {
+    const model = Model.create(rt, { ...config, pad_token_id: pad }, { gcache: 'first' });
+    uploadTensors(model, tensors);
+    model.finalize();
+    const g = model.computeG([3]).g;
+    model.setGcache(g);
+    const G = Array.from({ length: SMALL.L }, (_, l) => Array.from({ length: SMALL.H }, (_, h) => Float64Array.from(g.subarray((l * SMALL.H + h) * dk * dk, (l * SMALL.H + h + 1) * dk * dk))));
+    return { model, G };
+  };
+  const { model, G } = build(0);
+  const prefill = model.newSession().prefill(ids, { allLogits: true });
+  const masked = referenceForward(config, W, ids, { G }).logits; // pads (id 0) masked
+  assert.ok(maxDiff(prefill, masked) <= REL_TOL * maxAbs(masked), `prefill vs the reference with pad keys masked: ${maxDiff(prefill, masked)}`);
+  const unmasked = referenceForward({ ...config, pad_token_id: 299 }, W, ids, { G }).logits; // 299 is not in ids: nothing masked
+  assert.ok(maxDiff(masked, unmasked) > 1e-3, 'masking the pads changes the logits');
+  // the same ids as a prefill of the first and decode steps after it: the steps mask nothing
+  const s = model.newSession();
+  s.prefill(ids.slice(0, 1));
+  let last;
+  for (const id of ids.slice(1)) last = s.decode(id);
+  const lastUnmasked = unmasked.subarray((ids.length - 1) * V);
+  assert.ok(maxDiff(last, lastUnmasked) <= REL_TOL * maxAbs(lastUnmasked), `decode steps vs the reference with nothing masked: ${maxDiff(last, lastUnmasked)}`);
+  model.free();
+  // another pad id moves the mask: with pad_token_id 299 the prefill masks nothing here
+  const other = build(299);
+  const p2 = other.model.newSession().prefill(ids, { allLogits: true });
+  assert.ok(maxDiff(p2, unmasked) <= REL_TOL * maxAbs(unmasked));
+  other.model.free();
+  assert.match(refusal({ ...config, pad_token_id: 300 }), /outside the vocabulary/);
+});
+
 // --- unknown and harmless keys ------------------------------------------------------------------
 
 test('unknown keys that would change the math are refused by name, never ignored', () => {
