@@ -13,6 +13,9 @@ export { PLDR, Engine } from './generation/engine.js';
 export { Generation } from './generation/generation.js';
 export { DEFAULT_SAMPLING, DEFAULT_MAX_TOKENS, DEFAULT_LOAD, DEFAULT_MODEL_URL, GCACHE_MODES, WEIGHT_FORMATS } from './defaults.js';
 
+// The deductive outputs (spec §6): engine.deductive() returns them; the figures of any G_LM
+export { deductiveFigures, headFigures, slogdet, energyShare, gOnlySaving } from './generation/deductive.js';
+
 // Errors: every error the runtime throws on purpose is a PldrError with a `code` from ERROR_CODES
 // (docs/ERRORS.md); an EngineError keeps the C status in `statusName`
 export { PldrError, LoadError, TokenizerError, EngineError, AbortError, ERROR_CODES, STATUS_CODES } from './errors.js';

@@ -80,6 +80,12 @@ test('110M shape: a single 440 MB F32 safetensors file streams in, and WASM and 
     t.diagnostic(`wasm: weights ${(stats.memory.weights / 2 ** 20).toFixed(0)} MiB, linear memory ${(stats.memory.wasmTotal / 2 ** 20).toFixed(0)} MiB`);
     assert.ok(stats.memory.weights > 400 * 2 ** 20);
     assertSameAnswer(t, wasm, nativeGreedy(dir, engine.tokenizer.encode(PROMPT)));
+    // the deductive outputs at the released shape: 5 layers × 14 heads of 64×64
+    const d = engine.deductive({ prompt: PROMPT });
+    assert.deepEqual(d.shape, { layers: 5, heads: 14, dk: 64 });
+    assert.equal(d.G.length, 5 * 14 * 64 * 64);
+    assert.ok(d.layers.every((l) => Number.isFinite(l.rel_rmse) && l.heads.length === 14 && l.heads.every((h) => h.energy_share > 0 && h.energy_share <= 1)));
+    t.diagnostic(`deductive outputs at 110M: A-net ${d.anetMs.toFixed(0)} ms; rel_rmse per layer ${d.layers.map((l) => l.rel_rmse.toFixed(3)).join(' ')}`);
   } finally {
     engine.free();
   }
@@ -104,6 +110,14 @@ test('110M shape: tools/convert to q8 shards of 64 MiB with the released G (deep
     t.diagnostic(`wasm: weights ${(stats.memory.weights / 2 ** 20).toFixed(0)} MiB, no A-net (G fixed)`);
     assert.ok(stats.memory.weights < 160 * 2 ** 20, `q8 weights ${stats.memory.weights} bytes`);
     assertSameAnswer(t, wasm, nativeGreedy(out, engine.tokenizer.encode(PROMPT)));
+    // a G-only model's deductive outputs: the released G, and the A-net download it saved
+    const d = engine.deductive({ prompt: PROMPT });
+    assert.equal(d.gOnly, true);
+    assert.deepEqual(d.G, readF32(G_FILE));
+    // per layer: 5 PLGA cubes 14×64×64, LN 2×64, 8 blocks of 2 GLUs (64→170→64) and LN: 4.08 M in all,
+    // what v51G-106M lacks against v51-110M (spec §5.1)
+    assert.equal(d.saving.anetParameters, 5 * (5 * 14 * 64 * 64 + 2 * 64 + 8 * (2 * (2 * (170 * 64 + 170) + 64 * 170 + 64) + 2 * 64)));
+    assert.equal(d.saving.savedBytes, 4 * d.saving.anetParameters - 5 * 3 * 14 * 64 * 64 * 4);
   } finally {
     engine.free();
   }
