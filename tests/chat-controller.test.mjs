@@ -20,13 +20,18 @@ class InProcessClient extends EventTarget {
   engine = null;
   loads = 0;
 
+  // as the worker: the engine loaded before stays until the new one is ready (errors say modelKept)
   async load(source, { signal, onProgress, ...options } = {}) {
     this.loads++;
-    this.engine?.free();
-    this.engine = null;
     const started = performance.now();
-    const engine = await PLDR.load(source, { ...options, signal, onProgress });
-    if (signal?.aborted) { engine.free(); throw Object.assign(new Error('aborted'), { name: 'AbortError', code: 'E_ABORTED' }); }
+    let engine;
+    try {
+      engine = await PLDR.load(source, { ...options, signal, onProgress });
+      if (signal?.aborted) { engine.free(); throw Object.assign(new Error('aborted'), { name: 'AbortError', code: 'E_ABORTED' }); }
+    } catch (err) {
+      throw Object.assign(err, { modelKept: this.engine !== null });
+    }
+    this.engine?.free();
     this.engine = engine;
     return { name: engine.name, source: String(source), bytes: engine.loadedBytes, fromCache: false, loadMs: performance.now() - started,
       contextLength: engine.contextLength, gcacheMode: engine.model.gcacheMode, quant: options.quant ?? 'f32', config: engine.config, stats: engine.stats() };
@@ -149,18 +154,34 @@ test('loads: a second load supersedes the first, cancelLoad() cancels, a failed 
   assert.equal(events.filter(([t]) => t === 'load').length, 1);
   assert.equal(chat.state, 'ready');
 
+  // a cancelled or failed load leaves the model that was there, ready, with its conversation
+  const loaded = chat.model;
+  await chat.send('Hello!', { options: GREEDY });
+  const conversation = chat.messages;
   const cancelled = chat.load(TINY);
   chat.cancelLoad();
   assert.equal(await cancelled, null);
-  assert.equal(chat.state, 'empty');
-  assert.equal(chat.model, null);
-  assert.ok(events.some(([t]) => t === 'cancel'));
+  assert.equal(chat.state, 'ready');
+  assert.equal(chat.model, loaded);
+  assert.equal(events.findLast(([t]) => t === 'cancel')[1].kept, loaded);
 
   await assert.rejects(chat.load(join(ROOT, 'no-such-model')), { code: 'E_NOT_FOUND' });
   const [, failed] = events.findLast(([t]) => t === 'error');
-  assert.deepEqual([failed.during, failed.error.code], ['load', 'E_NOT_FOUND']);
-  assert.equal(chat.state, 'empty');
-  await assert.rejects(chat.send('Hi'), { code: 'E_NO_MODEL' });
+  assert.deepEqual([failed.during, failed.error.code, failed.kept], ['load', 'E_NOT_FOUND', loaded]);
+  assert.equal(chat.state, 'ready');
+  assert.deepEqual(chat.messages, conversation);
+  const next = await chat.send('And now?', { options: GREEDY });
+  const reference = await PLDR.load(TINY);
+  const expected = await reference.respond([...conversation, { role: 'user', content: 'And now?' }], GREEDY).result;
+  assert.equal(next.text, expected.text, 'the old conversation goes on in the old engine');
+  reference.free();
+
+  // no model before: a failed load leaves none
+  const fresh = new ChatController({ client: new InProcessClient() });
+  await assert.rejects(fresh.load(join(ROOT, 'no-such-model')), { code: 'E_NOT_FOUND' });
+  assert.equal(fresh.state, 'empty');
+  await assert.rejects(fresh.send('Hi'), { code: 'E_NO_MODEL' });
+  fresh.dispose();
   chat.dispose();
 });
 

@@ -134,7 +134,12 @@ export class PldrWorker extends EventTarget {
       };
       this.#handlers.set(id, (m) => {
         if (m.type === 'done') { finish(); resolve(m.result); }
-        else if (m.type === 'error') { finish(); reject(m.error instanceof Error ? m.error : toError(m.error)); }
+        else if (m.type === 'error') {
+          finish();
+          const err = m.error instanceof Error ? m.error : toError(m.error);
+          if (typeof m.modelKept === 'boolean') /** @type {any} */ (err).modelKept = m.modelKept;
+          reject(err);
+        }
         else onEvent?.(m);
       });
       try {
@@ -149,11 +154,15 @@ export class PldrWorker extends EventTarget {
   }
 
   /**
-   * Loads a model folder (an absolute URL, or one relative to the page) in the worker; a model
-   * loaded before is freed, and a running generation stopped.
+   * Loads a model folder (an absolute URL, or one relative to the page) in the worker; a running
+   * generation is stopped. The model loaded before is freed once the new one is ready, or before
+   * it takes memory when both would not fit in `memoryBudget` bytes (a 'replacing' event then
+   * says so). A failed load rejects with an error whose `modelKept` says whether the model
+   * loaded before is still there.
    * @param {string|URL} source
    * @param {{onProgress?: (p: LoadProgress) => void, signal?: AbortSignal, gcache?: 'first'|'prompt'|'off'|'empty',
-   *   quant?: 'f32'|'q8'|'q4', contextLength?: number, cache?: boolean, wasmUrl?: string|URL, template?: object}} [loadOptions]
+   *   quant?: 'f32'|'q8'|'q4', contextLength?: number, cache?: boolean, wasmUrl?: string|URL, template?: object,
+   *   memoryBudget?: number}} [loadOptions]
    * @returns {Promise<ModelInfo>}
    */
   load(source, loadOptions = {}) {

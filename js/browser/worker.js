@@ -11,27 +11,37 @@
 //   worker → page  {type: 'progress', id, loaded, total, file, fileLoaded, fileTotal, fromCache}
 //                  {type: 'token', id, text, tokenId, tokens}   tokens: generated so far
 //                  {type: 'notice', id, kind: 'context-shift', dropped, kept}
+//                  {type: 'notice', id, kind: 'prompt-cut', tokens, context}   the new text alone overflows
+//                  {type: 'notice', id, kind: 'replacing', needed, held, budget}  the old model is freed first
 //                  {type: 'done', id, result}                   result depends on the request
-//                  {type: 'error', id, error: SerializedError}   (js/browser/error-transfer.js)
+//                  {type: 'error', id, error: SerializedError, modelKept?}   (js/browser/error-transfer.js)
 //
 // Requests run one at a time in arrival order, except that a load stops whatever runs before it.
+// A load keeps the model loaded before until the new one is ready, so a failed or cancelled load
+// leaves it in place (modelKept: true) — unless both would not fit (js/browser/memory-budget.js):
+// then the old model is freed before the new one takes memory, and a 'replacing' notice says so.
 import { PLDR } from '../generation/engine.js';
-import { PldrError } from '../errors.js';
+import { AbortError, PldrError } from '../errors.js';
 import { DEFAULT_LOAD } from '../defaults.js';
 import { serializeError } from './error-transfer.js';
 import { headFigures } from '../generation/deductive.js';
+import { canKeepBoth, estimateModelBytes, safeMemoryBudget } from './memory-budget.js';
 
 /**
  * @typedef {{type: 'load', id: number, source: string, options?: {gcache?: string, quant?: string,
- *   contextLength?: number, cache?: boolean, wasmUrl?: string, template?: object}}} LoadRequest
+ *   contextLength?: number, cache?: boolean, wasmUrl?: string, template?: object, memoryBudget?: number}}} LoadRequest
+ *   memoryBudget: bytes two models may hold together (default safeMemoryBudget())
  * @typedef {{type: 'generate', id: number, mode: 'chat'|'complete',
  *   messages?: {role: string, content: string}[], prompt?: string, options?: Record<string, any>}} GenerateRequest
  * @typedef {{type: 'deductive', id: number, input?: {ids?: number[], prompt?: string}}
  *   | {type: 'g-figures', id: number, g: Float32Array, shape: import('../generation/deductive.js').GShape}} DeductiveRequest
  * @typedef {LoadRequest|GenerateRequest|DeductiveRequest|{type: 'stop', id?: number}|{type: 'reset'|'stats'|'unload', id: number}} Request
  * @typedef {{name: string, source: string, bytes: number, fromCache: boolean, loadMs: number,
- *   contextLength: number, gcacheMode: string, quant: string, config: Record<string, any>,
- *   stats: ReturnType<import('../generation/engine.js').Engine['stats']>}} ModelInfo   the result of a load
+ *   contextLength: number, gcacheMode: string, gcacheFrom: 'anet'|'empty'|'predefined'|'none',
+ *   gcacheRequested: string, quant: string, quantRequested: string, config: Record<string, any>,
+ *   stats: ReturnType<import('../generation/engine.js').Engine['stats']>}} ModelInfo   the result of a load:
+ *   gcacheMode the model's real mode (first | prompt | off | fixed); gcacheFrom where its G comes
+ *   from (the A-net, the empty prompt, the checkpoint's predefined G, or nowhere: mode off)
  */
 
 /** @type {import('../generation/engine.js').Engine|null} */
@@ -56,7 +66,8 @@ self.addEventListener('message', (event) => {
   const run = tail.then(() => handle(request, entry));
   tail = run.then(
     (result) => post({ type: 'done', id: request.id, result }),
-    (err) => post({ type: 'error', id: request.id, error: serializeError(err) }),
+    (err) => post({ type: 'error', id: request.id, error: serializeError(err),
+      ...(request.type === 'load' && { modelKept: engine !== null }) }),
   ).finally(() => running.delete(request.id));
 });
 
@@ -90,21 +101,28 @@ function needEngine() {
 
 /** @param {LoadRequest} request @param {AbortSignal} signal @returns {Promise<ModelInfo>} */
 async function load({ id, source, options = {} }, signal) {
-  engine?.free();   // one model at a time: two may not fit in memory
-  engine = null;
+  const { memoryBudget, ...loadOptions } = options;
   const started = performance.now();
   let allFromCache = true;
   const loaded = await PLDR.load(source, {
-    ...options,
+    ...loadOptions,
     signal,
+    onConfig: (config) => makeRoom(id, config, loadOptions, memoryBudget ?? safeMemoryBudget()),
     onProgress: (p) => {
       allFromCache &&= p.fromCache;
       post({ type: 'progress', id, ...p });
     },
     onContextShift: (info) => post({ type: 'notice', id: -1, kind: 'context-shift', ...info }),
   });
+  if (signal.aborted) { // cancelled in the last moment: the old model stays
+    loaded.free();
+    throw new AbortError('the load was cancelled');
+  }
+  engine?.free();
   engine = loaded;
   const c = loaded.config;
+  const requested = options.gcache ?? DEFAULT_LOAD.gcache;
+  const mode = loaded.model.gcacheMode;
   return {
     name: loaded.name,
     source,
@@ -112,14 +130,33 @@ async function load({ id, source, options = {} }, signal) {
     fromCache: allFromCache,
     loadMs: performance.now() - started,
     contextLength: loaded.contextLength,
-    gcacheMode: options.gcache ?? DEFAULT_LOAD.gcache,
+    gcacheMode: mode,
+    gcacheFrom: c.custom_G_type != null ? 'predefined' : mode === 'off' ? 'none' : requested === 'empty' ? 'empty' : 'anet',
+    gcacheRequested: requested,
     quant: options.quant ?? DEFAULT_LOAD.quant,
+    quantRequested: options.quant ?? DEFAULT_LOAD.quant,
     config: {
       hidden_size: c.hidden_size, num_hidden_layers: c.num_hidden_layers, num_attention_heads: c.num_attention_heads,
       vocab_size: c.vocab_size, max_position_embeddings: c.max_position_embeddings, torch_dtype: c.torch_dtype,
+      custom_G_type: c.custom_G_type ?? null,
     },
     stats: loaded.stats(),
   };
+}
+
+/**
+ * Before the new model takes memory: frees the old one when both would not fit.
+ * @param {number} id @param {Record<string, any>} config @param {{quant?: string, contextLength?: number}} options
+ * @param {number} budget
+ */
+function makeRoom(id, config, options, budget) {
+  if (!engine) return;
+  const held = engine.model.rt.x.memory.buffer.byteLength;
+  const needed = estimateModelBytes(config, options);
+  if (canKeepBoth(held, needed, budget)) return;
+  engine.free();
+  engine = null;
+  post({ type: 'notice', id, kind: 'replacing', needed, held, budget });
 }
 
 /**
@@ -132,10 +169,24 @@ async function generate({ id, mode, messages, prompt, options = {} }, entry) {
   // tokens drawn so far (a piece of text may hold several: held-back bytes, stop-string prefixes)
   const o = { ...options, signal: entry.controller.signal, onLogits: (step) => { entry.sampled = step + 1; } };
   const run = mode === 'complete' ? e.generate(prompt ?? '', o) : e.respond(messages ?? [], o);
+  warnIfCut(id, e, mode === 'complete' ? prompt ?? '' : messages?.at(-1));
   for await (const piece of run) post({ type: 'token', id, text: piece.text, tokenId: piece.id, tokens: entry.sampled });
   const result = await run.result;
   return { finishReason: result.finishReason, text: result.text, stats: e.stats(),
     ...(entry.sampledAtStop !== undefined && { tokensAtStop: entry.sampledAtStop }) };
+}
+
+/**
+ * Says so when the new text alone does not fit the context: the window slides over it and the
+ * model reads only its end (the reply is still written).
+ * @param {number} id @param {import('../generation/engine.js').Engine} e
+ * @param {string|{role: string, content: string}|undefined} text the prompt, or the last message
+ */
+function warnIfCut(id, e, text) {
+  if (text === undefined || !e.tokenizer) return;
+  const ids = typeof text === 'string' ? e.encode(text)
+    : e.encode(e.template[/** @type {'user'} */ (text.role)]?.replace('{content}', text.content) ?? text.content);
+  if (ids.length + 1 > e.contextLength) post({ type: 'notice', id, kind: 'prompt-cut', tokens: ids.length, context: e.contextLength });
 }
 
 self.addEventListener('unhandledrejection', (event) => {

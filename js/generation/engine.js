@@ -26,7 +26,8 @@ import { deductiveFigures, gOnlySaving } from './deductive.js';
  *   contextLength?: number, gcache?: 'first'|'prompt'|'off'|'empty', quant?: 'f32'|'q8'|'q4',
  *   wasmUrl?: string|URL, cache?: boolean, cacheDir?: string, name?: string,
  *   template?: Partial<import('./chat-template.js').Template>,
- *   onContextShift?: (info: {dropped: number, kept: number}) => void}} LoadOptions
+ *   onContextShift?: (info: {dropped: number, kept: number}) => void,
+ *   onConfig?: (config: Record<string, any>) => void}} LoadOptions   onConfig: config.json, before any weight memory is taken
  * @typedef {import('./token-loop.js').GenerationResult & {promptTokens: number, completionTokens: number}} EngineResult
  * @typedef {Generation<{text: string, id: number}, EngineResult>} EngineGeneration
  * @typedef {import('./deductive.js').Figures & {ids: number[], referenceIds: number[],
@@ -78,6 +79,7 @@ export class PLDR {
     const sink = modelSink(rt, { gcache: gcache === 'empty' ? 'first' : gcache, quant: options.quant ?? DEFAULT_LOAD.quant });
     const configure = sink.configure;
     sink.configure = (config) => { // before any shard is downloaded
+      options.onConfig?.(config);   // e.g. the worker frees the model it holds when both would not fit
       configure(config);
       checkContextLength(options.contextLength, /** @type {any} */ (sink.model).contextMax);
     };
