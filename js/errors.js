@@ -52,6 +52,8 @@ export const ERROR_CODES = Object.freeze({
   // the Web Worker
   E_WORKER: 'the engine could not start in a Web Worker, or the worker died',
   E_MESSAGE: 'the engine worker received a request it does not know',
+  // the chat page
+  E_STORAGE: 'the browser keeps no storage here (IndexedDB, Cache API), or it refused a write',
   E_INTERNAL: 'an unexpected failure (a bug): the message says where',
 });
 

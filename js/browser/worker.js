@@ -46,6 +46,8 @@ import { canKeepBoth, estimateModelBytes, safeMemoryBudget } from './memory-budg
 
 /** @type {import('../generation/engine.js').Engine|null} */
 let engine = null;
+/** where the loaded model's G comes from (ModelInfo.gcacheFrom), for the stats of each reply */
+let gcacheFrom = 'anet';
 /** @type {Promise<void>} settles when every earlier request has finished */
 let tail = Promise.resolve();
 /**
@@ -86,7 +88,7 @@ async function handle(request, entry) {
     case 'load': return load(request, entry.controller.signal);
     case 'generate': return generate(request, entry);
     case 'reset': engine?.reset(); return {};
-    case 'stats': return needEngine().stats();
+    case 'stats': return stats(needEngine());
     case 'deductive': return needEngine().deductive(request.input ?? {});
     case 'g-figures': return { layers: headFigures(request.g, request.shape) };
     case 'unload': engine?.free(); engine = null; return {};
@@ -123,6 +125,7 @@ async function load({ id, source, options = {} }, signal) {
   const c = loaded.config;
   const requested = options.gcache ?? DEFAULT_LOAD.gcache;
   const mode = loaded.model.gcacheMode;
+  gcacheFrom = c.custom_G_type != null ? 'predefined' : mode === 'off' ? 'none' : requested === 'empty' ? 'empty' : 'anet';
   return {
     name: loaded.name,
     source,
@@ -131,7 +134,7 @@ async function load({ id, source, options = {} }, signal) {
     loadMs: performance.now() - started,
     contextLength: loaded.contextLength,
     gcacheMode: mode,
-    gcacheFrom: c.custom_G_type != null ? 'predefined' : mode === 'off' ? 'none' : requested === 'empty' ? 'empty' : 'anet',
+    gcacheFrom,
     gcacheRequested: requested,
     quant: options.quant ?? DEFAULT_LOAD.quant,
     quantRequested: options.quant ?? DEFAULT_LOAD.quant,
@@ -140,8 +143,13 @@ async function load({ id, source, options = {} }, signal) {
       vocab_size: c.vocab_size, max_position_embeddings: c.max_position_embeddings, torch_dtype: c.torch_dtype,
       custom_G_type: c.custom_G_type ?? null,
     },
-    stats: loaded.stats(),
+    stats: stats(loaded),
   };
+}
+
+/** Engine.stats() and where G comes from. @param {import('../generation/engine.js').Engine} e */
+function stats(e) {
+  return { ...e.stats(), gcacheFrom };
 }
 
 /**
@@ -172,7 +180,7 @@ async function generate({ id, mode, messages, prompt, options = {} }, entry) {
   warnIfCut(id, e, mode === 'complete' ? prompt ?? '' : messages?.at(-1));
   for await (const piece of run) post({ type: 'token', id, text: piece.text, tokenId: piece.id, tokens: entry.sampled });
   const result = await run.result;
-  return { finishReason: result.finishReason, text: result.text, stats: e.stats(),
+  return { finishReason: result.finishReason, text: result.text, stats: stats(e),
     ...(entry.sampledAtStop !== undefined && { tokensAtStop: entry.sampledAtStop }) };
 }
 

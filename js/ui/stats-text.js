@@ -23,15 +23,18 @@ export function describeStats(s) {
   if (s.prefillTokens) out.push(`prefill ${s.prefillTokens} tok at ${rate(s.prefillTokensPerSec)} tok/s`);
   if (s.decodeTokens) out.push(`decode ${rate(s.decodeTokensPerSec)} tok/s`);
   const ms = s.gcacheMs >= 10 ? s.gcacheMs.toFixed(0) : (s.gcacheMs ?? 0).toFixed(1);
-  out.push(gcachePhrase(s.gcacheMode, s.gcacheRuns, ms));
+  out.push(gcachePhrase(s.gcacheMode, s.gcacheRuns, ms, s.gcacheFrom));
   if (s.contextLength) out.push(`context ${s.contextUsed}/${s.contextLength}`);
   if (s.contextShifts) out.push(`${s.contextShifts} context shift${s.contextShifts > 1 ? 's' : ''}`);
   if (s.memory?.wasmTotal) out.push(`${formatBytes(s.memory.wasmTotal)} memory`);
   return out;
 }
 
-function gcachePhrase(mode, runs, ms) {
+/** @param {string} [from] ModelInfo.gcacheFrom: predefined, empty, anet, none */
+function gcachePhrase(mode, runs, ms, from) {
   if (mode === 'off') return 'G-cache off: the A-net runs at every step';
+  if (from === 'predefined') return 'predefined G_LM of the checkpoint: no A-net';
+  if (from === 'empty') return `G_LM from the empty prompt, computed once${runs ? ` in ${ms} ms` : ''} — fixed`;
   if (mode === 'prompt') return runs ? `G_LM computed for each new prompt (${runs}×, ${ms} ms in all)` : 'G_LM computed for each new prompt';
   if (!runs) return mode === 'fixed' ? 'G_LM installed — cached' : 'G_LM is computed on the first prompt, then cached';
   return `G_LM computed once in ${ms} ms — cached`;
