@@ -661,6 +661,7 @@ function toggleDrawer(name, open) {
     const shown = open ?? !document.body.classList.contains(d.open);
     for (const other of Object.values(DRAWERS)) document.body.classList.remove(other.open);
     document.body.classList.toggle(d.open, shown);
+    syncDrawers();
     if (shown) d.el.querySelector('select, button, input, textarea')?.focus();
   }
   syncDrawers();

@@ -56,6 +56,7 @@ export class ChatController extends EventTarget {
   #tokens = 0;
   /** @type {{at: number, tokensShown: number}|null} when stop() was called, and what was shown then */
   #stopped = null;
+  #disposed = false;
 
   /** @param {{client?: PldrWorker}} [options] client: an engine worker to use (default: a new one) */
   constructor({ client } = {}) {
@@ -68,7 +69,9 @@ export class ChatController extends EventTarget {
         this.#emit(kind, detail);
       });
     }
-    this.#client.addEventListener('error', (e) => this.#emit('error', { error: /** @type {any} */ (e).error, during: 'worker' }));
+    this.#client.addEventListener('error', (e) => {
+      if (!this.#disposed) this.#emit('error', { error: /** @type {any} */ (e).error, during: 'worker' });
+    });
   }
 
   get client() { return this.#client; }
@@ -250,6 +253,7 @@ export class ChatController extends EventTarget {
 
   /** Stops everything and ends the worker; the controller cannot be used afterwards. */
   dispose() {
+    this.#disposed = true;
     this.#loading?.abort();
     this.#generation?.abort();
     this.#model = null;
