@@ -530,7 +530,8 @@ describe('chat page: issue 12', { skip }, () => {
       const bytes = readdirSync(MODEL_DIR).reduce((n, f) => n + readFileSync(join(MODEL_DIR, f)).length, 0);
       assert.match(await item.innerText(), new RegExp(`pldr-tiny\\s+${(bytes / 1e6).toFixed(1)} MB · \\d+ files · loaded`));
       assert.match(await p.locator('#stored-usage').innerText(), /This site uses [\d.]+ [kMG]B/);
-      await screenshot(p, 'page-stored-models', { fullPage: true });
+      await p.locator('#stored').scrollIntoViewIfNeeded();
+      await screenshot(p, 'page-stored-models');
       await item.locator('button').click();
       await item.waitFor({ state: 'detached' });
       const mark = server.requests.length;
@@ -629,6 +630,7 @@ describe('chat page: issue 12', { skip }, () => {
           await p.locator('#history-list li[data-id="shot"] .open').click();
           await set(p, 'maxTokens', '99999');
           await set(p, 'quant', 'q4');
+          await p.waitForTimeout(300);   // the drawer closed
           await screenshot(p, `page-${name}-${colorScheme}`);
           if (name === 'phone') {
             await p.locator('#history-toggle').click();

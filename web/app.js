@@ -342,7 +342,7 @@ function clearLog() {
 
 function addUser(text) {
   ui.welcome.hidden = true;
-  const msg = element('div', 'msg user');
+  const msg = element('div', 'msg user new');
   const body = element('div', 'body');
   const textEl = element('div', 'text');
   renderText(textEl, text);
@@ -362,7 +362,7 @@ function addReply(kind, prompt) {
   ui.welcome.hidden = true;
   let root, textEl, meta;
   if (kind === 'chat') {
-    root = element('div', 'msg assistant');
+    root = element('div', 'msg assistant new');
     const body = element('div', 'body');
     textEl = element('div', 'text');
     meta = element('div', 'meta');
@@ -426,11 +426,16 @@ function addReply(kind, prompt) {
 
 /** A finished reply or user message from a kept conversation. @param {import('../js/browser/conversation-store.js').Item} item */
 function addItem(item) {
-  if (item.role === 'user') return addUser(item.content);
-  const r = addReply(item.role === 'completion' ? 'complete' : 'chat', item.role === 'completion' ? item.prompt : '');
-  r.update(item.content, 0);
-  r.finish('done', '');
-  return r.root;
+  let root;
+  if (item.role === 'user') root = addUser(item.content);
+  else {
+    const r = addReply(item.role === 'completion' ? 'complete' : 'chat', item.role === 'completion' ? item.prompt : '');
+    r.update(item.content, 0);
+    r.finish('done', '');
+    root = r.root;
+  }
+  root.classList.remove('new');   // what was there appears at once
+  return root;
 }
 
 /** Copy on every reply; Regenerate on the last reply and Edit on the last message of the chat. */
