@@ -91,6 +91,8 @@ typedef enum pldr_status {
     PLDR_ERR_CONTEXT_OVERFLOW = -9,    /* more tokens than the session's context length */
     PLDR_ERR_TOKEN = -10,              /* a token id outside [0, vocab) */
     PLDR_ERR_GCACHE = -11,             /* G-cache unavailable or of the wrong size for the mode */
+    PLDR_ERR_SESSION_STATE = -12,      /* a session state that is damaged, of another format, or made
+                                          for another model or G_LM (pldr_session_state_import) */
 } pldr_status;
 
 /* Name of a status code ("PLDR_ERR_SHAPE"); never NULL. */
@@ -250,6 +252,11 @@ const char *pldr_model_tensor_name(const pldr_model *model, int index);
 int pldr_model_tensor_shape(const pldr_model *model, int index, int32_t *shape);
 int pldr_model_tensor_status(const pldr_model *model, int index);
 
+/* How an uploaded tensor is stored: PLDR_DTYPE_F32, _Q8_0 or _Q4_0 (a quantized upload stays
+ * quantized whatever the weight format asked for); PLDR_DTYPE_INVALID when it is not uploaded or
+ * the index is out of range. Shows what is actually loaded. */
+pldr_dtype pldr_model_tensor_dtype(const pldr_model *model, int index);
+
 /* Checks that every tensor was uploaded (naming the first one missing) and readies the model.
  * Models with custom_G_type take their G from decoder.past_G_values (or identity). A failed call
  * leaves the model loading: upload what is missing and finalize again. */
@@ -372,6 +379,10 @@ int pldr_session_shift(pldr_session *session, int keep, int n_drop);
 
 /* Number of positions held (tokens run and not rewound). */
 int pldr_session_position(const pldr_session *session);
+
+/* The token ids of the positions held [pldr_session_position], or NULL when none. Owned by the
+ * session; valid until the next call that runs, rewinds, shifts or imports. */
+const int32_t *pldr_session_tokens(const pldr_session *session);
 int pldr_session_context_length(const pldr_session *session);
 
 typedef enum pldr_gcache_tensor {
@@ -414,6 +425,37 @@ int pldr_dtype_block_bytes(pldr_dtype dtype);
  * (NULL, rows or cols < 1, dtype not Q8_0 / Q4_0) or PLDR_ERR_DTYPE (a value is Inf or NaN, or
  * too large for a binary16 block scale; out then holds the blocks before the bad one). */
 int pldr_quantize(pldr_dtype dtype, const float *x, int rows, int cols, void *out);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Session state: what a session holds, as bytes to keep and restore (e.g. a chat page keeps it with
+ * a conversation, so that after a reload the next reply does not run the conversation again)
+ *
+ * A state holds the token ids of the held positions, their keys and values (not in mode "off",
+ * which keeps no KV-cache), and the G_LM and A_LM they were computed under (the session's own in
+ * modes "prompt", or the model's in "first" / "fixed"). Its header names the format (a tag, a
+ * version and the KV-cache layout) and what it was made for: the model's shape and G-cache mode,
+ * and fingerprints of the model (hyperparameters, weight format, every tensor's bytes) and of the
+ * G. Computing the model's fingerprint reads every weight once; the session keeps it. */
+
+/* Bytes pldr_session_state_export needs now (0 on failure: a stepped prefill is open, or the size
+ * does not fit a size_t; see pldr_session_error). */
+size_t pldr_session_state_size(pldr_session *session);
+
+/* Writes the state into buf[0..cap). Returns PLDR_OK; PLDR_ERR_INVALID_ARGUMENT when cap is below
+ * pldr_session_state_size, PLDR_ERR_STATE when a stepped prefill is open. The session is unchanged
+ * either way. */
+int pldr_session_state_export(pldr_session *session, void *buf, size_t cap);
+
+/* Replaces what the session holds by a state exported before (from any session of an identical
+ * model in the same G-cache mode, with a context of at least its positions). In mode "first", a
+ * state carries the model's G_LM: when the model has none yet it is installed as mode first's G,
+ * otherwise it must be the same G. The logits are not kept: run the last token again (rewind 1,
+ * prefill it) before sampling. Returns PLDR_OK; PLDR_ERR_SESSION_STATE for a state that is
+ * truncated or damaged, of another format, or made for another model, mode or G (the message says
+ * which); PLDR_ERR_CONTEXT_OVERFLOW when it holds more positions than the session's context;
+ * PLDR_ERR_STATE when a stepped prefill is open; PLDR_ERR_OUT_OF_MEMORY. A failed call leaves the
+ * session (and the model) unchanged. */
+int pldr_session_state_import(pldr_session *session, const void *buf, size_t size);
 
 #ifdef __cplusplus
 }

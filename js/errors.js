@@ -47,6 +47,7 @@ export const ERROR_CODES = Object.freeze({
   // the engine
   E_OUT_OF_MEMORY: 'WebAssembly (or the browser tab) ran out of memory',
   E_GCACHE: 'the G-cache is unavailable or of the wrong size for the mode',
+  E_SESSION_STATE: 'a saved session state is damaged, of another format, or made for another model or G_LM',
   E_WASM: 'the WebAssembly module could not be fetched, compiled or started',
   E_ENGINE: 'the C library returned a status this JavaScript does not know',
   // the Web Worker
@@ -70,6 +71,7 @@ export const STATUS_CODES = Object.freeze({
   PLDR_ERR_CONTEXT_OVERFLOW: 'E_CONTEXT',
   PLDR_ERR_TOKEN: 'E_TOKEN',
   PLDR_ERR_GCACHE: 'E_GCACHE',
+  PLDR_ERR_SESSION_STATE: 'E_SESSION_STATE',
 });
 
 /** Base class of every error this runtime throws on purpose. */

@@ -187,6 +187,7 @@ describe('chat page in headless Chromium', { skip }, () => {
 
   /** In page p: greedy settings, chat mode, sends `text` and returns the finished reply's text. */
   async function greedyChatReply(p, text) {
+    await p.locator('#new-chat').click();   // a fresh conversation (the page reopens the last one)
     for (const [id, value] of Object.entries(GREEDY)) await setSetting(id, value, p);
     await setMode('chat', p);
     await p.locator('#input').fill(text);
@@ -318,6 +319,7 @@ describe('chat page in headless Chromium', { skip }, () => {
     try {
       await page.reload();
       await waitReady();
+      await page.locator('#new-chat').click();   // the reload reopened the conversation on screen: start afresh
       for (const [id, value] of Object.entries(GREEDY)) await setSetting(id, value);
       await setMode('chat');
       const reply = await ask('Hello! What is your name?');
@@ -492,6 +494,7 @@ describe('chat page in headless Chromium', { skip }, () => {
       await phone.setViewportSize({ width: 390, height: 844 });
       await phone.goto(new URL('web/?quant=q8&gcache=prompt', server.url).href);
       await waitReady(phone);
+      await phone.locator('#new-chat').click();   // a fresh conversation (the page reopens the last one)
       assert.match(await phone.locator('#model-pill').innerText(), /q8/);
       await phone.locator('#input').fill('Hi!');
       await phone.locator('#input').press('Enter');

@@ -558,7 +558,7 @@ function onTurn({ mode: kind, text, options, again }) {
 function onToken({ text, tokens }) {
   if (!reply) return;
   reply.update(text, tokens);
-  reply.pieces++;
+  if (reply.pieces++ === 0) reply.root.dataset.firstTokenMs = (performance.now() - reply.started).toFixed(1);
   if (reply.pieces === 1 || reply.pieces % 8 === 0) {
     const seconds = (performance.now() - reply.started) / 1000;
     ui.status.textContent = `Generating… ${tokens} tokens in ${seconds.toFixed(1)} s`;
@@ -583,9 +583,41 @@ function onDone({ result, stopped }) {
     `${s.completionTokens} token${s.completionTokens === 1 ? '' : 's'}${speed} · ${FINISH_WORDS[result.finishReason] ?? result.finishReason}${sampled}`);
   const item = reply.kind === 'chat' ? { role: 'assistant', content: result.text } : { role: 'completion', prompt: reply.prompt, content: result.text };
   const model = chat.model ? { source: chat.model.source, label: modelLabel(chat.model) } : null;
-  conversations.update((c) => c.items.push(/** @type {any} */ (item)), { model, system: ui.system.value });
+  const kept = conversations.update((c) => c.items.push(/** @type {any} */ (item)), { model, system: ui.system.value });
+  if (reply.kind === 'chat' && model) keepCaches(kept, model.source);
   showStats(s);
   endReply();
+}
+
+/** Keeps the conversation's caches with it, so that after a reload its next reply runs only the new message. */
+async function keepCaches(written, source) {
+  await written;
+  try {
+    const state = await chat.saveState();
+    await conversations.keepState(state, source);
+    document.body.dataset.cachesKept = conversations.current.id;
+  } catch (err) {
+    console.warn('PLDR-LLM: the caches of the conversation were not kept:', err);
+  }
+}
+
+/**
+ * Puts the caches kept with a conversation back into the engine, when they were made with the
+ * model loaded; a state that does not fit (another model, mode or G_LM) is said and dropped.
+ * @param {import('../js/browser/conversation-store.js').Conversation} c
+ */
+async function restoreCaches(c) {
+  const kept = await conversations.keptState(c.id);
+  if (!kept || !chat.model || chat.state !== 'ready' || conversations.current.id !== c.id) return;
+  if (kept.model !== chat.model.source) return;   // made with another model: kept for when it is loaded again
+  try {
+    const { position } = await chat.restoreState(c.items.filter((i) => i.role !== 'completion'), kept.state);
+    ui.status.textContent = `This conversation's caches were kept: ${position} tokens restored, the next reply reads only the new message.`;
+    document.body.dataset.cachesRestored = String(position);
+  } catch (err) {
+    addDivider(`The caches kept with this conversation were not used (${explainError(err).detail.replace(/^state import: /, '')}): the next reply reads it again.`, null, true);
+    conversations.dropState(c.id);
+  }
 }
 
 function onGenerateError(err) {
@@ -648,6 +680,7 @@ function showConversation(c, { keepError = false } = {}) {
   if (c.model && chat.model && c.model.source !== chat.model.source) addDivider(`This conversation was with ${c.model.label}; replies now come from ${modelLabel(chat.model)}`);
   updateActions();
   scrollDown(true);
+  if (c.items.length && !keepError) restoreCaches(c);
 }
 
 // --- drawers ------------------------------------------------------------------------------------
@@ -813,9 +846,16 @@ function listen() {
     if (state === 'loading') ui.pill.textContent = chat.model ? `${modelLabel(chat.model)} · loading another…` : 'Loading…';
   });
   on('progress', ({ progress, meter }) => showProgress(progress, meter));
-  on('load', ({ model }) => {
+  let first = true;
+  on('load', async ({ model }) => {
     store({ lastLoaded: model.source });
     showLoaded(model);
+    const reopen = first ? await conversations.last() : conversations.current;
+    first = false;
+    if (reopen?.items.length && chat.state === 'ready') { // the conversation on screen goes on with this model
+      conversations.show(reopen);
+      showConversation(reopen);
+    }
   });
   on('replacing', () => {
     ui.progressNote.textContent = 'The model loaded before was unloaded first: both would not fit in this tab\'s memory. If this load fails, load it again.';

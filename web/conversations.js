@@ -8,6 +8,8 @@ import { conversationJson, conversationMarkdown, exportFileName } from '../js/ui
 /** @typedef {import('../js/browser/conversation-store.js').Item} Item */
 
 const $ = (id) => /** @type {any} */ (document.getElementById(id));
+/** localStorage: the conversation on screen, opened again after a reload */
+const LAST_KEY = 'pldr-chat-last-conversation';
 
 export class Conversations {
   /** @type {ConversationStore|null} */
@@ -37,14 +39,53 @@ export class Conversations {
     await this.render();
   }
 
+  /** Opens a conversation as the one on screen. @param {Conversation} c */
+  show(c) {
+    this.current = c;
+    this.#remember();
+    this.render();
+  }
+
   /** @returns {Promise<Conversation[]>} */
   async list() { return this.store ? this.store.list().catch(() => []) : []; }
 
   /** Starts a new, empty conversation (stored with its first message). */
   startNew() {
     this.current = Conversations.blank();
+    this.#remember();
     this.render();
   }
+
+  /** The conversation that was on screen before the page was reloaded, if it is still kept. */
+  async last() {
+    const id = (() => { try { return localStorage.getItem(LAST_KEY); } catch { return null; } })();
+    return id && this.store ? this.store.get(id).catch(() => undefined) : undefined;
+  }
+
+  #remember() {
+    try {
+      if (this.current.items.length) localStorage.setItem(LAST_KEY, this.current.id);
+      else localStorage.removeItem(LAST_KEY);
+    } catch { /* private mode */ }
+  }
+
+  /**
+   * Keeps the session state (caches) of the conversation on screen with it.
+   * @param {import('../js/generation/engine-state.js').EngineState} state @param {string} model the model folder it was made with
+   */
+  async keepState(state, model) {
+    const c = this.current;
+    if (!this.store || c.items.length === 0) return;
+    await this.#writing;
+    await this.store.putState({ id: c.id, state, model, messages: c.items.length, saved: Date.now() })
+      .catch((err) => console.warn('PLDR-LLM: the caches of the conversation were not kept:', err));
+  }
+
+  /** @param {string} id @returns {Promise<{state: any, model: string}|undefined>} */
+  async keptState(id) { return this.store?.getState(id).catch(() => undefined); }
+
+  /** @param {string} id */
+  async dropState(id) { await this.store?.deleteState(id).catch(() => {}); }
 
   /**
    * Changes the conversation on screen and keeps it.
@@ -57,6 +98,7 @@ export class Conversations {
     if (about.system !== undefined) c.system = about.system;
     c.title = titleOf(c.items);
     c.updated = Date.now();
+    this.#remember();
     return this.save();
   }
 
@@ -114,13 +156,14 @@ export class Conversations {
       }
       await this.#writing;
       await this.store.delete(id).catch((err) => console.warn('PLDR-LLM: not deleted:', err));
-      if (id === this.current.id) { this.current = Conversations.blank(); this.onOpen(this.current); }
+      if (id === this.current.id) { this.current = Conversations.blank(); this.#remember(); this.onOpen(this.current); }
       await this.render();
       return;
     }
     const c = await this.store.get(id);
     if (!c) return this.render();
     this.current = c;
+    this.#remember();
     this.onOpen(c);
     await this.render();
   }

@@ -236,6 +236,29 @@ export class ChatController extends EventTarget {
     }
   }
 
+  /**
+   * The conversation and the caches it is held in, to keep (e.g. in IndexedDB with the
+   * conversation) and give to restoreState after a reload.
+   * @returns {Promise<import('../generation/engine-state.js').EngineState>}
+   */
+  async saveState() {
+    if (!this.#model) throw new PldrError('E_NO_MODEL', 'no model is loaded');
+    return this.#client.saveState();
+  }
+
+  /**
+   * Puts a kept conversation in place with the caches saved with it, so that the next reply does
+   * not run the conversation again. Rejects (E_SESSION_STATE, saying why) when the state does
+   * not fit the model loaded: the conversation is in place all the same, its next reply runs it.
+   * @param {Message[]} messages @param {import('../generation/engine-state.js').EngineState} state
+   * @returns {Promise<{position: number}>} positions restored
+   */
+  async restoreState(messages, state) {
+    this.#checkReady();
+    this.restore(messages);
+    return this.#client.restoreState(state);
+  }
+
   /** Stops the reply being written, if any: it ends within a token or two. */
   stop() {
     if (!this.#generation || this.#generation.aborted) return;

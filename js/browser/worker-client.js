@@ -262,6 +262,20 @@ export class PldrWorker extends EventTarget {
   /** Speed and memory of the last call (see Engine.stats). @returns {Promise<Record<string, any>>} */
   stats() { return this.#request({ type: 'stats' }); }
 
+  /**
+   * The conversation and the caches it is held in (Engine.saveState), to keep and restore later.
+   * @returns {Promise<import('../generation/engine-state.js').EngineState>}
+   */
+  saveState() { return this.#request({ type: 'save-state' }); }
+
+  /**
+   * Puts back a saved conversation (Engine.restoreState): rejects with E_SESSION_STATE, saying
+   * why, for a state of another model, mode or G_LM, or a damaged one; the worker's engine is
+   * then as it was. @param {import('../generation/engine-state.js').EngineState} state
+   * @returns {Promise<{position: number}>}
+   */
+  restoreState(state) { return this.#request({ type: 'restore-state', state }); }
+
   /** Frees the model, keeping the worker. @returns {Promise<void>} */
   async unload() { await this.#request({ type: 'unload' }); }
 

@@ -8,6 +8,7 @@
 //                  {type: 'reset', id} | {type: 'stats', id} | {type: 'unload', id}
 //                  {type: 'deductive', id, input?}              input: {ids} | {prompt}; none: the conversation
 //                  {type: 'g-figures', id, g, shape}            figures of a given G (no model needed)
+//                  {type: 'save-state', id} | {type: 'restore-state', id, state}   (Engine.saveState)
 //   worker → page  {type: 'progress', id, loaded, total, file, fileLoaded, fileTotal, fromCache}
 //                  {type: 'token', id, text, tokenId, tokens}   tokens: generated so far
 //                  {type: 'notice', id, kind: 'context-shift', dropped, kept}
@@ -35,7 +36,8 @@ import { canKeepBoth, estimateModelBytes, safeMemoryBudget } from './memory-budg
  *   messages?: {role: string, content: string}[], prompt?: string, options?: Record<string, any>}} GenerateRequest
  * @typedef {{type: 'deductive', id: number, input?: {ids?: number[], prompt?: string}}
  *   | {type: 'g-figures', id: number, g: Float32Array, shape: import('../generation/deductive.js').GShape}} DeductiveRequest
- * @typedef {LoadRequest|GenerateRequest|DeductiveRequest|{type: 'stop', id?: number}|{type: 'reset'|'stats'|'unload', id: number}} Request
+ * @typedef {LoadRequest|GenerateRequest|DeductiveRequest|{type: 'stop', id?: number}|{type: 'reset'|'stats'|'unload'|'save-state', id: number}
+ *   |{type: 'restore-state', id: number, state: import('../generation/engine-state.js').EngineState}} Request
  * @typedef {{name: string, source: string, bytes: number, fromCache: boolean, loadMs: number,
  *   contextLength: number, gcacheMode: string, gcacheFrom: 'anet'|'empty'|'predefined'|'none',
  *   gcacheRequested: string, quant: string, quantRequested: string, config: Record<string, any>,
@@ -56,7 +58,7 @@ let tail = Promise.resolve();
  */
 const running = new Map();
 
-const post = (message) => self.postMessage(message);
+const post = (message, transfer = []) => self.postMessage(message, transfer);
 
 self.addEventListener('message', (event) => {
   const request = /** @type {Request} */ (event.data);
@@ -67,7 +69,7 @@ self.addEventListener('message', (event) => {
   running.set(request.id, entry);
   const run = tail.then(() => handle(request, entry));
   tail = run.then(
-    (result) => post({ type: 'done', id: request.id, result }),
+    (result) => post({ type: 'done', id: request.id, result }, result?.session instanceof Uint8Array ? [result.session.buffer] : []),
     (err) => post({ type: 'error', id: request.id, error: serializeError(err),
       ...(request.type === 'load' && { modelKept: engine !== null }) }),
   ).finally(() => running.delete(request.id));
@@ -92,6 +94,8 @@ async function handle(request, entry) {
     case 'deductive': return needEngine().deductive(request.input ?? {});
     case 'g-figures': return { layers: headFigures(request.g, request.shape) };
     case 'unload': engine?.free(); engine = null; return {};
+    case 'save-state': return needEngine().saveState();
+    case 'restore-state': needEngine().restoreState(request.state); return { position: needEngine().session.position };
     default: throw new PldrError('E_MESSAGE', `the engine worker does not know the request "${request.type}"`);
   }
 }

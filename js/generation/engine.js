@@ -18,6 +18,7 @@ import { SentencePieceTokenizer } from '../tokenizer/tokenizer.js';
 import { TextStream } from './text-stream.js';
 import { createRuntime } from '../runtime/wasm.js';
 import { deductiveFigures, gOnlySaving } from './deductive.js';
+import { checkState, packState } from './engine-state.js';
 
 /**
  * @typedef {import('./sampler.js').SamplingOptions & {maxTokens?: number, stop?: string[],
@@ -312,6 +313,39 @@ export class Engine {
       saving: gOnly ? gOnlySaving(this.config) : null,
       ...deductiveFigures(G, referenceG, shape),
     };
+  }
+
+  /**
+   * The conversation and the caches it is held in (KV-cache, G-cache), to give back to
+   * restoreState later — after a page reload, in another engine of the same model — so that the
+   * next reply does not run the conversation again. @returns {import('./engine-state.js').EngineState}
+   */
+  saveState() {
+    this.#assertIdle();
+    return packState(this.conversation, this.#segments);
+  }
+
+  /**
+   * Puts back a conversation saved with saveState. A state that is damaged, of another format, or
+   * made with another model, G-cache mode or G_LM is refused (E_SESSION_STATE, saying which) and
+   * the engine is left as it was; one whose parts disagree leaves it as after reset().
+   * @param {import('./engine-state.js').EngineState} state
+   */
+  restoreState(state) {
+    this.#assertIdle();
+    const s = checkState(state, this.model.vocabSize);
+    this.session.importState(s.session);
+    const held = this.session.tokens(), ids = s.conversation.ids;
+    if (held.length > ids.length || held.some((id, i) => id !== ids[i])) {
+      this.reset();
+      throw new PldrError('E_SESSION_STATE', 'an engine state whose token ids disagree with its session state: not used');
+    }
+    const c = this.conversation;
+    c.ids = [...ids];
+    c.full = [...s.conversation.full];
+    c.cut = { ...s.conversation.cut };
+    c.keepTokens = s.conversation.keepTokens;
+    this.#segments = s.segments.map(({ role, content, ids: segment }) => ({ role, content, ids: [...segment] }));
   }
 
   /** Forgets the conversation (the G-cache stays in modes first/fixed). */

@@ -296,6 +296,28 @@ export class Model {
   }
 
   /** Floats of a G-cache: L*H*dk*dk. */
+  /**
+   * How the matrices are stored, by kind (a quantized folder stays quantized whatever `quant`
+   * asked for; vectors and the PLGA tensors are always f32).
+   * @returns {{embedding: string, attention: string, ffn: string, head: string, anet: string|null}}
+   *   'f32' | 'q8' | 'q4' | 'mixed' per kind; anet null for a predefined-G model
+   */
+  weightFormats() {
+    const names = { [DTYPES.F32]: 'f32', [DTYPES.Q8_0]: 'q8', [DTYPES.Q4_0]: 'q4' };
+    const kinds = [['embedding', /^decoder\.embedding\.weight$/], ['head', /^final_layer\.weight$/],
+      ['attention', /\.mha1\.(wq|wk|wv|dense)\.weight$/], ['ffn', /\.ffn\.gluw\d\.weight$/], ['anet', /\.denseAs\.\d+\.gluw\d\.weight$/]];
+    /** @type {Record<string, Set<string>>} */
+    const found = Object.fromEntries(kinds.map(([kind]) => [kind, new Set()]));
+    for (let i = 0, n = this.rt.x.pldr_model_tensor_count(this.handle); i < n; i++) {
+      const name = this.rt.readCString(this.rt.x.pldr_model_tensor_name(this.handle, i));
+      const kind = kinds.find(([, re]) => re.test(name))?.[0];
+      const dtype = this.rt.x.pldr_model_tensor_dtype(this.handle, i);
+      if (kind && dtype !== DTYPES.INVALID) found[kind].add(names[dtype] ?? `dtype ${dtype}`);
+    }
+    const one = (set) => (set.size === 0 ? null : set.size === 1 ? [...set][0] : 'mixed');
+    return /** @type {any} */ (Object.fromEntries(Object.entries(found).map(([kind, set]) => [kind, one(set)])));
+  }
+
   get gcacheCount() { return this.rt.x.pldr_model_gcache_count(this.handle); }
   get gcacheMode() { return GCACHE_MODES[this.rt.x.pldr_model_gcache_mode(this.handle)]; }
   get vocabSize() { return this.rt.x.pldr_model_vocab_size(this.handle); }

@@ -204,6 +204,49 @@ export class Session {
     return ptr ? this.rt.f32.slice(ptr >>> 2, (ptr >>> 2) + n) : null;
   }
 
+  /** The token ids of the positions held. @returns {Int32Array} a copy */
+  tokens() {
+    const ptr = this.rt.x.pldr_session_tokens(this.handle) >>> 0;
+    return ptr ? this.rt.i32.slice(ptr >>> 2, (ptr >>> 2) + this.position) : new Int32Array(0);
+  }
+
+  /**
+   * What the session holds — token ids, the KV-cache, the G_LM they were computed under — as bytes
+   * to keep and give back to importState later (include/pldr.h, pldr_session_state_*: the format
+   * is tagged and names the model it was made with).
+   * @returns {Uint8Array}
+   */
+  exportState() {
+    const { rt } = this;
+    const size = rt.x.pldr_session_state_size(this.handle) >>> 0;
+    if (size === 0) this.check(rt.x.pldr_session_status(this.handle) || -1, 'state export');
+    const ptr = rt.malloc(size);
+    try {
+      this.check(rt.x.pldr_session_state_export(this.handle, ptr, size), 'state export');
+      return rt.u8.slice(ptr, ptr + size);
+    } finally {
+      rt.free(ptr);
+    }
+  }
+
+  /**
+   * Replaces what the session holds by a state from exportState. A state that is damaged, of
+   * another format, or made with another model, G-cache mode or G_LM is refused (E_SESSION_STATE,
+   * the message says which) and the session is left as it was.
+   * @param {Uint8Array} bytes
+   */
+  importState(bytes) {
+    if (!(bytes instanceof Uint8Array)) throw new EngineError('PLDR_ERR_INVALID_ARGUMENT', 'a session state is a Uint8Array');
+    const { rt } = this;
+    const ptr = rt.malloc(bytes.length);
+    try {
+      rt.u8.set(bytes, ptr);
+      this.check(rt.x.pldr_session_state_import(this.handle, ptr, bytes.length), 'state import');
+    } finally {
+      rt.free(ptr);
+    }
+  }
+
   /** Bytes held by the KV-cache and by scratch. @returns {{kvCache: number, scratch: number}} */
   memory() {
     return {

@@ -24,6 +24,7 @@ const char *pldr_status_name(pldr_status status) {
     case PLDR_ERR_CONTEXT_OVERFLOW: return "PLDR_ERR_CONTEXT_OVERFLOW";
     case PLDR_ERR_TOKEN: return "PLDR_ERR_TOKEN";
     case PLDR_ERR_GCACHE: return "PLDR_ERR_GCACHE";
+    case PLDR_ERR_SESSION_STATE: return "PLDR_ERR_SESSION_STATE";
     default: return "PLDR_ERR_UNKNOWN";
     }
 }

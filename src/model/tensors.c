@@ -294,6 +294,12 @@ int pldr_model_tensor_status(const pldr_model *m, int i) {
            (s->optional ? PLDR_TENSOR_OPTIONAL : 0) | (s->quantizable ? PLDR_TENSOR_QUANTIZABLE : 0);
 }
 
+pldr_dtype pldr_model_tensor_dtype(const pldr_model *m, int i) {
+    if (!m || i < 0 || i >= m->n_slots || !m->slots[i].present) return PLDR_DTYPE_INVALID;
+    const tensor_slot *s = &m->slots[i];
+    return s->matrix ? (pldr_dtype)s->matrix->format : PLDR_DTYPE_F32;
+}
+
 int pldr_model_upload_begin(pldr_model *m, const char *name, pldr_dtype dtype, const int32_t *shape, int ndim) {
     if (!m) return PLDR_ERR_INVALID_ARGUMENT;
     if (m->up.slot)

@@ -111,6 +111,15 @@ void gcache_commit(pldr_session *s, const prefill_run *r) {
 
 void gcache_forget(pldr_session *s) { s->gc.own_valid = 0; }
 
+int gcache_reserve(pldr_session *s) { return alloc_own(s); }
+
+void gcache_adopt(pldr_session *s, const void *g, const void *a) {
+    size_t bytes = g_count(&s->model->hp) * sizeof(float);
+    memcpy(s->gc.g, g, bytes);
+    memcpy(s->gc.a, a, bytes);
+    s->gc.own_valid = 1;
+}
+
 void gcache_free(session_gcache *gc) {
     free(gc->g);
     free(gc->a);

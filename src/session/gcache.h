@@ -41,6 +41,11 @@ int gcache_stale(const pldr_session *s);
 /* The G_LM (which 0) or A_LM (1) the session attends with now or at its next run, or NULL. */
 const float *gcache_current(const pldr_session *s, int which);
 
+/* state.c's import: makes room for the session's own G (PLDR_OK or out of memory, nothing else
+ * changed), then adopts g and a [L][H][dk][dk] as the G of the positions held. */
+int gcache_reserve(pldr_session *s);
+void gcache_adopt(pldr_session *s, const void *g, const void *a);
+
 void gcache_free(session_gcache *gc);
 
 #endif

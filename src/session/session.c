@@ -171,6 +171,7 @@ const float *pldr_session_logits(const pldr_session *s) {
 }
 
 int pldr_session_position(const pldr_session *s) { return !s ? 0 : gcache_stale(s) ? 0 : s->pos; }
+const int32_t *pldr_session_tokens(const pldr_session *s) { return pldr_session_position(s) > 0 ? s->ids : NULL; }
 int pldr_session_context_length(const pldr_session *s) { return s ? s->ctx : 0; }
 
 size_t pldr_session_scratch_bytes(const pldr_session *s) {

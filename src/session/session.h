@@ -5,7 +5,8 @@
  *   prefill.c  a run (prefill or decode) as a list of steps: begin / step / cancel
  *   forward.c  the math of those steps (spec §1–§2)
  *   kvcache.c  the KV-cache: store, rewind, shift
- *   gcache.c   the G-cache policy and the A-net step */
+ *   gcache.c   the G-cache policy and the A-net step
+ *   state.c    the session's state as bytes: export, import */
 #ifndef PLDR_SESSION_H
 #define PLDR_SESSION_H
 
@@ -65,6 +66,8 @@ struct pldr_session {
     void *anet_mem;       /* the block anet's buffers are carved from */
     pk_scratch kernel;    /* work memory the matrix kernels pack into */
     size_t scratch_bytes, act_bytes, anet_bytes;
+    uint64_t model_id;    /* state.c: fingerprint of the model, once computed */
+    int model_id_valid;
     char error[512];
     pldr_status status;   /* code of the last error */
 };
