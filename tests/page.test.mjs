@@ -15,6 +15,7 @@ import { startServer } from '../tools/serve.mjs';
 import { ARTIFACTS, ROOT, browserSkipReason, launchBrowser, screenshot, watchPage } from './helpers/browser.mjs';
 import { skipUnlessCI } from './helpers/skip.mjs';
 import { writeSyntheticFolder } from '../tools/testkit/synthetic.mjs';
+import { spawnSync } from 'node:child_process';
 
 const MODEL_DIR = join(ROOT, 'models/pldr-tiny');
 const MODELS = join(ARTIFACTS, 'models');
@@ -22,6 +23,7 @@ const LOAD_TIMEOUT = 90_000;
 const REPLY_TIMEOUT = 90_000;
 const SHARD = /\.safetensors$/;
 const skip = skipUnlessCI(browserSkipReason());
+const pythonMissing = skipUnlessCI(spawnSync('python3', ['--version']).status === 0 ? false : 'python3 not installed');
 /** Greedy settings typed into the page, and the same options for the Node engine. */
 const GREEDY = { temperature: 0, topK: 40, topP: 0.95, minP: 0, maxTokens: 20, repetitionPenalty: 1 };
 const LOOPING = 'Once upon a time, in a small village by the sea,';
@@ -210,6 +212,21 @@ describe('chat page: issue 12', { skip }, () => {
       await greedy(p, { maxTokens: 4 });
       await ask(p, 'Hi');
       assert.match(await p.locator('#status').innerText(), /predefined G_LM of the checkpoint: no A-net/);
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('the pill shows the weights as stored: a q8 folder is q8 even when f32 is asked for', { skip: pythonMissing }, async () => {
+    const dir = join(MODELS, 'tiny-q8');
+    const r = spawnSync('python3', [join(ROOT, 'tools/convert'), MODEL_DIR, dir, '--dtype', 'q8', '--quiet', '--force'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const { p, watch } = await open('web/?model=../tests/artifacts/models/tiny-q8/&quant=f32');
+    try {
+      await waitReady(p, watch);
+      assert.match(await p.locator('#model-pill').innerText(), /tiny-q8 · q8/);
+      assert.match(await p.locator('#model-info').innerText(), /weights q8 \(A-net f32\)/);
+      assert.equal(await p.locator('#load-hint').isVisible(), false, 'f32 was asked for and is what the form says: nothing to load');
     } finally {
       await p.close();
     }
@@ -517,6 +534,77 @@ describe('chat page: issue 12', { skip }, () => {
       assert.deepEqual(await p.locator('#history-list li .open span').allTextContents(), ['The Python language is']);
       assert.deepEqual(watch.errors, []);
     } finally {
+      await p.close();
+    }
+  });
+
+  test('a reloaded 900-token conversation goes on from its saved caches: the same reply, without running it again', async (t) => {
+    const sentence = 'The harbour was quiet in the early morning, and the fishing boats rocked gently on the grey water while the gulls called overhead. ';
+    let long = '';
+    while (node.encode(`User: ${long}${sentence}`).length < 880) long += sentence;
+    const first = [{ role: 'user', content: long }];
+    const reference = await PLDR.load(MODEL_DIR);
+    const r1 = await reference.respond(first, GREEDY).result;
+    const conversation = [...first, { role: 'assistant', content: r1.text }, { role: 'user', content: 'Go on.' }];
+    const expected = (await reference.respond(conversation, GREEDY).result).text.trimStart();
+    const total = reference.stats().contextUsed;
+    reference.free();
+    const { p, watch } = await open();
+    try {
+      await waitReady(p, watch);
+      await p.evaluate(() => new Promise((resolve) => { const r = indexedDB.deleteDatabase('pldr-chat'); r.onsuccess = r.onerror = r.onblocked = resolve; }));
+      await p.reload();
+      await waitReady(p, watch);
+      // two identical conversations of ~900 tokens: A keeps its caches, B's are deleted
+      const ids = [];
+      for (const name of ['A', 'B']) {
+        await p.locator('#new-chat').click();
+        await greedy(p);
+        const reply = await ask(p, long);
+        assert.equal(reply.text, r1.text.trimStart());
+        await p.waitForFunction(() => document.body.dataset.cachesKept, null, { timeout: REPLY_TIMEOUT });
+        ids.push(await p.evaluate(() => { const id = document.body.dataset.cachesKept; delete document.body.dataset.cachesKept; return id; }));
+        t.diagnostic(`conversation ${name}: ${await p.evaluate(() => document.getElementById('status').textContent)}`);
+      }
+      await p.evaluate(async (id) => {
+        const { ConversationStore } = await import('../js/browser/conversation-store.js');
+        const store = await ConversationStore.open();
+        await store.deleteState(id);
+        store.close();
+      }, ids[1]);
+      const turn = node.encode('User: Go on.').length + node.encode('Assistant:').length;
+      const measured = {};
+      // (without first: the engine must not hold the identical other conversation already)
+      for (const [name, id] of [['without', ids[1]], ['with', ids[0]]]) {
+        // a fresh page whose model has run nothing yet (in mode first, the G of the first prompt it
+        // runs is the model's: the state of a conversation made under another G is refused, rightly)
+        await p.locator('#new-chat').click();
+        await p.reload();
+        await waitReady(p, watch);
+        await p.locator(`#history-list li[data-id="${id}"] .open`).click();
+        if (name === 'with') {
+          await p.waitForFunction((c) => document.body.dataset.cachesRestored?.startsWith(`${c}:`), id, { timeout: 30_000 }).catch(async (err) => {
+            assert.fail(`${err.message}: ${await p.locator('#status').innerText()} | ${(await p.locator('.divider').allTextContents()).join(' | ')}\n${watch.dump()}`);
+          });
+        }
+        await greedy(p);
+        const n = await p.locator('.reply').count();
+        await p.locator('#input').fill('Go on.');
+        await p.locator('#input').press('Enter');
+        const reply = await lastReply(p, n);
+        assert.equal(reply.text, expected, `${name} the saved caches: the reply an uninterrupted session gives`);
+        const prefill = Number(/prefill (\d+) tok/.exec(await p.locator('#status').innerText())?.[1]);
+        const ms = Number(await p.locator('.reply').nth(n).getAttribute('data-first-token-ms'));
+        measured[name] = { prefill, ms };
+      }
+      t.diagnostic(`time to the first new token after a reload of a ${total}-token conversation (pldr-tiny, f32, headless Chromium): ` +
+        `${measured.with.ms.toFixed(0)} ms with the saved caches (${measured.with.prefill} tokens prefilled), ` +
+        `${measured.without.ms.toFixed(0)} ms without (${measured.without.prefill} tokens prefilled)`);
+      assert.ok(measured.with.prefill <= turn + 1, `with the caches only the new turn ran (${measured.with.prefill} tokens; the turn has ${turn})`);
+      assert.ok(measured.without.prefill >= total - turn - GREEDY.maxTokens, `without them the conversation ran again (${measured.without.prefill} tokens)`);
+      assert.deepEqual(watch.errors, []);
+    } finally {
+      await p.evaluate(() => new Promise((resolve) => { const r = indexedDB.deleteDatabase('pldr-chat'); r.onsuccess = r.onerror = r.onblocked = resolve; }));
       await p.close();
     }
   });

@@ -56,6 +56,8 @@ let retry = null;
 let requested = null;
 /** @type {import('../js/browser/conversation-store.js').Item[]|null} the conversation's items before this turn */
 let itemsBefore = null;
+/** @type {Promise<void>} caches being put back (restoreCaches): a reply waits for them */
+let restoring = Promise.resolve();
 
 // --- state --------------------------------------------------------------------------------------
 
@@ -219,6 +221,14 @@ function gcacheWords(info) {
   return info.gcacheFrom === 'predefined' ? 'predefined' : info.gcacheFrom === 'empty' ? 'empty prompt' : GCACHE_WORDS[info.gcacheMode] ?? info.gcacheMode;
 }
 
+/** The weight formats as loaded: "q8", "q8 (A-net f32)", or per kind when they differ. */
+function weightWords(info) {
+  const w = info.weights ?? {};
+  const words = info.quant === 'mixed'
+    ? ['embedding', 'attention', 'ffn', 'head'].filter((k) => w[k]).map((k) => `${k} ${w[k]}`).join(', ') : info.quant;
+  return w.anet && w.anet !== info.quant ? `${words} (A-net ${w.anet})` : words;
+}
+
 function showLoaded(info) {
   const seconds = (info.loadMs / 1000).toFixed(1);
   const where = info.fromCache ? 'from the browser cache' : 'downloaded';
@@ -226,7 +236,7 @@ function showLoaded(info) {
   ui.pill.textContent = `${name} · ${info.quant}`;
   ui.pill.parentElement.title = `${name} is ready: weights ${info.quant}, G-cache ${gcacheWords(info)}`;
   ui.modelInfo.textContent = `${name}: ${info.config.num_hidden_layers} layers, ${info.config.hidden_size} wide, ` +
-    `vocabulary ${info.config.vocab_size}, context ${info.contextLength} · weights ${info.quant} · G-cache ${gcacheWords(info)} · ` +
+    `vocabulary ${info.config.vocab_size}, context ${info.contextLength} · weights ${weightWords(info)} · G-cache ${gcacheWords(info)} · ` +
     `${formatBytes(info.bytes)} ${where} in ${seconds} s`;
   ui.status.textContent = `Loaded ${name} in ${seconds} s (${formatBytes(info.bytes)}, ${where}). ${gcacheSentence(info)}`;
   if (ui.log.querySelector('.reply')) addDivider(`${name} loaded — ${info.quant}, G-cache ${gcacheWords(info)}`);
@@ -484,7 +494,8 @@ function startEdit(msg) {
     const value = area.value;
     close();
     hideError();
-    chat.edit(value, { system: ui.system.value, options: samplingOptions() }).catch(() => {});
+    const settings = { system: ui.system.value, options: samplingOptions() };
+    restoring.then(() => chat.edit(value, settings)).catch(() => {});
   };
   save.onclick = submit;
   area.addEventListener('keydown', (e) => {
@@ -514,7 +525,8 @@ function onLogClick(event) {
   }
   if (b.classList.contains('regenerate') && chat.state === 'ready') {
     hideError();
-    chat.regenerate({ system: ui.system.value, options: samplingOptions() }).catch(() => {});
+    const settings = { system: ui.system.value, options: samplingOptions() };
+    restoring.then(() => chat.regenerate(settings)).catch(() => {});
   }
   if (b.classList.contains('edit')) startEdit(b.closest('.msg'));
 }
@@ -532,7 +544,8 @@ function send(text = ui.input.value) {
   hideError();
   ui.input.value = '';
   autosize();
-  chat.send(text, { mode: mode(), system: ui.system.value, options: samplingOptions() }).catch(() => {}); // shown by the 'error' event
+  const settings = { mode: mode(), system: ui.system.value, options: samplingOptions() };
+  restoring.then(() => chat.send(text, settings)).catch(() => {}); // shown by the 'error' event
 }
 
 function onTurn({ mode: kind, text, options, again }) {
@@ -606,18 +619,21 @@ async function keepCaches(written, source) {
  * model loaded; a state that does not fit (another model, mode or G_LM) is said and dropped.
  * @param {import('../js/browser/conversation-store.js').Conversation} c
  */
-async function restoreCaches(c) {
-  const kept = await conversations.keptState(c.id);
-  if (!kept || !chat.model || chat.state !== 'ready' || conversations.current.id !== c.id) return;
-  if (kept.model !== chat.model.source) return;   // made with another model: kept for when it is loaded again
-  try {
-    const { position } = await chat.restoreState(c.items.filter((i) => i.role !== 'completion'), kept.state);
-    ui.status.textContent = `This conversation's caches were kept: ${position} tokens restored, the next reply reads only the new message.`;
-    document.body.dataset.cachesRestored = String(position);
-  } catch (err) {
-    addDivider(`The caches kept with this conversation were not used (${explainError(err).detail.replace(/^state import: /, '')}): the next reply reads it again.`, null, true);
-    conversations.dropState(c.id);
-  }
+function restoreCaches(c) {
+  restoring = restoring.then(async () => {
+    const kept = await conversations.keptState(c.id);
+    if (!kept || !chat.model || chat.state !== 'ready' || conversations.current.id !== c.id) return;
+    if (kept.model !== chat.model.source) return;   // made with another model: kept for when it is loaded again
+    try {
+      const { position } = await chat.restoreState(c.items.filter((i) => i.role !== 'completion'), kept.state);
+      ui.status.textContent = `This conversation's caches were kept: ${position} tokens restored, the next reply reads only the new message.`;
+      document.body.dataset.cachesRestored = `${c.id}:${position}`;
+    } catch (err) {
+      addDivider(`The caches kept with this conversation were not used (${explainError(err).detail.replace(/^state import: /, '')}): the next reply reads it again.`, null, true);
+      conversations.dropState(c.id);
+    }
+  });
+  return restoring;
 }
 
 function onGenerateError(err) {

@@ -40,10 +40,13 @@ import { canKeepBoth, estimateModelBytes, safeMemoryBudget } from './memory-budg
  *   |{type: 'restore-state', id: number, state: import('../generation/engine-state.js').EngineState}} Request
  * @typedef {{name: string, source: string, bytes: number, fromCache: boolean, loadMs: number,
  *   contextLength: number, gcacheMode: string, gcacheFrom: 'anet'|'empty'|'predefined'|'none',
- *   gcacheRequested: string, quant: string, quantRequested: string, config: Record<string, any>,
+ *   gcacheRequested: string, quant: string, quantRequested: string, weights: Record<string, string|null>,
+ *   config: Record<string, any>,
  *   stats: ReturnType<import('../generation/engine.js').Engine['stats']>}} ModelInfo   the result of a load:
  *   gcacheMode the model's real mode (first | prompt | off | fixed); gcacheFrom where its G comes
- *   from (the A-net, the empty prompt, the checkpoint's predefined G, or nowhere: mode off)
+ *   from (the A-net, the empty prompt, the checkpoint's predefined G, or nowhere: mode off); quant
+ *   the format the large matrices are stored in (a q8 folder is q8 whatever was asked), weights
+ *   the format of each kind (embedding, attention, ffn, head, anet)
  */
 
 /** @type {import('../generation/engine.js').Engine|null} */
@@ -140,7 +143,7 @@ async function load({ id, source, options = {} }, signal) {
     gcacheMode: mode,
     gcacheFrom,
     gcacheRequested: requested,
-    quant: options.quant ?? DEFAULT_LOAD.quant,
+    ...storedWeights(loaded.model),
     quantRequested: options.quant ?? DEFAULT_LOAD.quant,
     config: {
       hidden_size: c.hidden_size, num_hidden_layers: c.num_hidden_layers, num_attention_heads: c.num_attention_heads,
@@ -149,6 +152,17 @@ async function load({ id, source, options = {} }, signal) {
     },
     stats: stats(loaded),
   };
+}
+
+/**
+ * How the weights are stored, as loaded (a quantized folder stays quantized whatever was asked):
+ * quant, the format of the large matrices ('mixed' when they differ), and weights, by kind.
+ * @param {import('../runtime/model.js').Model} model
+ */
+function storedWeights(model) {
+  const weights = model.weightFormats();
+  const matrices = new Set([weights.embedding, weights.attention, weights.ffn, weights.head].filter(Boolean));
+  return { quant: matrices.size === 1 ? [...matrices][0] : 'mixed', weights };
 }
 
 /** Engine.stats() and where G comes from. @param {import('../generation/engine.js').Engine} e */
