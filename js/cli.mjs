@@ -24,7 +24,9 @@ async function main(argv) {
     return name ? 0 : 2;
   }
   if (!Object.hasOwn(COMMANDS, name)) {
-    process.stderr.write(`pldr: unknown command "${name}"\n\n${usage()}`);
+    const { closest } = await import('./cli/suggest.mjs');
+    const guess = closest(name, Object.keys(COMMANDS));
+    process.stderr.write(`pldr: unknown command "${name}"${guess ? ` — did you mean "${guess}"?` : ''}\n\n${usage()}`);
     return 2;
   }
   const command = await import(`./cli/${name}.mjs`);
@@ -43,8 +45,10 @@ process.stdout.on('error', (err) => {
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
-  (err) => {
-    process.stderr.write(`pldr: ${err && err.message ? err.message : err}\n`);
+  async (err) => {
+    let message = String(err && err.message ? err.message : err);
+    if (err?.code === 'E_OPTION') message = (await import('./cli/options.mjs')).withFlags(message); // flags, not API names
+    process.stderr.write(`pldr: ${message}\n`);
     process.exitCode = 1;
   },
 );

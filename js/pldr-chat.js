@@ -186,6 +186,7 @@ export class PldrChat extends HTMLElement {
         ui.bar.style.width = '0';
         ui.ptext.textContent = 'Starting…';
       } else if (state === 'empty') ui.state.textContent = 'not loaded';
+      else if (state === 'ready' && chat.model) ui.state.textContent = `${modelLabel(chat.model)} · ready`;   // also when a load failed and the model stayed
     });
     on('progress', ({ progress, meter }) => {
       if (meter.fraction != null) ui.bar.style.width = `${(meter.fraction * 100).toFixed(1)}%`;

@@ -78,6 +78,22 @@ describe('tools/serve.mjs', () => {
   });
 });
 
+test('tools/serve.mjs --root DIR: the banner offers the chat page only where there is one', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pldr-serve-'));
+  try {
+    writeFileSync(join(dir, 'config.json'), readFileSync(join(ROOT, 'models/pldr-tiny/config.json')));
+    const r = spawnSync(process.execPath, [join(ROOT, 'tools/serve.mjs'), '--root', dir, '--port', '0', '--quiet'], { encoding: 'utf8', timeout: 3000 });
+    assert.match(r.stdout, /serving /);
+    assert.doesNotMatch(r.stdout, /Open +http/, 'no page is advertised that is not there');
+    assert.match(r.stdout, /There is no chat page here \(no web\/index\.html\)/);
+    assert.match(r.stdout, /This folder is a model: load it in a chat page by its address, http:\/\/localhost:\d+\//);
+    const repo = spawnSync(process.execPath, [join(ROOT, 'tools/serve.mjs'), '--port', '0', '--quiet'], { encoding: 'utf8', timeout: 3000 });
+    assert.match(repo.stdout, /Open +http:\/\/localhost:\d+\/web\//);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 describe('ui text helpers', () => {
   test('errors read in plain words, naming the file', () => {
     const notFound = explainError(new LoadError('E_NOT_FOUND', 'http://x/m/config.json: HTTP 404', { file: 'config.json' }));

@@ -3,12 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './helpers/engines.mjs';
 import { readF32 } from './helpers/files.mjs';
 import { maxDiff } from './helpers/numeric.mjs';
+import { skipUnlessCI } from './helpers/skip.mjs';
 
 const CLI = join(ROOT, 'js/cli.mjs');
 const TINY = join(ROOT, 'models/pldr-tiny');
@@ -116,4 +117,97 @@ test('--help works for every command; bad options fail with a clear message', ()
   const missing = pldr(['generate', '--ids', '3', '--model', join(ROOT, 'nowhere')]);
   assert.equal(missing.code, 1);
   assert.match(missing.err, /config\.json/);
+});
+
+// --- issue 12: commands at the chat prompt, typing while an answer streams, flags in messages,
+// suggestions, plain-text tokenize, sizes in SI units, the model's name in the banner ----------
+
+test('chat: /help and unknown slash commands are not sent to the model; //text is', () => {
+  const r = pldr(['chat', '--greedy', '--max-tokens', '6'], 'Hello\n/help\n/stast\n/frobnicate now\n//slash\n/reset\n');
+  assert.equal(r.code, 0, r.err);
+  const lines = r.out.trim().split('\n');
+  assert.match(r.out, /commands:\n {2}\/help {18}these commands\n/);
+  assert.match(r.out, /unknown command \/stast — did you mean \/stats\?/);
+  assert.match(r.out, /unknown command \/frobnicate \(\/help lists them; start a line with \/\/ to send it as text\)/);
+  assert.equal(lines.at(-1), '(new conversation)');
+  // two replies: "Hello" and "/slash"; the commands made none
+  const replies = lines.filter((l) => !/^(commands:| {2}|unknown command|\(new conversation\))/.test(l));
+  assert.equal(replies.length, 2, r.out);
+});
+
+test('flags, not API names, in messages; negative values are values; typos get a suggestion', () => {
+  const neg = pldr(['generate', '--ids', '3', '--temperature', '-1']);
+  assert.equal(neg.code, 1);
+  assert.doesNotMatch(neg.err, /ambiguous/);
+  assert.match(neg.err, /^pldr: invalid --temperature -1: must be ≥ 0/);
+  assert.match(pldr(['generate', '--ids', '3', '--top-p', '7']).err, /invalid --top-p 7: must be in \(0, 1\]/);
+  assert.match(pldr(['generate', '--ids', '3', '--frequency-penalty', '-3']).err, /invalid --frequency-penalty -3: must be in \[-2, 2\]/);
+  assert.match(pldr(['generate', '--ids', '3', '--max-tokens', '-5']).err, /--max-tokens -5: expected at least 1/);
+  assert.match(pldr(['generate', '--ids', '3', '--context', '5000']).err, /--context 5000 is larger than the model's context/);
+  assert.doesNotMatch(pldr(['generate', '--ids', '3', '--top-p', '7']).err, /topP/);
+  assert.match(pldr(['genrate']).err, /unknown command "genrate" — did you mean "generate"\?/);
+  assert.match(pldr(['generate', '--ids', '3', '--tempreture', '1']).err, /unknown option --tempreture \(did you mean --temperature\?\)/);
+  assert.match(pldr(['generate', '--ids']).err, /--ids needs a value/);
+  // a negative value where one is allowed works
+  const ok = pldr(['generate', '--ids', '3', '--max-tokens', '2', '--presence-penalty', '-0.5', '--json']);
+  assert.equal(ok.code, 0, ok.err);
+});
+
+test('tokenize: plain text lines in, one id array per line out; --decode takes lines of ids', () => {
+  const tokenizer = join(TINY, 'tokenizer.model');
+  const json = JSON.parse(pldr(['tokenize', '--tokenizer', tokenizer], '["Hello world", "The Python language is"]').out);
+  const lines = pldr(['tokenize', '--tokenizer', tokenizer], 'Hello world\r\nThe Python language is\n');
+  assert.equal(lines.code, 0, lines.err);
+  assert.deepEqual(lines.out.trim().split('\n').map((l) => JSON.parse(l)), json);
+  const back = pldr(['tokenize', '--tokenizer', tokenizer, '--decode'], `${json[0].join(' ')}\n${json[1].join(', ')}\n`);
+  assert.equal(back.out, 'Hello world\nThe Python language is\n');
+  assert.match(pldr(['tokenize', '--decode'], 'x y\n').err, /line 1: "x y" is not token ids/);
+  assert.deepEqual(JSON.parse(pldr(['tokenize', '--lines'], '["a"]\n').out), JSON.parse(pldr(['tokenize'], '["[\\"a\\"]"]').out)[0],
+    '--lines reads JSON-looking text as text');
+});
+
+test('sizes are SI everywhere (MB = 10^6 bytes), as the page shows them', () => {
+  const r = pldr(['inspect', TINY]);
+  const shards = readdirSync(TINY).filter((f) => f.endsWith('.safetensors')).reduce((n, f) => n + statSync(join(TINY, f)).size, 0);
+  assert.match(r.out, new RegExp(`files +4 shard\\(s\\), ${(shards / 1e6).toFixed(1)} MB`));
+  assert.match(r.out, /decoder\.embedding\.weight +F32 +\[8000, 256\] +8\.19 MB/, '8000 × 256 × 4 bytes = 8.19 MB');
+  assert.doesNotMatch(r.out, /KiB|MiB/);
+});
+
+const pythonMissing = skipUnlessCI(spawnSync('python3', ['--version']).status === 0 ? false : 'python3 not installed');
+
+test('chat in a terminal: the banner names the model; keys typed while an answer streams stay out of it', { skip: pythonMissing }, () => {
+  // a pseudo-terminal: the chat sees a TTY, as it does for a person
+  const script = `
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp('node', ['node', ${JSON.stringify(CLI)}, 'chat', '--greedy', '--max-tokens', '300', '--repetition-penalty', '1', '--no-progress'])
+out = b''
+def read_until(done, seconds):
+    global out
+    end = time.time() + seconds
+    while time.time() < end and not done():
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try: out += os.read(fd, 65536)
+            except OSError: break
+read_until(lambda: b'> ' in out, 60)
+os.write(fd, b'Once upon a time, in a small village by the sea,\\r')
+mark = len(out)
+read_until(lambda: len(out) > mark + 120, 60)
+os.write(fd, b'xyzzy')
+read_until(lambda: out.count(b'> ') >= 2 and out.rstrip().endswith(b'xyzzy'), 90)
+os.write(fd, b'\\x15/exit\\r')
+read_until(lambda: False, 3)
+sys.stdout.buffer.write(out)
+`;
+  const r = spawnSync('python3', ['-c', script], { encoding: 'utf8', timeout: 180_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const screen = r.stdout.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '');
+  assert.match(screen, /^pldr-tiny · weights f32 · G-cache first\. Ctrl-C stops an answer; \/help lists the commands\./m);
+  const answer = screen.slice(screen.indexOf('by the sea,') + 11, screen.indexOf('[prefill'));
+  assert.ok(answer.length > 200, `the answer streamed (${answer.length} characters)`);
+  assert.doesNotMatch(answer, /xyzzy/, 'the keys typed meanwhile are not in the answer');
+  assert.match(screen.slice(screen.indexOf('[prefill')), /\n> xyzzy/, 'they wait at the next prompt');
 });

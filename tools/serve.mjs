@@ -222,6 +222,29 @@ function parseArgs(argv) {
   return o;
 }
 
+/**
+ * What the server offers, said truly: the chat page when the folder has one; otherwise what the
+ * folder is (a model folder loads in a chat page served elsewhere, by its URL).
+ * @param {{url: string, root: string}} server @param {string} page @returns {Promise<string>}
+ */
+export async function banner(server, page) {
+  const has = async (path) => (await stat(join(server.root, path)).catch(() => null))?.isFile() ?? false;
+  const lines = [`PLDR-LLM dev server — serving ${server.root}`, ''];
+  if (await has(join(page, 'index.html'))) {
+    lines.push(`Open  ${new URL(page, server.url).href}`);
+  } else {
+    lines.push(`There is no chat page here (no ${page.replace(/\/?$/, '/')}index.html): the files are served as they are.`);
+    if (await has('config.json')) {
+      lines.push('', `This folder is a model: load it in a chat page by its address, ${server.url}`,
+        `  (the page's model field, or ?model=${server.url} — e.g. make serve in the repository, then`,
+        `  http://localhost:8080/web/?model=${server.url}; it asks before loading from another port)`);
+    }
+  }
+  lines.push('', 'Ctrl-C stops it.');
+  const rule = '─'.repeat(Math.max(40, ...lines.map((l) => l.length + 4)));
+  return `${rule}\n${lines.map((l) => (l ? `  ${l}` : '')).join('\n')}\n${rule}`;
+}
+
 async function main() {
   let o;
   try {
@@ -248,9 +271,7 @@ async function main() {
       console.error(`serve: port ${port} is in use, trying ${port + 1}`);
     }
   }
-  const page = new URL(o.page, server.url).href;
-  const rule = '─'.repeat(Math.max(40, page.length + 10));
-  console.log(`${rule}\n  PLDR-LLM dev server — serving ${server.root}\n\n  Open  ${page}\n\n  Ctrl-C stops it.\n${rule}`);
+  console.log(await banner(server, o.page));
   const stop = () => server.close().then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

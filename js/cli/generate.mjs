@@ -1,10 +1,9 @@
 // pldr generate: one completion, streamed to stdout (or one JSON object with --json).
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { PLDR } from '../pldr.js';
 import { PldrError } from '../errors.js';
 import { progressBar } from './progress.mjs';
-import { MODEL_HELP, MODEL_OPTIONS, SAMPLING_HELP, SAMPLING_OPTIONS, loadOptions, parseIds, samplingOptions } from './options.mjs';
+import { MODEL_HELP, MODEL_OPTIONS, SAMPLING_HELP, SAMPLING_OPTIONS, loadOptions, parseCommandLine, parseIds, samplingOptions } from './options.mjs';
 
 export const help = `usage: pldr generate [--prompt TEXT | --ids 12,345,6] [options]
 
@@ -18,11 +17,8 @@ ${SAMPLING_HELP}`;
 
 /** @param {string[]} argv */
 export async function run(argv) {
-  const { values } = parseArgs({
-    args: argv, strict: true,
-    options: { prompt: { type: 'string' }, ids: { type: 'string' }, json: { type: 'boolean', default: false },
-      'dump-logits': { type: 'string' }, ...MODEL_OPTIONS, ...SAMPLING_OPTIONS },
-  });
+  const { values } = parseCommandLine(argv, { prompt: { type: 'string' }, ids: { type: 'string' }, json: { type: 'boolean', default: false },
+    'dump-logits': { type: 'string' }, ...MODEL_OPTIONS, ...SAMPLING_OPTIONS });
   if ((values.prompt === undefined) === (values.ids === undefined)) {
     throw new PldrError('E_OPTION', 'give exactly one of --prompt TEXT or --ids LIST (see --help)');
   }

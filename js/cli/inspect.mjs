@@ -1,7 +1,8 @@
 // pldr inspect DIR|URL: what a model folder holds and what is wrong with it, without loading it.
-import { parseArgs } from 'node:util';
 import { inspectModel } from '../loading/inspect.js';
 import { PldrError } from '../errors.js';
+import { formatBytes } from '../ui/stats-text.js';
+import { parseCommandLine } from './options.mjs';
 
 export const help = `usage: pldr inspect DIR|URL [--json]
 
@@ -11,8 +12,6 @@ wrong shapes, unknown dtypes, manifest mismatches, tokenizer/config disagreement
 read. Exit code 0 when no problem was found, 1 otherwise.
   --json                 print the report as JSON
 `;
-
-const MB = 1024 * 1024;
 
 /**
  * What config.json says, as the runtime read it (report.hparams: Hugging Face names, whichever
@@ -34,7 +33,7 @@ function summary(hp, config) {
 
 /** @param {string[]} argv */
 export async function run(argv) {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseCommandLine(argv, { json: { type: 'boolean', default: false } }, { allowPositionals: true });
   if (positionals.length !== 1) throw new PldrError('E_OPTION', 'give one model folder (DIR or URL); see --help');
   const { SentencePieceTokenizer } = await import('../tokenizer/tokenizer.js');
   const report = await inspectModel(positionals[0], { tokenizer: (b) => SentencePieceTokenizer.fromBytes(b) });
@@ -46,10 +45,10 @@ export async function run(argv) {
   for (const [k, v] of summary(report.hparams, report.config)) out.push(`  ${k.padEnd(14)} ${v}`);
   out.push(`  tokenizer      ${report.tokenizer ? `${report.tokenizer.pieces ?? '?'} pieces` : 'missing'}`);
   out.push(`  parameters     ${report.parameters.toLocaleString('en-US')}`);
-  out.push(`  files          ${report.files.length} shard(s), ${(report.bytes / MB).toFixed(1)} MB`);
+  out.push(`  files          ${report.files.length} shard(s), ${formatBytes(report.bytes)}`);
   out.push('', 'tensors:');
   for (const t of report.tensors) {
-    out.push(`  ${t.name.padEnd(64)} ${t.dtype.padEnd(5)} [${t.shape.join(', ')}]`.padEnd(100) + ` ${(t.bytes / 1024).toFixed(1)} KiB  ${t.file}`);
+    out.push(`  ${t.name.padEnd(64)} ${t.dtype.padEnd(5)} [${t.shape.join(', ')}]`.padEnd(100) + ` ${formatBytes(t.bytes).padStart(8)}  ${t.file}`);
   }
   out.push('', report.problems.length ? `${report.problems.length} problem(s):` : 'no problems found');
   for (const p of report.problems) out.push(`  - ${p}`);

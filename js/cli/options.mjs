@@ -5,7 +5,10 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { PldrError } from '../errors.js';
+import { validateSampling } from '../generation/sampler.js';
+import { didYouMean } from './suggest.mjs';
 import { DEFAULT_LOAD, DEFAULT_MAX_TOKENS, DEFAULT_MODEL_URL, DEFAULT_SAMPLING as S, GCACHE_MODES, WEIGHT_FORMATS } from '../defaults.js';
 
 /** The npm package that holds the default model (js/defaults.js looks for it beside pldr-web). */
@@ -96,6 +99,55 @@ function number(values, name, integer = false) {
   return v;
 }
 
+/** The flag of each option name the API uses (the engine's messages name those). */
+const FLAGS = { maxTokens: '--max-tokens', temperature: '--temperature', topK: '--top-k', topP: '--top-p', minP: '--min-p',
+  repetitionPenalty: '--repetition-penalty', frequencyPenalty: '--frequency-penalty', presencePenalty: '--presence-penalty',
+  seed: '--seed', stop: '--stop', contextLength: '--context', gcache: '--gcache', quant: '--quant' };
+
+/**
+ * An E_OPTION message of the API in the words of the command line: its option names become
+ * flags ("invalid topP 7" → "invalid --top-p 7"). @param {string} message @returns {string}
+ */
+export function withFlags(message) {
+  return message.replace(/\b(invalid |unknown option "?)?(maxTokens|temperature|topK|topP|minP|repetitionPenalty|frequencyPenalty|presencePenalty|seed|stop|contextLength|gcache|quant)\b/g,
+    (whole, before = '', name) => (before || name === 'contextLength' ? `${before}${FLAGS[name]}` : whole));
+}
+
+/**
+ * node:util parseArgs with the command line's own messages: a negative number after a flag is
+ * its value (--temperature -1, not an unknown option "-1"), an unknown flag gets a suggestion,
+ * a flag without its value says so.
+ * @param {string[]} argv @param {Record<string, {type: 'string'|'boolean', default?: any, multiple?: boolean}>} options
+ * @param {{allowPositionals?: boolean}} [extra] @returns {{values: Record<string, any>, positionals: string[]}}
+ */
+export function parseCommandLine(argv, options, { allowPositionals = false } = {}) {
+  const args = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].startsWith('--') ? argv[i].slice(2) : null;
+    if (name && options[name]?.type === 'string' && /^-(\d|\.\d|Infinity)/.test(argv[i + 1] ?? '')) args.push(`${argv[i]}=${argv[++i]}`);
+    else args.push(argv[i]);
+  }
+  try {
+    return /** @type {any} */ (parseArgs({ args, options, strict: true, allowPositionals }));
+  } catch (err) {
+    const e = /** @type {any} */ (err);
+    const flag = /'(-{1,2}[^'\s]+)/.exec(e.message)?.[1] ?? '';
+    const flags = Object.keys(options).map((o) => `--${o}`);
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      throw new PldrError('E_OPTION', `unknown option ${flag}${didYouMean(flag, flags)}; see --help`);
+    }
+    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      const option = /--([\w-]+)/.exec(e.message)?.[1];
+      throw new PldrError('E_OPTION', option && options[option]?.type === 'boolean'
+        ? `--${option} takes no value` : `${option ? `--${option}` : flag} needs a value`);
+    }
+    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      throw new PldrError('E_OPTION', `unexpected argument ${/'([^']*)'/.exec(e.message)?.[1] ?? ''} (options start with --; see --help)`);
+    }
+    throw err;
+  }
+}
+
 /** PLDR.load options from parsed values. */
 export function loadOptions(values) {
   return {
@@ -115,9 +167,12 @@ function downloadCacheDir(model) {
   return dir;
 }
 
-/** generate()/respond() options from parsed values. */
+/**
+ * generate()/respond() options from parsed values, checked as the engine checks them (before a
+ * model is loaded for nothing), with messages that name the flags.
+ */
 export function samplingOptions(values) {
-  return {
+  const o = {
     maxTokens: number(values, 'max-tokens', true),
     temperature: values.greedy ? 0 : number(values, 'temperature'),
     topK: number(values, 'top-k', true), topP: number(values, 'top-p'), minP: number(values, 'min-p'),
@@ -125,6 +180,13 @@ export function samplingOptions(values) {
     presencePenalty: number(values, 'presence-penalty'), seed: number(values, 'seed', true),
     stop: values.stop,
   };
+  if (o.maxTokens !== undefined && o.maxTokens < 1) throw new PldrError('E_OPTION', `--max-tokens ${o.maxTokens}: expected at least 1`);
+  try {
+    validateSampling(o);
+  } catch (err) {
+    throw new PldrError('E_OPTION', withFlags(/** @type {Error} */ (err).message));
+  }
+  return o;
 }
 
 /** "12,345,6" → [12, 345, 6] */

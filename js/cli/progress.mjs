@@ -1,6 +1,6 @@
-// A one-line download progress bar on stderr (only when stderr is a terminal).
-
-const MB = 1024 * 1024;
+// A one-line download progress bar on stderr (only when stderr is a terminal). Sizes in SI units
+// (MB = 10^6 bytes), as everywhere in the runtime (js/ui/stats-text.js formatBytes).
+import { formatBytes } from '../ui/stats-text.js';
 
 /** @param {NodeJS.WriteStream} [stream] @returns {(p: import('../loading/loader.js').LoadProgress) => void} */
 export function progressBar(stream = process.stderr) {
@@ -14,10 +14,10 @@ export function progressBar(stream = process.stderr) {
     last = now;
     const frac = p.total ? Math.min(1, p.loaded / p.total) : 0;
     const width = 24, filled = Math.round(frac * width);
-    const speed = p.loaded / MB / Math.max((now - start) / 1000, 1e-3);
-    const eta = p.total && speed > 0 ? (p.total - p.loaded) / MB / speed : 0;
+    const speed = p.loaded / Math.max((now - start) / 1000, 1e-3);   // bytes/s
+    const eta = p.total && speed > 0 ? (p.total - p.loaded) / speed : 0;
     const line = `loading [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ` +
-      `${(p.loaded / MB).toFixed(1)}/${p.total ? (p.total / MB).toFixed(1) : '?'} MB ${speed.toFixed(1)} MB/s` +
+      `${formatBytes(p.loaded)} of ${p.total ? formatBytes(p.total) : '?'} ${formatBytes(speed)}/s` +
       (done ? '' : ` ${eta.toFixed(0)}s left`) + (p.fromCache ? ' (cache)' : '');
     stream.write(`\r${line}\x1b[K${done ? '\n' : ''}`);
   };
