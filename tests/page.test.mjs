@@ -156,12 +156,13 @@ describe('chat page: issue 12', { skip }, () => {
       }
       assert.match(await p.locator('#status').innerText(), /pldr-tiny is still loaded and ready/);
       await screenshot(p, 'page-failed-load-kept');
-      // cancelled: another format of the same model, stopped at once
-      await p.locator('#model-choice').selectOption('default');
-      await p.locator('#quant').selectOption('q8');
+      // cancelled: a model whose server is slow to answer, stopped while it loads
+      await p.route('**/slow-model/**', async (route) => { await new Promise((r) => setTimeout(r, 20_000)); await route.abort().catch(() => {}); });
+      await p.locator('#model-url').fill(url('slow-model/'));
       await p.locator('#load').click();
       await p.locator('#cancel-load').click();
       await waitReady(p, watch);
+      assert.match(await p.locator('#status').innerText(), /Loading cancelled\. pldr-tiny is still loaded and ready/);
       assert.match(await p.locator('#model-pill').innerText(), /pldr-tiny · f32/);
       // the conversation goes on where it was, in the model that stayed
       const second = await ask(p, 'Tell me about the sea.');
