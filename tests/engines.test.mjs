@@ -195,6 +195,7 @@ for (const engine of ENGINE_NAMES) {
       try {
         await b.reload();
         await waitReady();
+        await b.click('#new-chat');   // the reload reopened the conversation on screen: start afresh
         await settings(GREEDY, 'chat');
         const reply = await ask(QUESTION);
         assert.equal(reply.state, 'done', b.log());

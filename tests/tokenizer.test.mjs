@@ -459,7 +459,8 @@ test('cli: encodes and decodes JSON arrays like the library', () => {
 test('cli: bad input exits 1 with a message on stderr', () => {
   const model = join(FIXTURES, 'pldr-tiny/tokenizer.model');
   const cases = [
-    [['--tokenizer', model], 'not json', /not JSON/],
+    // (text that is not JSON is read as lines of text: tests/cli.test.mjs)
+    [['--tokenizer', model, '--decode'], 'not ids', /line 1: "not ids" is not token ids/],
     [['--tokenizer', model], '{"text": "a"}', /array of strings/],
     [['--tokenizer', model], '["a", 3]', /item 1/],
     [['--tokenizer', model, '--decode'], '[["a"]]', /array of id arrays/],

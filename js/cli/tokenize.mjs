@@ -48,14 +48,14 @@ async function readStdin() {
 }
 
 /**
- * The input as JSON when it is JSON (and --lines is not given), else as lines.
+ * The input as JSON when it is a JSON array or object (and --lines is not given), else as lines.
  * @param {string} text @param {boolean} lines @returns {{json: unknown} | {lines: string[]}}
  */
 function parseInput(text, lines) {
-  if (!lines && /^\s*\[/.test(text)) {
+  if (!lines && /^\s*[[{]/.test(text)) {
     try {
       return { json: JSON.parse(text) };
-    } catch { /* not JSON after all: text lines that start with "[" */ }
+    } catch { /* not JSON after all: text lines that start with "[" or "{" */ }
   }
   const list = text.split('\n').map((l) => l.replace(/\r$/, ''));
   if (list.at(-1) === '') list.pop();   // the newline that ends the last line
