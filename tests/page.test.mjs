@@ -421,6 +421,7 @@ describe('chat page: issue 12', { skip }, () => {
       await p.reload();
       await waitReady(p, watch);
       await p.locator('#history-list li[data-id="evil"] .open').click();
+      await p.locator('.msg.assistant').first().waitFor();
       const dom = await p.evaluate(() => {
         const log = /** @type {HTMLElement} */ (document.getElementById('log'));
         const shown = [...log.querySelectorAll('.msg, .doc')];
@@ -587,6 +588,7 @@ describe('chat page: issue 12', { skip }, () => {
         await p.reload();
         await waitReady(p, watch);
         await p.locator(`#history-list li[data-id="${id}"] .open`).click();
+        await p.waitForFunction((c) => document.querySelector(`#history-list li[data-id="${c}"]`)?.getAttribute('aria-current') === 'true', id);
         if (name === 'with') {
           await p.waitForFunction((c) => document.body.dataset.cachesRestored?.startsWith(`${c}:`), id, { timeout: 30_000 }).catch(async (err) => {
             assert.fail(`${err.message}: ${await p.locator('#status').innerText()} | ${(await p.locator('.divider').allTextContents()).join(' | ')}\n${watch.dump()}`);
@@ -721,6 +723,7 @@ describe('chat page: issue 12', { skip }, () => {
           await waitReady(p, watch);
           if (name === 'phone') await p.locator('#history-toggle').click();
           await p.locator('#history-list li[data-id="shot"] .open').click();
+          await p.locator('.code pre').waitFor();
           await set(p, 'maxTokens', '99999');
           await set(p, 'quant', 'q4');
           await p.waitForTimeout(300);   // the drawer closed
