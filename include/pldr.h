@@ -46,7 +46,7 @@
  * any time: the read-only model queries (pldr_model_vocab_size, _gcache_mode, _gcache, _anet_runs,
  * ...), pldr_status_name, pldr_version. Not safe concurrently with anything else on the same model
  * or its sessions: the calls that change the model (pldr_model_set_hparam*, _alloc, _upload_*,
- * _check_tensor, _finalize, _set_gcache, _compute_gcache, _free). pldr_session_new writes the
+ * _check_tensor, _finalize, _set_gcache, _compute_gcache, _memory_needed, _free). pldr_session_new writes the
  * model's error message when it fails, so two threads creating sessions of one model at once may
  * read each other's message. Separate models share nothing (a constant table of half-precision
  * values is built, thread-safely, by the first pldr_model_new).
@@ -320,6 +320,22 @@ pldr_session_params pldr_session_default_params(void);
 pldr_session_params *pldr_session_default_params_by_ref(void); /* free with pldr_session_params_free */
 void pldr_session_params_free(pldr_session_params *params);
 size_t pldr_session_params_size(void);
+
+/* The memory this model and a session of it will allocate, before any of it is: *weights for the
+ * model (each matrix in the weight format of its params as if its upload were float — one
+ * uploaded already quantized keeps its own, smaller format —, everything else float32, the RoPE
+ * table, the G-cache) and *session at most for one session of params->context_length (params NULL
+ * or context 0: max_position_embeddings): its KV-cache, activations, scratch, the kernels' work
+ * memory and, where its G-cache mode runs the A-net, a G-cache of its own and the A-net's work
+ * space (not the caller's all_logits). Bytes as doubles: exact, and said even when no 32-bit size
+ * could hold them (INFINITY past 2^64), so that a caller can refuse a model that cannot fit
+ * before reading its weights. Works before pldr_model_alloc — it validates the hyperparameters
+ * as pldr_model_alloc would and allocates nothing large; the model is left as it was — and after.
+ * Returns PLDR_OK; a failure (PLDR_ERR_BAD_CONFIG and the others of pldr_model_alloc,
+ * PLDR_ERR_INVALID_ARGUMENT for a context outside 1..max_position_embeddings) writes nothing.
+ * pldr_model_alloc and pldr_session_new refuse (PLDR_ERR_OUT_OF_MEMORY, with the sizes) what no
+ * size_t of this build holds: more than 4 GiB in WebAssembly. */
+int pldr_model_memory_needed(pldr_model *model, const pldr_session_params *params, double *weights, double *session);
 
 /* A new session on a finalized model; params may be NULL. Returns NULL on failure, with the
  * reason in pldr_model_error(model). The model must outlive the session. */

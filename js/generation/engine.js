@@ -9,7 +9,8 @@ import { checkMessages, makeTemplate, renderMessages } from './chat-template.js'
 import { Conversation } from './conversation.js';
 import { DEFAULT_LOAD, DEFAULT_MAX_TOKENS, DEFAULT_SAMPLING, GCACHE_MODES, WEIGHT_FORMATS } from '../defaults.js';
 import { Generation, checkGenerateOptions } from './generation.js';
-import { modelSink } from '../runtime/model.js';
+import { Model, modelSink } from '../runtime/model.js';
+import { checkModelMemory } from '../runtime/memory.js';
 import { PldrError } from '../errors.js';
 import { generateTokens } from './token-loop.js';
 import { loadModel } from '../loading/loader.js';
@@ -77,15 +78,18 @@ export class PLDR {
     options = checkLoadOptions(options);
     const rt = await createRuntime({ wasmUrl: options.wasmUrl });
     const gcache = options.gcache ?? DEFAULT_LOAD.gcache;
-    const sink = modelSink(rt, { gcache: gcache === 'empty' ? 'first' : gcache, quant: options.quant ?? DEFAULT_LOAD.quant });
-    const configure = sink.configure;
-    sink.configure = (config) => { // before any shard is downloaded
-      options.onConfig?.(config);   // e.g. the worker frees the model it holds when both would not fit
-      configure(config);
-      checkContextLength(options.contextLength, /** @type {any} */ (sink.model).contextMax);
-    };
+    const modelOptions = { gcache: gcache === 'empty' ? 'first' : gcache, quant: options.quant ?? DEFAULT_LOAD.quant };
+    const sink = modelSink(rt, { ...modelOptions, beforeAlloc: (model, config) => { // right after config.json: before any shard
+      options.onConfig?.(config); // e.g. the worker frees the model it holds when both would not fit
+      model.memoryNeeded(); // checks config.json as allocating would (E_CONFIG)
+      checkContextLength(options.contextLength, model.contextMax);
+      checkModelMemory(model, { contextLength: options.contextLength, quant: modelOptions.quant,
+        others: () => Object.fromEntries(WEIGHT_FORMATS.map((quant) =>
+          [quant, Model.memoryNeeded(rt, config, { ...modelOptions, quant }, options.contextLength).weights])) });
+    } });
     const loaded = await loadModel(source, sink, options).catch((err) => {
-      throw err?.code === 'E_SINK' && err.cause?.code === 'E_OPTION' ? err.cause : err; // an option, not the folder, is wrong
+      const cause = err?.code === 'E_SINK' ? err.cause : null; // an option, or the memory, not the folder, is wrong
+      throw cause?.code === 'E_OPTION' || cause?.memory ? cause : err;
     });
     const model = /** @type {import('../runtime/model.js').Model} */ (sink.model);
     try {

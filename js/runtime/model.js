@@ -41,11 +41,36 @@ function checkOption(name, allowed, value) {
 export class Model {
   /**
    * Creates a model from a parsed config.json (Hugging Face or native names) and allocates it.
+   * `beforeAlloc` runs between the two, when nothing large is allocated yet (the memory check of
+   * PLDR.load: memoryNeeded() works then); what it throws frees the model.
    * @param {Runtime} rt
    * @param {Record<string, unknown>} config
-   * @param {{gcache?: GcacheMode, quant?: WeightFormat}} [options]
+   * @param {{gcache?: GcacheMode, quant?: WeightFormat, beforeAlloc?: (model: Model, config: Record<string, unknown>) => void}} [options]
    */
   static create(rt, config, options = {}) {
+    const model = Model.#configured(rt, config, options);
+    try {
+      options.beforeAlloc?.(model, config);
+      model.#check(rt.x.pldr_model_alloc(model.handle), '');
+    } catch (err) {
+      model.free();
+      throw err;
+    }
+    return model;
+  }
+
+  /**
+   * What a model of `config` would need (memoryNeeded) with these options, without creating it.
+   * @param {Runtime} rt @param {Record<string, unknown>} config
+   * @param {{gcache?: GcacheMode, quant?: WeightFormat}} options @param {number} [contextLength]
+   */
+  static memoryNeeded(rt, config, options, contextLength) {
+    const model = Model.#configured(rt, config, options);
+    try { return model.memoryNeeded(contextLength); } finally { model.free(); }
+  }
+
+  /** A new model handle with config.json applied, not allocated. */
+  static #configured(rt, config, options) {
     const mode = checkOption('G-cache mode', GCACHE_MODES, options.gcache ?? 'first');
     const format = checkOption('weight format', WEIGHT_FORMATS, options.quant ?? 'f32');
     if (!config || typeof config !== 'object' || Array.isArray(config)) {
@@ -56,7 +81,6 @@ export class Model {
     const model = new Model(rt, handle);
     try {
       model.#applyConfig(config);
-      model.#check(rt.x.pldr_model_alloc(handle), '');
     } catch (err) {
       model.free();
       throw err;
@@ -329,6 +353,31 @@ export class Model {
   /** Milliseconds spent computing G with the A-net (all runs). */
   get anetMs() { return this.rt.x.pldr_model_anet_ms(this.handle); }
 
+  /**
+   * The bytes of WebAssembly memory this model and one session of it will allocate
+   * (pldr_model_memory_needed): `weights` (every matrix in the model's weight format, as from a
+   * float folder; an already quantized one is smaller), `session` at most for a session of
+   * `contextLength` (default max_position_embeddings). Works before the model is allocated (it
+   * then checks the config as allocation would, throwing E_CONFIG) and after.
+   * @param {number} [contextLength] @returns {{weights: number, session: number}}
+   */
+  memoryNeeded(contextLength) {
+    const { rt } = this;
+    if (typeof rt.x.pldr_model_memory_needed !== 'function') {
+      throw new EngineError('E_WASM', 'this pldr.wasm has no pldr_model_memory_needed: serve the pldr.wasm built from the same sources (make)');
+    }
+    const out = rt.malloc(16); // double weights, session
+    try {
+      const rc = rt.withParams('session', { context_length: contextLength ?? 0 },
+        (p) => rt.x.pldr_model_memory_needed(this.handle, p, out, out + 8));
+      this.#check(rc, 'config.json');
+      const f64 = new Float64Array(rt.x.memory.buffer, out, 2);
+      return { weights: f64[0], session: f64[1] };
+    } finally {
+      rt.free(out);
+    }
+  }
+
   /** @param {string} key any accepted config name @returns {number} NaN when unset */
   hparam(key) { return this.rt.withStrings([key], (k) => this.rt.x.pldr_model_hparam(this.handle, k)); }
 
@@ -346,7 +395,7 @@ export class Model {
 /**
  * The loader's TensorSink over a Model: configure() creates it from config.json, begin() streams
  * each tensor straight into WebAssembly memory, finish() finalizes, abort() frees everything.
- * @param {Runtime} rt @param {{gcache?: GcacheMode, quant?: WeightFormat}} [options]
+ * @param {Runtime} rt @param {{gcache?: GcacheMode, quant?: WeightFormat, beforeAlloc?: (model: Model, config: Record<string, unknown>) => void}} [options]
  */
 export function modelSink(rt, options = {}) {
   const sink = {

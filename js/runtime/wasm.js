@@ -52,6 +52,9 @@ export class Runtime {
 
   /** @param {number} bytes @returns {number} pointer; throws when out of memory */
   malloc(bytes) {
+    // malloc takes a 32-bit size_t: a larger count would wrap to a smaller allocation
+    if (!(Number.isSafeInteger(bytes) && bytes >= 0)) throw new EngineError('PLDR_ERR_INVALID_ARGUMENT', `cannot allocate ${bytes} bytes`);
+    if (bytes > 0xffffffff) throw new EngineError('PLDR_ERR_OUT_OF_MEMORY', `cannot allocate ${bytes} bytes: more than the 4 GiB WebAssembly memory holds`);
     const ptr = this.x.malloc(Math.max(1, bytes)) >>> 0; // pointers past 2 GiB are negative i32s
     if (!ptr) throw new EngineError('PLDR_ERR_OUT_OF_MEMORY', `out of WebAssembly memory allocating ${bytes} bytes`);
     return ptr;

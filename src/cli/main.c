@@ -1,5 +1,6 @@
 /* main.c — the native command line: the same C as the WebAssembly module, for tests and
  * benchmarks. `pldr-native generate|eval|bench --help`. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "bench.h"
 #include "load.h"
 #include "pldr.h"
+#include "../util/size.h"
 
 typedef struct {
     const char *model, *ids, *gcache, *gcache_file, *quant, *dump_logits, *dump_steps;
@@ -50,18 +52,19 @@ static int parse_options(int argc, char **argv, options *o) {
     return 0;
 }
 
+/* "1,2,3" into a malloc'd array (sized by counting the commas first: nothing to grow); the
+ * count, or -1 (nothing to free) when the list is not comma-separated ids in int32 range. */
 static int parse_ids(const char *s, int32_t **out) {
-    int cap = 16, n = 0;
-    int32_t *ids = malloc((size_t)cap * sizeof *ids);
+    size_t cap = 1;
+    for (const char *p = s; *p; p++) cap += *p == ',';
+    int32_t *ids = cap <= INT32_MAX ? calloc(cap, sizeof *ids) : NULL;
+    int n = 0;
     while (ids && *s) {
         char *end;
         long v = strtol(s, &end, 10);
-        if (end == s) { free(ids); return -1; }
-        if (n == cap) ids = realloc(ids, (size_t)(cap *= 2) * sizeof *ids);
-        if (!ids) return -1;
+        if (end == s || (*end && *end != ',') || v < INT32_MIN || v > INT32_MAX) { free(ids); return -1; }
         ids[n++] = (int32_t)v;
         s = *end == ',' ? end + 1 : end;
-        if (*end && *end != ',') { free(ids); return -1; }
     }
     *out = ids;
     return ids ? n : -1;
@@ -74,17 +77,28 @@ static int write_floats(const char *path, const float *x, size_t n) {
     return fclose(f) || w != n ? -1 : 0;
 }
 
+/* A file of float32 values into a malloc'd array; -1 (nothing to free) when it cannot be read or
+ * its length is not a multiple of 4. */
 static int read_floats(const char *path, float **out, size_t *n) {
+    *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *out = malloc((size_t)len + 1);
-    int ok = *out && len % 4 == 0 && fread(*out, 1, (size_t)len, f) == (size_t)len;
+    long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    int ok = len >= 0 && len % 4 == 0 && (unsigned long)len < SIZE_MAX && fseek(f, 0, SEEK_SET) == 0;
+    float *x = ok ? malloc((size_t)len + 1) : NULL;
+    ok = x && fread(x, 1, (size_t)len, f) == (size_t)len;
     fclose(f);
+    if (!ok) { free(x); return -1; }
+    *out = x;
     *n = (size_t)len / 4;
-    return ok ? 0 : -1;
+    return 0;
+}
+
+/* n × m floats as a byte count, or 0 when that does not fit a size_t */
+static size_t floats_bytes(size_t n, size_t m) {
+    int ok = 1;
+    size_t bytes = size_mul(size_mul(n, m, &ok), sizeof(float), &ok);
+    return ok ? bytes : 0;
 }
 
 static int gcache_mode(const char *s) {
@@ -145,8 +159,16 @@ static int cmd_generate(const options *o, pldr_model *m, const int32_t *prompt, 
     pldr_session *s = pldr_session_new(m, &sp);
     if (!s) { fprintf(stderr, "pldr-native: %s\n", pldr_model_error(m)); return 1; }
     int vocab = pldr_model_vocab_size(m), eos = pldr_model_eos_id(m), n_out = 0;
-    int32_t *out = malloc((size_t)(o->max_tokens + 1) * sizeof *out);
-    float *steps = o->dump_steps ? malloc((size_t)(o->max_tokens + 1) * vocab * sizeof(float)) : NULL;
+    size_t steps_bytes = floats_bytes((size_t)o->max_tokens + 1, (size_t)vocab);
+    int32_t *out = malloc(((size_t)o->max_tokens + 1) * sizeof *out);
+    float *steps = o->dump_steps && steps_bytes ? malloc(steps_bytes) : NULL;
+    if (!out || (o->dump_steps && !steps)) {
+        fprintf(stderr, "pldr-native: out of memory for %d tokens%s\n", o->max_tokens, o->dump_steps ? " and their logits" : "");
+        free(out);
+        free(steps);
+        pldr_session_free(s);
+        return 1;
+    }
     const char *stop = "length";
     int rc = pldr_session_prefill(s, prompt, n_prompt, NULL);
     while (!rc && n_out < o->max_tokens) {
@@ -184,7 +206,13 @@ static int cmd_eval(const options *o, pldr_model *m, const int32_t *ids, int n) 
     pldr_session *s = pldr_session_new(m, &sp);
     if (!s) { fprintf(stderr, "pldr-native: %s\n", pldr_model_error(m)); return 1; }
     int vocab = pldr_model_vocab_size(m);
-    float *logits = malloc((size_t)n * vocab * sizeof(float));
+    size_t bytes = floats_bytes((size_t)n, (size_t)vocab);
+    float *logits = bytes ? malloc(bytes) : NULL;
+    if (!logits) {
+        fprintf(stderr, "pldr-native: out of memory for the logits of %d tokens\n", n);
+        pldr_session_free(s);
+        return 1;
+    }
     int rc = pldr_session_prefill(s, ids, n, logits);
     if (rc) fprintf(stderr, "pldr-native: %s\n", pldr_session_error(s));
     size_t gn = pldr_model_gcache_count(m);

@@ -61,6 +61,10 @@ typedef struct pk_scratch {
 void *pk_scratch_reserve(pk_scratch *ws, size_t bytes);
 void pk_scratch_free(pk_scratch *ws);
 
+/* Bytes of ws that a matrix product over rows of at most `cols` values may reserve, in either
+ * kernel set, at most (a bound for what a session will hold). */
+uint64_t pk_scratch_bound(int cols);
+
 #define PK_DECLARE(prefix)                                                                        \
     /* Y[n][rows] = X[n][cols] · Wᵀ + bias (bias may be NULL; Y must not overlap X). For         \
      * Q8_0/Q4_0, X is quantized per block (pk_quantize_act) and the products are integer       \

@@ -7,19 +7,30 @@
 #include <string.h>
 
 #include "pldr.h"
+#include "../util/size.h"
 
 size_t pk_matrix_bytes(int format, int rows, int cols) {
-    size_t blocks = (size_t)rows * (size_t)((cols + PK_QBLOCK - 1) / PK_QBLOCK);
+    int ok = rows >= 0 && cols >= 0;
+    size_t blocks = size_mul((size_t)rows, ((size_t)cols + PK_QBLOCK - 1) / PK_QBLOCK, &ok), bytes;
     switch (format) {
-    case PLDR_DTYPE_F32: return (size_t)rows * (size_t)cols * sizeof(float);
-    case PLDR_DTYPE_Q8_0: return blocks * sizeof(block_q8_0);
-    case PLDR_DTYPE_Q4_0: return blocks * sizeof(block_q4_0);
+    case PLDR_DTYPE_F32: bytes = size_mul(size_mul((size_t)rows, (size_t)cols, &ok), sizeof(float), &ok); break;
+    case PLDR_DTYPE_Q8_0: bytes = size_mul(blocks, sizeof(block_q8_0), &ok); break;
+    case PLDR_DTYPE_Q4_0: bytes = size_mul(blocks, sizeof(block_q4_0), &ok); break;
     default: return 0;
     }
+    return ok ? bytes : 0;
+}
+
+/* kernels_simd.c packs panels of 8 rows of W [8][cols] (float32) and up to 64 tokens of
+ * activations at 96 bytes per block of 32 values (q8_0 / q4_0); kernels_ref.c reserves nothing. */
+uint64_t pk_scratch_bound(int cols) {
+    uint64_t panel = u64_mul(8 * sizeof(float), (uint64_t)cols);
+    uint64_t acts = u64_add(u64_mul(64 * 96, ((uint64_t)cols + PK_QBLOCK - 1) / PK_QBLOCK), 64);
+    return u64_add(panel > acts ? panel : acts, 16);
 }
 
 void *pk_scratch_reserve(pk_scratch *ws, size_t bytes) {
-    if (!ws) return NULL;
+    if (!ws || bytes > SIZE_MAX - 16) return NULL;
     if (bytes + 16 > ws->cap) {
         void *mem = malloc(bytes + 16);
         if (!mem) return NULL;

@@ -1,5 +1,6 @@
 /* hparams.c — hyperparameters by config.json name (Hugging Face and native names, spec §5). */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -320,10 +321,88 @@ static const char *missing_hparam(const pldr_hparams *hp) {
     return NULL;
 }
 
+/* Bounds of the hyperparameters, each with its reason. Every released transformer stays well inside
+ * them; they keep out configs whose sizes no 32-bit runtime could hold, or whose tensor table alone
+ * would cost seconds and gigabytes to build (a config.json is untrusted input). */
+#define MAX_LAYERS 1024         /* 8× the deepest released LLMs (~126 layers); names and the table */
+#define MAX_WIDTH 65536         /* hidden_size, intermediate_size, A_dff: a matrix row. The scalar
+                                   quantized kernel keeps a row of int8 activations on the stack (72 KiB
+                                   at this width, of WebAssembly's 1 MiB); the widest released FFN is 53248 */
+#define MAX_HEAD_DIM 1024       /* the A-net's metric and G_LM are dk×dk per head (released: 64) */
+#define MAX_A_BLOCKS 1024       /* num_reslayerA, num_denseA each (released: 8, 2); with the layers,
+                                   their product is bounded by MAX_TENSORS */
+#define MAX_VOCAB (1 << 24)     /* 64× the largest vocabularies (256k); ids stay exact in float32 */
+#define MAX_POSITIONS (1 << 20) /* the RoPE table [positions][dk/2] is built at load time */
+#define MAX_TENSORS 65536       /* entries of the tensor table (the released 110M has 690) */
+#define MAX_ELEMS INT32_MAX     /* elements of one tensor or work buffer: the kernels count them in int */
+
+/* Tensors the table will hold (tensors.c builds it in this order), in 64 bits. */
+static uint64_t tensor_count(const pldr_hparams *hp) {
+    uint64_t per_layer = 4 * 2 + 6 + 4;                            /* q, k, v, dense; FFN; 2 LayerNorms */
+    if (hp->custom_g == CUSTOM_G_NONE) {
+        uint64_t block = u64_add(u64_mul((uint64_t)hp->n_dense_a, 6), 2); /* GLUs and a LayerNorm */
+        per_layer = u64_add(per_layer, u64_add(5 + 2, u64_mul((uint64_t)hp->n_reslayer_a, block)));
+    }
+    uint64_t n = u64_add(3 + 2, u64_mul((uint64_t)hp->n_layers, per_layer)); /* embedding, LayerNorm, head */
+    return hp->custom_g == CUSTOM_G_NONE ? n : u64_add(n, 2);      /* past_G_values(_status) */
+}
+
+static int check_range(pldr_model *m, const char *name, int value, int max, const char *why) {
+    if (value <= max) return PLDR_OK;
+    return model_fail(m, PLDR_ERR_BAD_CONFIG, "%s %d is larger than this runtime's limit of %d (%s)", name, value, max, why);
+}
+
+static int check_ranges(pldr_model *m) {
+    const pldr_hparams *hp = &m->hp;
+    const struct { const char *name; int value, max; const char *why; } r[] = {
+        {"num_hidden_layers", hp->n_layers, MAX_LAYERS, "layers"},
+        {"hidden_size", hp->d_model, MAX_WIDTH, "the width of a matrix row"},
+        {"intermediate_size", hp->dff, MAX_WIDTH, "the width of a matrix row"},
+        {"A_dff", hp->a_dff, MAX_WIDTH, "the width of a matrix row"},
+        {"num_reslayerA", hp->n_reslayer_a, MAX_A_BLOCKS, "A-net residual blocks"},
+        {"num_denseA", hp->n_dense_a, MAX_A_BLOCKS, "A-net GLUs per block"},
+        {"vocab_size", hp->vocab, MAX_VOCAB, "token ids"},
+        {"max_position_embeddings", hp->max_pos, MAX_POSITIONS, "the RoPE table"},
+    };
+    for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
+        int rc = check_range(m, r[i].name, r[i].value, r[i].max, r[i].why);
+        if (rc) return rc;
+    }
+    return PLDR_OK;
+}
+
+/* Every tensor and work buffer has at most MAX_ELEMS elements, and the table at most MAX_TENSORS. */
+static int check_sizes(pldr_model *m) {
+    const pldr_hparams *hp = &m->hp;
+    uint64_t L = (uint64_t)hp->n_layers, D = (uint64_t)hp->d_model, dk = (uint64_t)hp->head_dim;
+    int anet = hp->custom_g == CUSTOM_G_NONE;
+    const struct { const char *what; uint64_t elems; } t[] = {
+        {"the embedding and final_layer [vocab_size][hidden_size]", u64_mul((uint64_t)hp->vocab, D)},
+        {"an FFN matrix [intermediate_size][hidden_size]", u64_mul((uint64_t)hp->dff, D)},
+        {"an attention matrix [hidden_size][hidden_size]", u64_mul(D, D)},
+        {"the A-net's work rows [hidden_size][A_dff]", anet ? u64_mul(D, (uint64_t)hp->a_dff) : 0},
+        {"the G-cache [layers][heads][head_dim][head_dim]", u64_mul(u64_mul(L, D), dk)},
+        {"decoder.past_G_values [layers][3][heads][head_dim][head_dim]", anet ? 0 : u64_mul(u64_mul(3 * L, D), dk)},
+        {"the RoPE table [max_position_embeddings][head_dim]", u64_mul((uint64_t)hp->max_pos, dk)},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (t[i].elems > MAX_ELEMS)
+            return model_fail(m, PLDR_ERR_BAD_CONFIG, "%s would hold %llu values, more than this runtime's limit of %d",
+                              t[i].what, (unsigned long long)t[i].elems, MAX_ELEMS);
+    uint64_t tensors = tensor_count(hp);
+    if (tensors > MAX_TENSORS)
+        return model_fail(m, PLDR_ERR_BAD_CONFIG, "this config describes %llu tensors (num_hidden_layers × num_reslayerA × "
+                          "num_denseA), more than this runtime's limit of %d", (unsigned long long)tensors, MAX_TENSORS);
+    return PLDR_OK;
+}
+
 int hparams_validate(pldr_model *m) {
     pldr_hparams *hp = &m->hp;
     const char *missing = missing_hparam(hp);
     if (missing) return model_fail(m, PLDR_ERR_BAD_CONFIG, "config is missing %s", missing);
+    if (hp->custom_g != CUSTOM_G_NONE) hp->n_reslayer_a = hp->n_dense_a = hp->a_dff = 0;
+    int rc = check_ranges(m);
+    if (rc) return rc;
     if (hp->d_model % hp->n_heads != 0)
         return model_fail(m, PLDR_ERR_BAD_CONFIG, "hidden_size %d is not a multiple of num_attention_heads %d",
                           hp->d_model, hp->n_heads);
@@ -333,21 +412,15 @@ int hparams_validate(pldr_model *m) {
                           hp->head_dim, dk);
     hp->head_dim = dk;
     if (dk % 2 != 0) return model_fail(m, PLDR_ERR_BAD_CONFIG, "head_dim %d must be even (RoPE pairs)", dk);
-    int rc = validate_rope(m);
+    rc = check_range(m, "head_dim", dk, MAX_HEAD_DIM, "the A-net's dk×dk metric per head");
+    if (!rc) rc = validate_rope(m);
     if (rc) return rc;
     if (!hp->attention_bias || !hp->glu_bias)
         return model_fail(m, PLDR_ERR_BAD_CONFIG, "attention_bias and glu_bias must be true (PLDR-LLM Linear layers have biases)");
     if (hp->tie_embeddings)
         return model_fail(m, PLDR_ERR_BAD_CONFIG, "tie_word_embeddings = true is not a PLDR-LLM (final_layer is separate)");
-    if (hp->custom_g != CUSTOM_G_NONE) hp->n_reslayer_a = hp->n_dense_a = hp->a_dff = 0;
     if (hp->eos_id >= hp->vocab || hp->pad_id >= hp->vocab)
         return model_fail(m, PLDR_ERR_BAD_CONFIG, "eos_token_id %d / pad_token_id %d outside the vocabulary of %d",
                           hp->eos_id, hp->pad_id, hp->vocab);
-    /* sizes whose products must stay well inside 32-bit tensor element counts */
-    double biggest = (double)hp->vocab * hp->d_model;
-    if ((double)hp->dff * hp->d_model > biggest) biggest = (double)hp->dff * hp->d_model;
-    /* a tensor's byte size must fit a size_t (32 bits in WebAssembly) with room to spare */
-    if (biggest * 4.0 > (double)(SIZE_MAX / 2) || hp->max_pos > 1 << 20 || hp->n_layers > 1024 || dk > 1024)
-        return model_fail(m, PLDR_ERR_BAD_CONFIG, "hyperparameters describe a model too large for this runtime");
-    return PLDR_OK;
+    return check_sizes(m);
 }

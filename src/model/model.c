@@ -96,18 +96,40 @@ static int validate_params(pldr_model *m) {
     return PLDR_OK;
 }
 
-int pldr_model_alloc(pldr_model *m) {
-    if (!m) return PLDR_ERR_INVALID_ARGUMENT;
-    if (m->stage != STAGE_NEW) return model_fail(m, PLDR_ERR_STATE, "pldr_model_alloc called twice");
+int model_build_table(pldr_model *m) {
     int rc = hparams_validate(m);
     if (!rc) rc = validate_params(m);
     if (!rc) rc = tensors_build(m);
-    if (!rc) rc = rope_build(m);
+    return rc;
+}
+
+static uint64_t gcache_bytes(const pldr_hparams *hp) { return u64_mul(g_count64(hp), sizeof(float)); }
+
+uint64_t model_bytes_needed(const pldr_model *m) {
+    uint64_t tables = u64_add(u64_mul(rope_table_bytes(&m->hp), 2), u64_mul(gcache_bytes(&m->hp), 2)); /* cos, sin; G_LM, A_LM */
+    return u64_add(tensors_bytes_needed(m), tables);
+}
+
+static const char *weight_format_name(int format) {
+    return format == PLDR_WEIGHTS_Q8 ? "q8" : format == PLDR_WEIGHTS_Q4 ? "q4" : "f32";
+}
+
+int pldr_model_alloc(pldr_model *m) {
+    if (!m) return PLDR_ERR_INVALID_ARGUMENT;
+    if (m->stage != STAGE_NEW) return model_fail(m, PLDR_ERR_STATE, "pldr_model_alloc called twice");
+    int rc = model_build_table(m);
     if (rc) return rc;
-    int ok = g_count(&m->hp) > 0;
-    size_t bytes = size_mul(g_count(&m->hp), sizeof(float), &ok);
-    m->gcache.g = ok ? calloc(1, bytes) : NULL;
-    m->gcache.a = ok ? calloc(1, bytes) : NULL;
+    uint64_t needed = model_bytes_needed(m); /* before anything large is allocated */
+    if (needed > SIZE_MAX)
+        return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "this model needs %.2f GiB (%llu bytes) for its weights as %s, more than %s",
+                          (double)needed / (1 << 30), (unsigned long long)needed, weight_format_name(m->params.weight_format),
+                          sizeof(size_t) == 4 ? "the 4 GiB a 32-bit address space (WebAssembly) holds" : "this machine's address space");
+    rc = rope_build(m);
+    if (rc) return rc;
+    int ok = 1;
+    size_t bytes = size_from_u64(gcache_bytes(&m->hp), &ok); /* fits: part of needed */
+    m->gcache.g = calloc(1, bytes);
+    m->gcache.a = calloc(1, bytes);
     if (!m->gcache.g || !m->gcache.a) return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory for the G-cache");
     m->bytes += 2 * bytes;
     m->stage = STAGE_LOADING;

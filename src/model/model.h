@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "../kernels/kernels.h"
+#include "../util/size.h"
 #include "pldr.h"
 
 enum { CUSTOM_G_NONE = 0, CUSTOM_G_IDENTITY, CUSTOM_G_RANDOM, CUSTOM_G_EXTERNAL };
@@ -136,7 +137,8 @@ int hparams_validate(pldr_model *m);
 
 /* tensors.c */
 int tensors_build(pldr_model *m);
-void tensors_free(pldr_model *m);
+void tensors_free(pldr_model *m); /* leaves no table: tensors_build may run again */
+uint64_t tensors_bytes_needed(const pldr_model *m);
 
 int tensors_check_complete(pldr_model *m);
 
@@ -157,16 +159,14 @@ void model_gcache_install(pldr_model *m, const float *g, const float *a);
 int model_gcache_publish(pldr_model *m, const float *g, const float *a);
 void model_count_anet_run(pldr_model *m, double ms);
 
-/* n * size as a size_t, or 0 (with *ok cleared) when it does not fit: sizes on wasm32 are 32-bit */
-static inline size_t size_mul(size_t n, size_t size, int *ok) {
-    if (size && n > SIZE_MAX / size) {
-        *ok = 0;
-        return 0;
-    }
-    return n * size;
-}
+/* model.c: the part of pldr_model_alloc that allocates nothing large — hyperparameters and params
+ * validated, the tensor table built — and the bytes pldr_model_alloc and the uploads will then
+ * allocate (weights as from float uploads, the RoPE table, the G-cache), in 64 bits */
+int model_build_table(pldr_model *m);
+uint64_t model_bytes_needed(const pldr_model *m);
 
 /* rope.c */
+uint64_t rope_table_bytes(const pldr_hparams *hp); /* of each of rope_cos and rope_sin */
 int rope_build(pldr_model *m);
 /* rotates the head vectors of x [D] in place for absolute position pos (spec §2.2) */
 void rope_apply(const pldr_model *m, float *x, int pos);
@@ -174,6 +174,9 @@ void rope_apply(const pldr_model *m, float *x, int pos);
 void rope_rotate(const pldr_model *m, float *x, int n_heads, int pos, float sign);
 
 /* Floats of a G-cache, L*H*dk*dk; 0 when that does not fit a size_t (pldr_model_alloc refuses it). */
+static inline uint64_t g_count64(const pldr_hparams *hp) {
+    return u64_mul(u64_mul(u64_mul((uint64_t)hp->n_layers, (uint64_t)hp->n_heads), (uint64_t)hp->head_dim), (uint64_t)hp->head_dim);
+}
 static inline size_t g_count(const pldr_hparams *hp) {
     int ok = 1;
     size_t lh = size_mul((size_t)hp->n_layers, (size_t)hp->n_heads, &ok);

@@ -4,12 +4,16 @@
 
 #include "model.h"
 
+uint64_t rope_table_bytes(const pldr_hparams *hp) {
+    return u64_mul(u64_mul((uint64_t)hp->max_pos, (uint64_t)(hp->head_dim / 2)), sizeof(float));
+}
+
 /* θ_i = base^(-2i/dk) and the angle pos·θ_i are float32, as in the reference's table; linear
  * scaling (rope_scaling) divides θ_i by the factor in float32, as the port's inv_freq /= factor. */
 int rope_build(pldr_model *m) {
     const pldr_hparams *hp = &m->hp;
     int half = hp->head_dim / 2, ok = 1;
-    size_t n = size_mul((size_t)hp->max_pos, (size_t)half, &ok), bytes = size_mul(n, sizeof(float), &ok);
+    size_t bytes = size_from_u64(rope_table_bytes(hp), &ok);
     m->rope_cos = ok ? malloc(bytes ? bytes : 1) : NULL;
     m->rope_sin = ok ? malloc(bytes ? bytes : 1) : NULL;
     if (!m->rope_cos || !m->rope_sin)
@@ -23,7 +27,7 @@ int rope_build(pldr_model *m) {
             m->rope_sin[(size_t)p * half + i] = (float)sin((double)angle);
         }
     }
-    m->bytes += 2 * bytes;
+    m->bytes += 2 * bytes; /* both were allocated: fits */
     return PLDR_OK;
 }
 

@@ -15,8 +15,9 @@ typedef struct {
 static tensor_slot *add_slot(table_builder *tb, const char *name, int ndim, const int32_t *shape) {
     pldr_model *m = tb->m;
     if (m->n_slots == tb->cap) {
-        int cap = tb->cap ? tb->cap * 2 : 256;
-        tensor_slot *s = realloc(m->slots, (size_t)cap * sizeof *s);
+        int cap = tb->cap ? tb->cap * 2 : 256, ok = 1; /* at most 2 × 65536 (hparams.c MAX_TENSORS) */
+        size_t bytes = size_mul((size_t)cap, sizeof(tensor_slot), &ok);
+        tensor_slot *s = ok ? realloc(m->slots, bytes) : NULL;
         if (!s) return NULL;
         m->slots = s;
         tb->cap = cap;
@@ -133,13 +134,17 @@ static int add_layer(table_builder *tb, pldr_layer *ly, const pldr_hparams *hp, 
 
 static int alloc_layer_arrays(pldr_model *m) {
     const pldr_hparams *hp = &m->hp;
+    int ok = 1;
+    size_t glus = size_add(size_mul((size_t)hp->n_reslayer_a, (size_t)hp->n_dense_a, &ok), 1, &ok);
+    size_t blocks = size_add((size_t)hp->n_reslayer_a, 1, &ok);
+    if (!ok) return -1;
     m->layers = calloc((size_t)hp->n_layers, sizeof *m->layers);
     if (!m->layers) return -1;
     for (int i = 0; i < hp->n_layers && hp->custom_g == CUSTOM_G_NONE; i++) {
         pldr_layer *ly = &m->layers[i];
-        ly->anet = calloc((size_t)(hp->n_reslayer_a * hp->n_dense_a) + 1, sizeof *ly->anet);
-        ly->ln_res_g = calloc((size_t)hp->n_reslayer_a + 1, sizeof(float *));
-        ly->ln_res_b = calloc((size_t)hp->n_reslayer_a + 1, sizeof(float *));
+        ly->anet = calloc(glus, sizeof *ly->anet);            /* calloc checks n × size itself */
+        ly->ln_res_g = calloc(blocks, sizeof(float *));
+        ly->ln_res_b = calloc(blocks, sizeof(float *));
         if (!ly->anet || !ly->ln_res_g || !ly->ln_res_b) return -1;
     }
     return 0;
@@ -183,6 +188,9 @@ void tensors_free(pldr_model *m) {
         }
     free(m->layers);
     upload_quant_end(m);
+    m->slots = NULL;
+    m->n_slots = 0;
+    m->layers = NULL;
 }
 
 /* ---- uploads ---------------------------------------------------------------------------------- */
@@ -221,9 +229,17 @@ static int check_shape(pldr_model *m, const tensor_slot *s, const int32_t *shape
     return model_fail(m, PLDR_ERR_SHAPE, "tensor %s: shape %s but the config needs %s", s->name, got, want);
 }
 
-static size_t slot_elems(const tensor_slot *s) {
-    size_t n = 1;
-    for (int i = 0; i < s->ndim; i++) n *= (size_t)s->shape[i];
+/* Bytes of a tensor of `shape` stored as `format`: an element type, or Q8_0 / Q4_0 for a matrix
+ * [rows][cols] (rows of ceil(cols / 32) blocks); in 64 bits, UINT64_MAX when they do not fit. */
+static uint64_t tensor_bytes(int format, const int32_t *shape, int ndim) {
+    uint64_t block = (uint64_t)pldr_dtype_block_size((pldr_dtype)format), bytes = (uint64_t)pldr_dtype_block_bytes((pldr_dtype)format);
+    if (block > 1) {
+        if (ndim != 2) return UINT64_MAX;
+        uint64_t blocks_per_row = ((uint64_t)shape[1] + block - 1) / block;
+        return u64_mul(u64_mul((uint64_t)shape[0], blocks_per_row), bytes);
+    }
+    uint64_t n = bytes;
+    for (int i = 0; i < ndim; i++) n = u64_mul(n, (uint64_t)shape[i]);
     return n;
 }
 
@@ -264,6 +280,19 @@ static int check_upload(pldr_model *m, const char *name, int dtype, const int32_
                           s->name, dtype_name(dtype), s->quantizable ? ", q8_0 or q4_0" : "");
     *slot = s;
     return PLDR_OK;
+}
+
+/* Bytes of the tensor table's memory once every tensor arrived as float (F32, F16 or BF16): each
+ * matrix in the weight format, everything else float32 (one already quantized keeps its smaller
+ * format, so this is an upper bound for a quantized folder). */
+uint64_t tensors_bytes_needed(const pldr_model *m) {
+    uint64_t total = 0;
+    for (int i = 0; i < m->n_slots; i++) {
+        const tensor_slot *s = &m->slots[i];
+        int format = s->ignored ? PLDR_DTYPE_BOOL : storage_format(m, s, PLDR_DTYPE_F32);
+        total = u64_add(total, tensor_bytes(format, s->shape, s->ndim));
+    }
+    return total;
 }
 
 int pldr_model_check_tensor(pldr_model *m, const char *name, pldr_dtype dtype, const int32_t *shape, int ndim) {
@@ -308,11 +337,12 @@ int pldr_model_upload_begin(pldr_model *m, const char *name, pldr_dtype dtype, c
     int format = -1;
     int rc = check_upload(m, name, dtype, shape, ndim, &s, &format);
     if (rc) return rc;
-    size_t n = slot_elems(s);
-    size_t in_bytes = (dtype == PLDR_DTYPE_Q8_0 || dtype == PLDR_DTYPE_Q4_0)
-                          ? pk_matrix_bytes(dtype, s->shape[0], s->shape[1]) : n * dtype_elem_bytes(dtype);
-    size_t store_bytes = s->matrix ? pk_matrix_bytes(format, s->shape[0], s->shape[1])
-                                   : s->ignored ? in_bytes : n * sizeof(float);
+    uint64_t in64 = tensor_bytes(dtype, s->shape, s->ndim), store64 = s->ignored ? in64 : tensor_bytes(format, s->shape, s->ndim);
+    int ok = 1;
+    size_t in_bytes = size_from_u64(in64, &ok), store_bytes = size_from_u64(store64, &ok);
+    if (!ok)
+        return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "tensor %s: %llu bytes as %s, more than this runtime's address space holds",
+                          s->name, (unsigned long long)store64, dtype_name(format));
     m->up = (upload_state){.slot = s, .dtype = dtype, .format = format, .total = in_bytes};
     free(s->mem);
     s->mem = malloc(store_bytes ? store_bytes : 1);
@@ -396,7 +426,7 @@ int pldr_model_upload_end(pldr_model *m) {
         *s->f32 = s->mem;
     }
     s->present = 1;
-    m->bytes += s->bytes;
+    m->bytes += s->bytes; /* allocated: the sum of what is held fits a size_t */
     *up = (upload_state){0};
     return PLDR_OK;
 }

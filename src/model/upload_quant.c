@@ -9,13 +9,14 @@
 
 int upload_quant_begin(pldr_model *m) {
     upload_state *up = &m->up;
-    int cols = up->slot->shape[1];
+    int cols = up->slot->shape[1], ok = cols > 0;
     size_t elem = up->dtype == PLDR_DTYPE_F32 ? 4 : 2;
-    up->row_bytes = (size_t)cols * elem;
-    size_t rows = STAGE_BYTES / up->row_bytes;
-    up->stage_cap = (rows ? rows : 1) * up->row_bytes;
-    up->stage = malloc(up->stage_cap);
-    up->row = malloc((size_t)cols * sizeof(float));
+    up->row_bytes = size_mul((size_t)cols, elem, &ok);
+    size_t rows = ok ? STAGE_BYTES / up->row_bytes : 0;
+    up->stage_cap = size_mul(rows ? rows : 1, up->row_bytes, &ok);         /* [stage rows][row_bytes] */
+    size_t row_floats = size_mul((size_t)cols, sizeof(float), &ok);     /* [cols] */
+    up->stage = ok ? malloc(up->stage_cap) : NULL;
+    up->row = ok ? malloc(row_floats) : NULL;
     if (!up->stage || !up->row) {
         upload_quant_end(m);
         return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory staging tensor %s", up->slot->name);

@@ -5,10 +5,13 @@
 
 #include "session.h"
 
+uint64_t kv_bytes(const pldr_hparams *hp, int ctx) {
+    return u64_mul(u64_mul(u64_mul((uint64_t)hp->n_layers, (uint64_t)hp->d_model), (uint64_t)ctx), sizeof(float));
+}
+
 int kv_alloc(kv_cache *kv, const pldr_hparams *hp, int ctx) {
     int ok = 1;
-    size_t floats = size_mul(size_mul((size_t)hp->n_layers, (size_t)hp->d_model, &ok), (size_t)ctx, &ok);
-    size_t bytes = size_mul(floats, sizeof(float), &ok);
+    size_t bytes = size_from_u64(kv_bytes(hp, ctx), &ok), both = size_add(bytes, bytes, &ok);
     *kv = (kv_cache){.ctx = ctx};
     if (!ok) return PLDR_ERR_OUT_OF_MEMORY; /* more than a 32-bit size_t (WebAssembly) can hold */
     kv->k = malloc(bytes ? bytes : 1);
@@ -17,7 +20,7 @@ int kv_alloc(kv_cache *kv, const pldr_hparams *hp, int ctx) {
         kv_free(kv);
         return PLDR_ERR_OUT_OF_MEMORY;
     }
-    kv->bytes = 2 * bytes;
+    kv->bytes = both;
     return PLDR_OK;
 }
 

@@ -12,6 +12,9 @@ typedef struct {
     size_t bytes;
 } kv_cache;
 
+/* Bytes of each of k and v for a context of ctx positions, in 64 bits. */
+uint64_t kv_bytes(const pldr_hparams *hp, int ctx);
+
 /* PLDR_OK, or PLDR_ERR_OUT_OF_MEMORY (also when the size does not fit a size_t) */
 int kv_alloc(kv_cache *kv, const pldr_hparams *hp, int ctx);
 void kv_free(kv_cache *kv);

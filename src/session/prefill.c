@@ -84,6 +84,11 @@ static int run_begin(pldr_session *s, const int32_t *ids, int n, int mask_pads, 
     session_refresh(s);
     int rc = check_tokens(s, ids, n);
     if (rc) return rc;
+    int ok = 1;
+    size_mul(size_mul((size_t)n, (size_t)s->model->hp.vocab, &ok), sizeof(float), &ok);
+    if (all_logits && !ok) /* [n][V] is indexed with size_t: it must fit one */
+        return session_fail(s, PLDR_ERR_INVALID_ARGUMENT, "all_logits of %d × %d floats is more than the address space holds",
+                            n, s->model->hp.vocab);
     /* mode off: the reference's no-cache path, a full pass over the whole history every time */
     int full = s->model->params.gcache_mode == PLDR_GCACHE_OFF && !s->gc.force_own;
     prefill_run r = {.start = full ? 0 : s->pos, .n = full ? s->pos + n : n, .n_new = n,

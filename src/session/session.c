@@ -73,6 +73,13 @@ pldr_session *pldr_session_new(pldr_model *m, const pldr_session_params *params)
                        : "G-cache mode fixed but no G installed: call pldr_model_set_gcache or pldr_model_compute_gcache first");
         return NULL;
     }
+    uint64_t needed = session_bytes_needed(m, ctx);
+    if (needed > SIZE_MAX) {
+        model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "a session of context %d needs %.2f GiB (%llu bytes), more than %s", ctx,
+                   (double)needed / (1 << 30), (unsigned long long)needed,
+                   sizeof(size_t) == 4 ? "the 4 GiB a 32-bit address space (WebAssembly) holds" : "this machine's address space");
+        return NULL;
+    }
     pldr_session *s = session_create(m, ctx, 0);
     if (!s) model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory for a session of context %d", ctx);
     return s;

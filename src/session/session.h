@@ -82,6 +82,10 @@ void session_refresh(pldr_session *s);
 int session_ensure_scratch(pldr_session *s, int n);
 void *session_alloc(size_t n, size_t size, size_t *counter);
 
+/* memory.c: the bytes a session of context ctx allocates at most (all its runs included), in 64
+ * bits; UINT64_MAX when no 64-bit count holds them */
+uint64_t session_bytes_needed(const pldr_model *m, int ctx);
+
 /* forward.c: the steps of a run (prefill.c orders them; the A-net step is gcache_layer) */
 void forward_embed(pldr_session *s, const prefill_run *r);
 void forward_qkv(pldr_session *s, const prefill_run *r, int layer, int t0, int n);

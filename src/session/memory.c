@@ -1,0 +1,56 @@
+/* memory.c — the bytes a model and a session of it will allocate (pldr_model_memory_needed),
+ * computed from the hyperparameters before anything large is allocated, so that a model that
+ * cannot fit is refused before a byte of its weights is read. Each term is what session.c,
+ * kvcache.c, gcache.c and the kernels allocate at most; tests/memory-needed.test.mjs holds the
+ * totals against what sessions really hold. */
+#include <math.h>
+
+#include "session.h"
+
+/* Whether a session of this model runs the A-net (and so holds a G-cache and its work space). */
+static int session_computes_g(const pldr_model *m) {
+    return m->hp.custom_g == CUSTOM_G_NONE && m->params.gcache_mode != PLDR_GCACHE_FIXED;
+}
+
+static uint64_t floats(uint64_t n) { return u64_mul(n, sizeof(float)); }
+
+uint64_t session_bytes_needed(const pldr_model *m, int ctx) {
+    const pldr_hparams *hp = &m->hp;
+    uint64_t D = (uint64_t)hp->d_model, n = (uint64_t)ctx;
+    uint64_t rows = ctx < CHUNK_MAX_ROWS ? n : CHUNK_MAX_ROWS;
+    uint64_t fixed = floats(2 * n + (uint64_t)hp->vocab + (uint64_t)hp->head_dim); /* ids, scores; logits; qg */
+    uint64_t kv = u64_mul(kv_bytes(hp, ctx), 2);
+    uint64_t chunk = floats(u64_mul(rows, 4 * D + 2 * (uint64_t)hp->dff));          /* k, v, att, xb; hb, hb2 */
+    uint64_t act = floats(u64_mul(2 * n, D));                                        /* x, q of every row */
+    int widest = hp->d_model > hp->dff ? hp->d_model : hp->dff;
+    if (hp->a_dff > widest) widest = hp->a_dff;
+    uint64_t total = u64_add(u64_add(fixed, kv), u64_add(u64_add(chunk, act), pk_scratch_bound(widest)));
+    if (session_computes_g(m)) {
+        size_t anet = anet_scratch_bytes(hp);                                        /* 0: no size_t holds it */
+        total = u64_add(total, u64_add(u64_mul(floats(g_count64(hp)), 4), anet ? anet : UINT64_MAX)); /* gcache.c */
+    }
+    return total;
+}
+
+int pldr_model_memory_needed(pldr_model *m, const pldr_session_params *params, double *weights, double *session) {
+    if (!m || !weights || !session) return PLDR_ERR_INVALID_ARGUMENT;
+    int temporary = m->stage == STAGE_NEW;
+    pldr_hparams hp = m->hp;
+    pldr_model_params mp = m->params;
+    int rc = temporary ? model_build_table(m) : PLDR_OK;
+    int ctx = params ? params->context_length : 0;
+    if (!rc && ctx == 0) ctx = m->hp.max_pos;
+    if (!rc && (ctx < 1 || ctx > m->hp.max_pos))
+        rc = model_fail(m, PLDR_ERR_INVALID_ARGUMENT, "context_length %d outside 1..%d (max_position_embeddings)", ctx, m->hp.max_pos);
+    if (!rc) {
+        uint64_t w = model_bytes_needed(m), s = session_bytes_needed(m, ctx);
+        *weights = w == UINT64_MAX ? INFINITY : (double)w;
+        *session = s == UINT64_MAX ? INFINITY : (double)s;
+    }
+    if (temporary) { /* the model is as it was: hyperparameters still settable, nothing allocated */
+        tensors_free(m);
+        m->hp = hp;
+        m->params = mp;
+    }
+    return rc;
+}
