@@ -3,7 +3,8 @@
 #   make native   build/pldr-native (gcc -O3 -march=native, the same C sources)
 #   make test     every test (node --test, python unittest), WASM and native
 #   make bench    benchmarks: WASM vs native, bandwidth ceiling, G-cache
-#   make fuzz     fuzzers, time-boxed (FUZZ_SECONDS per target); fuzz-js: the JavaScript ones
+#   make fuzz     fuzzers, time-boxed (FUZZ_SECONDS per target); fuzz-js / fuzz-c: the JavaScript / C ones
+#   make test-asan  the native tests on build/pldr-native-asan (AddressSanitizer + UBSan)
 #   make chat     build, then serve the chat page on http://localhost:8080/web/ (PORT=… to change)
 #   make serve    the dev server alone (tools/serve.mjs: wasm MIME type, Range, COOP/COEP)
 #   make dist     dist/site/: the static site (page, js, wasm, default model) for any static host
@@ -81,7 +82,7 @@ node_modules/.stamp: package.json
 	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test: all native node_modules/.stamp
+test: all native node_modules/.stamp build/pldr-native-asan fuzz-build
 	node --test --test-concurrency=1 tests/
 	python3 -m unittest discover -s tests -p '*_test.py'
 
@@ -92,10 +93,52 @@ bench: all native build/pldr-bench.wasm build/pldr-native-prof
 # failing inputs are kept in tests/fixtures/fuzz/. `make test` runs the same targets for 3 s each.
 FUZZ_SECONDS ?= 60
 .PHONY: fuzz fuzz-js
-fuzz: fuzz-js
+fuzz: fuzz-js fuzz-c
 fuzz-js: node_modules/.stamp
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$${FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')} FUZZ_SAVE=1 \
 		node --test tests/fuzz-loading.test.mjs
+
+# C fuzzers (tests/fuzz/fuzz_*.c): libFuzzer + ASan + UBSan (clang), each built natively and with
+# -m32 (a 32-bit size_t, as in wasm32); seeds from the real fixtures (tests/fuzz/seeds.mjs). A crash,
+# hang (FUZZ_TIMEOUT s) or 2 GiB of memory is kept in tests/fixtures/fuzz-c/<target>/, which
+# tests/fuzz-c.test.mjs replays in `make test`. FUZZ_TARGETS=… FUZZ_ARCHS=… narrow a run.
+.PHONY: fuzz-c fuzz-build native-asan test-asan
+CLANG ?= clang
+FUZZ_TARGETS ?= hparams config upload session safetensors folder
+FUZZ_ARCHS ?= 64 32
+FUZZ_TIMEOUT ?= 10
+FUZZ_LIB_SRC := $(LIB_SRC) src/cli/load.c src/cli/json.c
+FUZZ_CFLAGS := $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_ALL := hparams config upload session safetensors folder
+FUZZ_BINS := $(foreach a,64 32,$(foreach t,$(FUZZ_ALL),build/fuzz/$(a)/fuzz-$(t)))
+define FUZZ_ARCH
+build/fuzz/$(1)/lib.a: $$(FUZZ_LIB_SRC) $$(HEADERS) Makefile | build/stamp-setup
+	@rm -rf $$(@D)/obj && mkdir -p $$(@D)/obj
+	cd $$(@D)/obj && $$(CLANG) $$(FUZZ_CFLAGS) -I$$(CURDIR)/include -m$(1) -fsanitize=fuzzer-no-link -c $$(addprefix $$(CURDIR)/,$$(FUZZ_LIB_SRC))
+	ar rcs $$@ $$(@D)/obj/*.o
+build/fuzz/$(1)/fuzz-%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h build/fuzz/$(1)/lib.a
+	$$(CLANG) $$(FUZZ_CFLAGS) -m$(1) -fsanitize=fuzzer $$< build/fuzz/$(1)/lib.a -lm -o $$@
+endef
+$(foreach a,64 32,$(eval $(call FUZZ_ARCH,$(a))))
+build/fuzz/seeds/stamp: tests/fuzz/seeds.mjs tests/fixtures/safetensors-headers/cases.json dist/pldr.wasm
+	node tests/fuzz/seeds.mjs build/fuzz/seeds
+	@touch $@
+fuzz-build: $(FUZZ_BINS) build/fuzz/seeds/stamp
+fuzz-c: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TIMEOUT=$(FUZZ_TIMEOUT) bash tests/fuzz/run.sh "$(FUZZ_TARGETS)" "$(FUZZ_ARCHS)"
+
+# The native CLI under AddressSanitizer + UndefinedBehaviorSanitizer; `make test-asan` runs the
+# native tests on it (PLDR_NATIVE=asan: tests/helpers/engines.mjs), as CI does.
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+NATIVE_TESTS := tests/golden.test.mjs tests/native-loader.test.mjs tests/native-cli.test.mjs tests/quant.test.mjs \
+	tests/safetensors-headers.test.mjs tests/scale.test.mjs
+native-asan: build/pldr-native-asan
+build/pldr-native-asan: $(LIB_SRC) $(CLI_SRC) $(HEADERS) Makefile | build/stamp-setup
+	@mkdir -p build
+	$(CC) $(WARN) $(ASAN_FLAGS) -march=native -Wno-format-truncation $(LIB_SRC) $(CLI_SRC) -lm -o $@
+test-asan: all build/pldr-native-asan node_modules/.stamp
+	PLDR_NATIVE=asan ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		node --test --test-concurrency=1 $(NATIVE_TESTS)
 
 clean:
 	rm -rf build dist types

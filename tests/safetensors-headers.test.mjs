@@ -10,21 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsReader } from '../js/loading/safetensors.js';
 import { NATIVE, ROOT } from './helpers/engines.mjs';
+import { caseBytes } from './helpers/safetensors-cases.mjs';
 import { skipUnlessCI } from './helpers/skip.mjs';
 
 const { cases } = JSON.parse(readFileSync(join(ROOT, 'tests/fixtures/safetensors-headers/cases.json'), 'utf8'));
-
-/** The file bytes of a corpus case (the rule is in cases.json's "about"). */
-export function caseBytes(c) {
-  if (c.raw_hex !== undefined) return Buffer.from(c.raw_hex, 'hex');
-  const header = c.header_hex !== undefined ? Buffer.from(c.header_hex, 'hex') : Buffer.from(c.header, 'utf8');
-  const length = Buffer.alloc(8);
-  if (c.length_hex !== undefined) Buffer.from(c.length_hex, 'hex').copy(length);
-  else length.writeBigUInt64LE(BigInt(c.length ?? header.length));
-  const data = Buffer.alloc(c.data ?? 0);
-  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + 3) & 255;
-  return Buffer.concat([length, header, data]);
-}
 
 const byOffsets = (a, b) => a[3] - b[3] || a[4] - b[4] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 

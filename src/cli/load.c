@@ -271,11 +271,12 @@ static int read_header_text(FILE *f, int64_t file_size, const char *file, char *
     *text = NULL;
     if (file_size < 8 || fread(len8, 1, 8, f) != 8)
         return failf(err, cap, "%s: %lld bytes, too short for a safetensors file", file, (long long)file_size);
-    *len = u64_le(len8);
-    if ((uint64_t)*len > MAX_HEADER) return failf(err, cap, "%s: header length %lld is over the %llu-byte limit (not a safetensors file?)", file, (long long)*len, MAX_HEADER);
-    if (*len < 2) return failf(err, cap, "%s: header length %lld is too small for a JSON object", file, (long long)*len);
-    if (8 + *len > file_size)
-        return failf(err, cap, "%s: header length %lld runs past the end of the %lld-byte file (truncated?)", file, (long long)*len, (long long)file_size);
+    int64_t n = u64_le(len8); /* *len only once it is checked: 8 + 2^63 - 1 would overflow */
+    if ((uint64_t)n > MAX_HEADER) return failf(err, cap, "%s: header length %lld is over the %llu-byte limit (not a safetensors file?)", file, (long long)n, MAX_HEADER);
+    if (n < 2) return failf(err, cap, "%s: header length %lld is too small for a JSON object", file, (long long)n);
+    if (8 + n > file_size)
+        return failf(err, cap, "%s: header length %lld runs past the end of the %lld-byte file (truncated?)", file, (long long)n, (long long)file_size);
+    *len = n;
     *text = malloc((size_t)*len + 1);
     if (!*text) return failf(err, cap, "%s: out of memory for a header of %lld bytes", file, (long long)*len);
     if (fread(*text, 1, (size_t)*len, f) != (size_t)*len) return failf(err, cap, "%s: cannot read the header", file);

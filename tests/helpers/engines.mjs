@@ -10,7 +10,8 @@ import { modelSink } from '../../js/runtime/model.js';
 import { loadModel } from '../../js/loading/loader.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const NATIVE = join(ROOT, 'build/pldr-native');
+/** The native CLI the tests run: build/pldr-native, or its ASan + UBSan build when PLDR_NATIVE=asan (make test-asan). */
+export const NATIVE = join(ROOT, process.env.PLDR_NATIVE === 'asan' ? 'build/pldr-native-asan' : 'build/pldr-native');
 
 /** Loads a model folder into a fresh WebAssembly instance. */
 export async function loadWasmModel(dir, options = {}) {
