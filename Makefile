@@ -129,7 +129,7 @@ fuzz-c: fuzz-build
 
 # The native CLI under AddressSanitizer + UndefinedBehaviorSanitizer; `make test-asan` runs the
 # native tests on it (PLDR_NATIVE=asan: tests/helpers/engines.mjs), as CI does.
-ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+ASAN_FLAGS := -O2 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 NATIVE_TESTS := tests/golden.test.mjs tests/native-loader.test.mjs tests/native-cli.test.mjs tests/quant.test.mjs \
 	tests/safetensors-headers.test.mjs tests/scale.test.mjs
 native-asan: build/pldr-native-asan

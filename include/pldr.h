@@ -197,7 +197,11 @@ const char *pldr_hparam_ignored_name(int index);
 double pldr_model_hparam(const pldr_model *model, const char *key);
 
 /* Validates the hyperparameters and params, builds the tensor table and the RoPE table.
- * After this, tensors can be uploaded. A failed call leaves a model that can only be freed. */
+ * After this, tensors can be uploaded. A failed call leaves a model that can only be freed.
+ * PLDR_ERR_BAD_CONFIG names a hyperparameter past its bound (docs/RELIABILITY.md "Limits": e.g. at
+ * most 1024 layers, rows of 65536 values, 65536 tensors, 2^31 - 1 values per tensor);
+ * PLDR_ERR_OUT_OF_MEMORY with the size when the weights (pldr_model_memory_needed) do not fit a
+ * size_t — checked before anything large is allocated. */
 int pldr_model_alloc(pldr_model *model);
 
 /* Starts the upload of tensor `name` (a leading "model." is ignored) holding data of `dtype`

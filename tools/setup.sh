@@ -31,6 +31,11 @@ if [ "${PLDR_SKIP_BROWSER:-0}" != 1 ]; then
   command -v WebKitWebDriver >/dev/null || need+=(webkit2gtk-driver)
   command -v Xvfb >/dev/null || need+=(xvfb)
 fi
+# C fuzzers and sanitizers (make fuzz-c, make test-asan): clang with its libFuzzer and sanitizer
+# runtimes, and the 32-bit C and C++ libraries of the -m32 fuzz builds
+command -v clang >/dev/null || need+=(clang)
+compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null || need+=(libclang-rt-14-dev)
+compgen -G '/usr/lib/gcc/x86_64-linux-gnu/*/32/libstdc++.so' >/dev/null || need+=(g++-multilib)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2

@@ -53,7 +53,7 @@ static int parse_options(int argc, char **argv, options *o) {
 }
 
 /* "1,2,3" into a malloc'd array (sized by counting the commas first: nothing to grow); the
- * count, or -1 (nothing to free) when the list is not comma-separated ids in int32 range. */
+ * count, or -1 (nothing to free) when the list is empty or not comma-separated int32 ids. */
 static int parse_ids(const char *s, int32_t **out) {
     size_t cap = 1;
     for (const char *p = s; *p; p++) cap += *p == ',';
@@ -66,8 +66,9 @@ static int parse_ids(const char *s, int32_t **out) {
         ids[n++] = (int32_t)v;
         s = *end == ',' ? end + 1 : end;
     }
+    if (!ids || n == 0) { free(ids); return -1; }
     *out = ids;
-    return ids ? n : -1;
+    return n;
 }
 
 static int write_floats(const char *path, const float *x, size_t n) {
