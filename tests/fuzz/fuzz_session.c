@@ -2,7 +2,7 @@
  * context), prefill (with and without all_logits), decode, rewind, context shift, the stepped
  * prefill (begin / step with any budget / cancel, other calls while it is open), and the G-cache
  * changing under them (pldr_model_set_gcache with right and wrong counts, values that are not
- * finite, pldr_model_compute_gcache), on the small shapes of fuzz.h in every G-cache mode and
+ * finite, pldr_model_compute_gcache; pldr_model_compute_g beside them), on the small shapes of fuzz.h in every G-cache mode and
  * weight format. all_logits buffers are allocated at exactly [n][vocab]: ASan holds the library
  * to them.
  *
@@ -184,6 +184,25 @@ static void op_set_gcache(world *w, fuzz_input *in, int compute) {
         if (w->s[i]) CHECK(pldr_session_position(w->s[i]) == 0, "a session kept its positions under a new G");
 }
 
+/* G of a prompt copied out (pldr_model_compute_g) into a buffer of a right or wrong count: nothing
+ * the sessions see changes. */
+static void op_compute_g(world *w, fuzz_input *in) {
+    size_t count = pldr_model_gcache_count(w->m), choices[3] = {count, count - 1, count + 1}, given = choices[take_u8(in) % 3];
+    int n = take_u8(in) % 5, positions[MAX_SESSIONS];
+    for (int i = 0; i < MAX_SESSIONS; i++) positions[i] = w->s[i] ? pldr_session_position(w->s[i]) : 0;
+    int32_t *ids = n ? pick_ids(w, in, n) : NULL;
+    float *g = malloc((given + 1) * sizeof(float)), *a = malloc((given + 1) * sizeof(float));
+    double ms = -1;
+    int rc = g && a ? pldr_model_compute_g(w->m, ids, n, g, take_u8(in) % 2 ? a : NULL, given, &ms) : PLDR_OK;
+    if (rc) check_message(pldr_model_error(w->m));
+    else CHECK(given == count && ms >= 0, "compute_g into %zu of %zu floats", given, count);
+    for (int i = 0; i < MAX_SESSIONS; i++)
+        if (w->s[i]) CHECK(pldr_session_position(w->s[i]) == positions[i], "compute_g moved a session");
+    free(ids);
+    free(g);
+    free(a);
+}
+
 static void op_new(world *w, fuzz_input *in) {
     int i = take_u8(in) % MAX_SESSIONS, max = pldr_model_context_max(w->m);
     if (w->s[i]) {
@@ -225,7 +244,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!w.m) return 0;
     w.vocab = pldr_model_vocab_size(w.m);
     for (int ops = 0; in.n && ops < 40; ops++) {
-        switch (take_u8(&in) % 12) {
+        switch (take_u8(&in) % 13) {
         case 0: case 1: op_new(&w, &in); break;
         case 2: case 3: op_prefill(&w, &in, 0); break;
         case 4: op_prefill(&w, &in, 1); break;
@@ -234,6 +253,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 7: op_rewind_shift(&w, &in, 1); break;
         case 8: op_set_gcache(&w, &in, 0); break;
         case 9: op_set_gcache(&w, &in, 1); break;
+        case 10: op_compute_g(&w, &in); break;
         default: op_read(&w, &in); break;
         }
         for (int i = 0; i < MAX_SESSIONS; i++)
