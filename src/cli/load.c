@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "../util/text.h"
 #include "json.h"
 
 #define MAX_HEADER 100000000ULL           /* header bytes: the reference library's limit */
@@ -23,10 +24,12 @@
 
 static int failf(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int failf(char *err, size_t cap, const char *fmt, ...) {
+    char text[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    copy_one_line(err, cap, text); /* names from a file may hold newlines */
     return -1;
 }
 

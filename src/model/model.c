@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "../util/text.h"
 
 const char *pldr_version(void) { return PLDR_VERSION; }
 int pldr_abi_version(void) { return PLDR_ABI_VERSION; }
@@ -30,7 +31,9 @@ const char *pldr_status_name(pldr_status status) {
 }
 
 int vformat_error(char *buf, size_t cap, const char *fmt, va_list ap) {
-    vsnprintf(buf, cap, fmt, ap);
+    char text[1024];
+    vsnprintf(text, sizeof text, fmt, ap);
+    copy_one_line(buf, cap, text); /* names from a file may hold newlines */
     return 0;
 }
 

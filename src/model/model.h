@@ -120,6 +120,7 @@ struct pldr_model {
 
     tensor_slot *slots;
     int n_slots;
+    tensor_slot **by_name;           /* [n_slots] the slots sorted by name: uploads find theirs in log time */
     upload_state up;
 
     float *rope_cos, *rope_sin;      /* [max_pos][dk/2] */

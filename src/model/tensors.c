@@ -150,6 +150,20 @@ static int alloc_layer_arrays(pldr_model *m) {
     return 0;
 }
 
+static int by_slot_name(const void *a, const void *b) {
+    return strcmp((*(tensor_slot *const *)a)->name, (*(tensor_slot *const *)b)->name);
+}
+
+/* The index of find_slot: a model of 65536 tensors would otherwise compare every upload's name
+ * with every slot's (seconds of strcmp). */
+static int index_by_name(pldr_model *m) {
+    m->by_name = malloc((size_t)(m->n_slots ? m->n_slots : 1) * sizeof *m->by_name);
+    if (!m->by_name) return -1;
+    for (int i = 0; i < m->n_slots; i++) m->by_name[i] = &m->slots[i];
+    qsort(m->by_name, (size_t)m->n_slots, sizeof *m->by_name, by_slot_name);
+    return 0;
+}
+
 int tensors_build(pldr_model *m) {
     const pldr_hparams *hp = &m->hp;
     table_builder tb = {m, 0};
@@ -173,7 +187,7 @@ int tensors_build(pldr_model *m) {
             st->ignored = 1; /* a bool per layer saying "G set": always true for a saved model */
         }
     }
-    if (fail) return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory building the tensor table");
+    if (fail || index_by_name(m)) return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory building the tensor table");
     return PLDR_OK;
 }
 
@@ -187,7 +201,9 @@ void tensors_free(pldr_model *m) {
             free(m->layers[i].ln_res_b);
         }
     free(m->layers);
+    free(m->by_name);
     upload_quant_end(m);
+    m->by_name = NULL;
     m->slots = NULL;
     m->n_slots = 0;
     m->layers = NULL;
@@ -205,11 +221,12 @@ static size_t dtype_elem_bytes(int dtype) {
     return pldr_dtype_block_size((pldr_dtype)dtype) == 1 ? (size_t)pldr_dtype_block_bytes((pldr_dtype)dtype) : 0;
 }
 
+static int by_name_key(const void *key, const void *slot) { return strcmp(key, (*(tensor_slot *const *)slot)->name); }
+
 static tensor_slot *find_slot(pldr_model *m, const char *name) {
     if (strncmp(name, "model.", 6) == 0) name += 6;
-    for (int i = 0; i < m->n_slots; i++)
-        if (strcmp(m->slots[i].name, name) == 0) return &m->slots[i];
-    return NULL;
+    tensor_slot **s = m->n_slots ? bsearch(name, m->by_name, (size_t)m->n_slots, sizeof *m->by_name, by_name_key) : NULL;
+    return s ? *s : NULL;
 }
 
 static void format_shape(char *buf, size_t cap, const int32_t *shape, int ndim) {
