@@ -26,7 +26,7 @@ import { AbortError, PldrError } from '../errors.js';
 import { DEFAULT_LOAD } from '../defaults.js';
 import { serializeError } from './error-transfer.js';
 import { headFigures } from '../generation/deductive.js';
-import { canKeepBoth, estimateModelBytes, safeMemoryBudget } from './memory-budget.js';
+import { canKeepBoth, safeMemoryBudget } from './memory-budget.js';
 
 /**
  * @typedef {{type: 'load', id: number, source: string, options?: {gcache?: string, quant?: string,
@@ -116,7 +116,7 @@ async function load({ id, source, options = {} }, signal) {
   const loaded = await PLDR.load(source, {
     ...loadOptions,
     signal,
-    onConfig: (config) => makeRoom(id, config, loadOptions, memoryBudget ?? safeMemoryBudget()),
+    onConfig: (config, needed) => makeRoom(id, needed.weights + needed.session, memoryBudget ?? safeMemoryBudget()),
     onProgress: (p) => {
       allFromCache &&= p.fromCache;
       post({ type: 'progress', id, ...p });
@@ -172,13 +172,12 @@ function stats(e) {
 
 /**
  * Before the new model takes memory: frees the old one when both would not fit.
- * @param {number} id @param {Record<string, any>} config @param {{quant?: string, contextLength?: number}} options
+ * @param {number} id @param {number} needed bytes the new model and a session will take (pldr_model_memory_needed)
  * @param {number} budget
  */
-function makeRoom(id, config, options, budget) {
+function makeRoom(id, needed, budget) {
   if (!engine) return;
   const held = engine.model.rt.x.memory.buffer.byteLength;
-  const needed = estimateModelBytes(config, options);
   if (canKeepBoth(held, needed, budget)) return;
   engine.free();
   engine = null;

@@ -29,7 +29,8 @@ import { checkState, packState } from './engine-state.js';
  *   wasmUrl?: string|URL, cache?: boolean, cacheDir?: string, name?: string,
  *   template?: Partial<import('./chat-template.js').Template>,
  *   onContextShift?: (info: {dropped: number, kept: number}) => void,
- *   onConfig?: (config: Record<string, any>) => void}} LoadOptions   onConfig: config.json, before any weight memory is taken
+ *   onConfig?: (config: Record<string, any>, needed: {weights: number, session: number}) => void}} LoadOptions
+ *   onConfig: config.json and the bytes the model and a session will take (pldr_model_memory_needed), before any is taken
  * @typedef {import('./token-loop.js').GenerationResult & {promptTokens: number, completionTokens: number}} EngineResult
  * @typedef {Generation<{text: string, id: number}, EngineResult>} EngineGeneration
  * @typedef {import('./deductive.js').Figures & {ids: number[], referenceIds: number[],
@@ -80,9 +81,9 @@ export class PLDR {
     const gcache = options.gcache ?? DEFAULT_LOAD.gcache;
     const modelOptions = { gcache: gcache === 'empty' ? 'first' : gcache, quant: options.quant ?? DEFAULT_LOAD.quant };
     const sink = modelSink(rt, { ...modelOptions, beforeAlloc: (model, config) => { // right after config.json: before any shard
-      options.onConfig?.(config); // e.g. the worker frees the model it holds when both would not fit
       model.memoryNeeded(); // checks config.json as allocating would (E_CONFIG)
       checkContextLength(options.contextLength, model.contextMax);
+      options.onConfig?.(config, model.memoryNeeded(options.contextLength)); // e.g. the worker frees the model it holds when both would not fit
       checkModelMemory(model, { contextLength: options.contextLength, quant: modelOptions.quant,
         others: () => Object.fromEntries(WEIGHT_FORMATS.map((quant) =>
           [quant, Model.memoryNeeded(rt, config, { ...modelOptions, quant }, options.contextLength).weights])) });
