@@ -1,10 +1,12 @@
 # PLDR-LLM in-browser runtime.
-#   make          dist/pldr.wasm (Emscripten, SIMD128, standalone: no JS glue)
+#   make          dist/pldr.wasm (Emscripten, SIMD128, standalone: no JS glue) and its variants:
+#                 dist/pldr-relaxed.wasm (relaxed SIMD: int8 dot products, fused multiply-add)
 #   make native   build/pldr-native (gcc -O3 -march=native, the same C sources)
 #   make test     every test (node --test, python unittest), WASM and native
 #   make bench    benchmarks: WASM vs native, bandwidth ceiling, G-cache
 #   make fuzz     fuzzers, time-boxed (FUZZ_SECONDS per target); fuzz-js / fuzz-c: the JavaScript / C ones
 #   make test-asan  the native tests on build/pldr-native-asan (AddressSanitizer + UBSan)
+#   make bench-peers  the same per-token work in llama.cpp (wllama) and onnxruntime-web, Chromium
 #   make chat     build, then serve the chat page on http://localhost:8080/web/ (PORT=… to change)
 #   make serve    the dev server alone (tools/serve.mjs: wasm MIME type, Range, COOP/COEP)
 #   make dist     dist/site/: the static site (page, js, wasm, default model) for any static host
@@ -30,8 +32,8 @@ WASM_OPT := wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-sign-ext \
 	--enable-nontrapping-float-to-int --enable-mutable-globals
 NATIVE_FLAGS := -O3 -march=native -Wno-format-truncation
 
-.PHONY: all native test test-js test-py bench setup clean kernels-test types pack
-all: dist/pldr.wasm
+.PHONY: all native test test-js test-py bench setup clean kernels-test types pack bench-peers
+all: dist/pldr.wasm dist/pldr-relaxed.wasm
 
 setup:
 	@bash tools/setup.sh
@@ -45,6 +47,35 @@ dist/pldr.wasm: $(LIB_SRC) $(HEADERS) src/host_imports.js Makefile | build/stamp
 	$(EMCC) $(WARN) $(WASM_FLAGS) --js-library src/host_imports.js $(LIB_SRC) -o build/pldr.raw.wasm
 	$(WASM_OPT) build/pldr.raw.wasm -o $@
 	@echo "dist/pldr.wasm: $$(stat -c %s $@) bytes"
+
+# The relaxed-SIMD variant: the same sources, one flag set more (-mrelaxed-simd: i32x4 int8 dot
+# products for q8_0/q4_0, f32x4 fused multiply-add for float32; src/kernels/simd.h). Emscripten
+# 3.1.6's clang 14 has no builtins for them, so clang-19 compiles (for Emscripten's target, against
+# its headers) and wasm-ld-19 links against Emscripten's own prebuilt libc, dlmalloc and
+# standalone-wasm support: the libraries of dist/pldr.wasm, imports and exports alike. No binaryen:
+# wasm-opt 108 cannot read the relaxed opcodes (clang -O3 with LTO does the optimizing). The
+# libraries' -mt builds are there for a threaded variant. js/runtime/features.js picks the module.
+RELAXED_CC ?= clang-19
+RELAXED_LD ?= wasm-ld-19
+EM_SYSROOT ?= $(shell em-config CACHE)/sysroot
+EM_LIB = $(EM_SYSROOT)/lib/wasm32-emscripten
+RELAXED_CFLAGS = --target=wasm32-unknown-emscripten --sysroot=$(EM_SYSROOT) -Xclang -iwithsysroot/include/compat \
+	-DEMSCRIPTEN $(WARN) -O3 -msimd128 -mrelaxed-simd -ffp-contract=off -flto -mllvm -disable-lsr
+RELAXED_LDFLAGS = -L$(EM_LIB) -z stack-size=1048576 --initial-memory=16777216 --max-memory=4294967296 \
+	--lto-O3 --strip-debug --import-undefined
+RELAXED_LIBS := -lstandalonewasm-memgrow -lstubs -lc -ldlmalloc -lcompiler_rt
+comma := ,
+RELAXED_EXPORTS = $(patsubst _%,--export=%,$(subst $(comma), ,$(EXPORTS)))
+relaxed_objs = $(patsubst %.c,build/relaxed/%.o,$(1))
+
+build/relaxed/%.o: %.c $(HEADERS) Makefile | build/stamp-setup
+	@mkdir -p $(dir $@)
+	$(RELAXED_CC) $(RELAXED_CFLAGS) -c $< -o $@
+
+dist/pldr-relaxed.wasm: $(call relaxed_objs,$(LIB_SRC))
+	@mkdir -p dist
+	$(RELAXED_LD) $(RELAXED_LDFLAGS) --no-entry $(RELAXED_EXPORTS) $^ $(EM_LIB)/crt1_reactor.o -lnoexit $(RELAXED_LIBS) -o $@
+	@echo "dist/pldr-relaxed.wasm: $$(stat -c %s $@) bytes"
 
 native: build/pldr-native
 build/pldr-native: $(LIB_SRC) $(CLI_SRC) $(HEADERS) Makefile | build/stamp-setup
@@ -60,7 +91,9 @@ build/kernels-test: $(KTEST_DEPS) | build/stamp-setup
 build/kernels-test.wasm: $(KTEST_DEPS) | build/stamp-setup
 	@mkdir -p build
 	$(EMCC) $(WARN) -O3 -msimd128 -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 -sTOTAL_STACK=1MB $(KTEST_SRC) -o $@
-kernels-test: build/kernels-test build/kernels-test.wasm
+build/kernels-test-relaxed.wasm: $(call relaxed_objs,$(KTEST_SRC))
+	$(RELAXED_LD) $(RELAXED_LDFLAGS) $^ $(EM_LIB)/crt1.o $(RELAXED_LIBS) -o $@
+kernels-test: build/kernels-test build/kernels-test.wasm build/kernels-test-relaxed.wasm
 
 # Thread-safety test (tests/threads_test.c): sessions of one model on threads, under ThreadSanitizer.
 THREADS_SRC := tests/threads_test.c src/cli/load.c src/cli/json.c
@@ -74,6 +107,8 @@ build/pldr-bench.wasm: $(LIB_SRC) $(CLI_SRC) $(HEADERS) src/host_imports.js Make
 	@mkdir -p build
 	$(EMCC) $(WARN) $(WASM_COMMON) --js-library src/host_imports.js $(LIB_SRC) $(CLI_SRC) -o build/pldr-bench.raw.wasm
 	$(WASM_OPT) build/pldr-bench.raw.wasm -o $@
+build/pldr-bench-relaxed.wasm: $(call relaxed_objs,$(LIB_SRC) $(CLI_SRC))
+	$(RELAXED_LD) $(RELAXED_LDFLAGS) $^ $(EM_LIB)/crt1.o $(RELAXED_LIBS) -o $@
 build/pldr-native-prof: $(LIB_SRC) $(CLI_SRC) $(HEADERS) Makefile | build/stamp-setup
 	@mkdir -p build
 	$(CC) $(WARN) $(NATIVE_FLAGS) -DPLDR_PROFILE $(LIB_SRC) $(CLI_SRC) -lm -o $@
@@ -86,7 +121,7 @@ test: all native node_modules/.stamp build/pldr-native-asan fuzz-build
 	node --test --test-concurrency=1 tests/
 	python3 -m unittest discover -s tests -p '*_test.py'
 
-bench: all native build/pldr-bench.wasm build/pldr-native-prof
+bench: all native build/pldr-bench.wasm build/pldr-bench-relaxed.wasm build/pldr-native-prof
 	node bench/run.mjs
 
 # Fuzzing, time-boxed: FUZZ_SECONDS per target (default 60), a fresh seed unless FUZZ_SEED is set;

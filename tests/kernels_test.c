@@ -1,8 +1,10 @@
 /* kernels_test.c — every SIMD128 kernel against its scalar reference (src/kernels), on odd sizes
  * and tails: rows not a multiple of 4, cols not a multiple of 32 (2389, 170), n = 1..9 tokens,
- * every weight format, unaligned data, the extreme integer codes. Built natively (SIMDe) and as a
- * WASI program (real SIMD128); tests/kernels.test.mjs runs both. Prints one line per failure and
- * a summary; exit status 0 when everything passed. */
+ * every weight format, unaligned data, the extreme integer codes. Built natively (SIMDe), as a
+ * WASI program (real SIMD128) and as a relaxed-SIMD WASI program (PK_RELAXED); tests/kernels.test.mjs
+ * runs all three. Prints one line per failure and a summary; exit status 0 when everything passed.
+ * `kernels-test digest` prints instead a hash of the bits of the quantized products, which must be
+ * the same in every build: their arithmetic is integer, then the same float operations. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,8 +12,12 @@
 #include <string.h>
 
 #include "../src/kernels/kernels.h"
+#include "../src/kernels/simd.h"
 #include "pldr.h"
 
+/* Float32 kernels that the relaxed build fuses (f32x4.relaxed_madd: y + a·x rounded once instead of
+ * twice) are allowed one rounding of the result apart from the reference; elsewhere they are equal. */
+static const double FUSED_ULP = PK_RELAXED ? 1.2e-7 : 0.0;
 static int checks, failures;
 
 static void fail(const char *what, const char *fmt, double a, double b, double tol) {
@@ -200,22 +206,25 @@ static void test_matmul(void) {
     for (int f = 0; f < 3; f++) test_matmul_shape(formats[f], 6, 96, 70, 1, 0); /* more tokens than a chunk */
 }
 
-/* Extreme codes: q8_0 -128 and 127 weights against ±127 activations; all-15 and all-0 nibbles. */
-static void test_extremes(void) {
-    const int cols = 64, rows = 5, n = 3;
-    block_q8_0 q8[rows * 2];
-    block_q4_0 q4[rows * 2];
+/* Extreme codes: q8_0 -128 and 127 weights against ±127 activations (the relaxed build's sign trick
+ * cannot take -128: those rows are redone exactly); all-15 and all-0 nibbles. n = 1 is the decode
+ * path (rows four at a time), n = 3 and 5 the tiles. */
+static void test_extremes_shape(int rows, int n, float *y_out) {
+    enum { cols = 64, max_rows = 9, max_n = 5 };
+    block_q8_0 q8[max_rows * 2];
+    block_q4_0 q4[max_rows * 2];
     for (int r = 0; r < rows * 2; r++) {
         q8[r].d = pk_f32_to_f16(0.01f * (r + 1));
         q4[r].d = pk_f32_to_f16(-0.02f * (r + 1));
-        for (int i = 0; i < 32; i++) q8[r].qs[i] = (int8_t)(r % 2 ? -128 : ((i & 1) ? 127 : -128));
+        for (int i = 0; i < 32; i++) /* rows 0, 3, 6 hold -128, the others stay within ±127 */
+            q8[r].qs[i] = (int8_t)(r % 6 == 1 ? -128 : r % 6 == 0 ? ((i & 1) ? 127 : -128) : ((i & 1) ? 127 : -127));
         for (int i = 0; i < 16; i++) q4[r].qs[i] = (uint8_t)(r % 3 == 0 ? 0xff : r % 3 == 1 ? 0x00 : 0x0f);
     }
-    float x[n * cols];
+    float x[max_n * cols];
     for (int i = 0; i < n * cols; i++) x[i] = (i % 3 == 0) ? -5.0f : (i % 3 == 1 ? 5.0f : -5.0f + (float)(i % 2));
     for (int f = 0; f < 2; f++) {
         pldr_matrix W = {f ? (const void *)q4 : (const void *)q8, f ? PLDR_DTYPE_Q4_0 : PLDR_DTYPE_Q8_0, rows, cols};
-        float a[n * rows], b[n * rows], row[cols];
+        float a[max_n * max_rows], b[max_n * max_rows], row[cols];
         pk_scratch ws = {0};
         pk_ref_matmul(a, x, &W, NULL, n, NULL);
         pk_simd_matmul(b, x, &W, NULL, n, &ws);
@@ -225,7 +234,13 @@ static void test_extremes(void) {
             for (int t = 0; t < n; t++)
                 close_to("extreme codes", b[t * rows + r], a[t * rows + r], 2e-6 * magnitude(x + t * cols, row, cols) + 1e-7);
         }
+        if (y_out) memcpy(y_out + (size_t)f * n * rows, b, (size_t)n * rows * sizeof(float));
     }
+}
+
+static void test_extremes(void) {
+    const int shapes[][2] = {{5, 3}, {9, 1}, {8, 1}, {9, 5}, {3, 1}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) test_extremes_shape(shapes[s][0], shapes[s][1], NULL);
 }
 
 /* ---- vector kernels ---------------------------------------------------------------------------- */
@@ -240,7 +255,7 @@ static void test_vectors(void) {
         memcpy(y2, y1, (size_t)n * sizeof(float));
         pk_ref_axpy(y1, 0.7f, a, n);
         pk_simd_axpy(y2, 0.7f, a, n);
-        for (int i = 0; i < n; i++) close_to("axpy", y2[i], y1[i], 0);
+        for (int i = 0; i < n; i++) close_to("axpy", y2[i], y1[i], FUSED_ULP * (fabs(y1[i]) + fabs(0.7 * a[i])));
         pk_ref_add(y1, a, b, n);
         pk_simd_add(y2, a, b, n);
         for (int i = 0; i < n; i++) close_to("add", y2[i], y1[i], 0);
@@ -294,7 +309,53 @@ static void test_exp_range(void) {
     }
 }
 
-int main(void) {
+/* ---- the bits of the quantized products ------------------------------------------------------- */
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+/* One hash per format over pk_simd_matmul's outputs on fixed inputs: decode (n = 1), tiles, more
+ * tokens than a chunk, tails, the extreme codes. */
+static int digest(void) {
+    const int shapes[][3] = {{13, 2389, 1}, {64, 170, 1}, {9, 896, 2}, {6, 96, 3}, {7, 96, 4}, {11, 47, 9},
+                             {8, 896, 16}, {6, 96, 70}, {5, 33, 5}, {896, 896, 1}, {40, 896, 64}};
+    for (int f = 0; f < 2; f++) {
+        int format = f ? PLDR_DTYPE_Q4_0 : PLDR_DTYPE_Q8_0;
+        uint64_t h = 1469598103934665603ull;
+        rng = 777;
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            int rows = shapes[s][0], cols = shapes[s][1], n = shapes[s][2];
+            unsigned char *w = malloc(pk_matrix_bytes(format, rows, cols));
+            float *wf = floats((size_t)cols, 0.08f), *x = floats((size_t)n * cols, 2.0f), *bias = floats((size_t)rows, 0.5f);
+            for (int r = 0; r < rows; r++) {
+                for (int i = 0; i < cols; i++) wf[i] = urand() * 0.08f;
+                if (format == PLDR_DTYPE_Q8_0) pk_quantize_row_q8_0(wf, w + pk_matrix_bytes(format, r, cols), cols);
+                else pk_quantize_row_q4_0(wf, w + pk_matrix_bytes(format, r, cols), cols);
+            }
+            pldr_matrix W = {w, format, rows, cols};
+            float *y = malloc((size_t)n * rows * sizeof(float));
+            pk_scratch ws = {0};
+            pk_simd_matmul(y, x, &W, s % 2 ? bias : NULL, n, &ws);
+            h = fnv(h, y, (size_t)n * rows * sizeof(float));
+            pk_scratch_free(&ws);
+            free(w); free(wf); free(x); free(bias); free(y);
+        }
+        const int ext[][2] = {{5, 3}, {9, 1}, {9, 5}};
+        for (size_t s = 0; s < sizeof ext / sizeof *ext; s++) {
+            float y[2 * 5 * 9];
+            test_extremes_shape(ext[s][0], ext[s][1], y);
+            h = fnv(h, y + (size_t)f * ext[s][0] * ext[s][1], (size_t)ext[s][0] * ext[s][1] * sizeof(float));
+        }
+        printf("digest %s %016llx\n", f ? "q4_0" : "q8_0", (unsigned long long)h);
+    }
+    return failures ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "digest")) return digest();
     test_exp_range();
     test_f16();
     test_quantize_act();
