@@ -4,7 +4,7 @@
 // Model files are left alone: js/loading/loader.js keeps them in its own cache ('pldr-models-v1').
 //
 // The engine's module list is not written down here: on install the worker follows the static
-// imports from the entry modules, and pldr.wasm is wherever js/runtime/wasm-location.js says.
+// imports from the entry modules, and the wasm modules are wherever js/runtime/wasm-location.js says.
 const CACHE = 'pldr-app-v1';
 const PAGES = ['./', './index.html', './embed.html', './app.css', './icon.svg'];
 const ENTRY_MODULES = ['./app.js', '../js/browser/worker-client.js', '../js/browser/worker.js', '../js/pldr-chat.js'];
@@ -89,8 +89,9 @@ async function precache() {
   }
 
   const location = await fetch(here(WASM_LOCATION)).then((r) => (r.ok ? r.text() : '')).catch(() => '');
-  const wasm = /new URL\(\s*['"]([^'"]+)['"]\s*,\s*import\.meta\.url\s*\)/.exec(location);
-  if (wasm) await keep(new URL(wasm[1], here(WASM_LOCATION)).href);
+  for (const wasm of location.matchAll(/new URL\(\s*['"]([^'"]+)['"]\s*,\s*import\.meta\.url\s*\)/g)) { // every variant
+    await keep(new URL(wasm[1], here(WASM_LOCATION)).href);
+  }
 }
 
 /** Relative specifiers of `import … from '…'`, `import '…'` and `export … from '…'`. */

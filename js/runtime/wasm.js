@@ -1,8 +1,10 @@
-// Instantiates dist/pldr.wasm (a standalone module: no Emscripten glue) in Node and browsers,
-// checks that it speaks the C API these modules were written for, and gives typed access to its
-// memory. One Runtime per module instance.
-import { EngineError } from '../errors.js';
-import { DEFAULT_WASM_URL } from './wasm-location.js';
+// Instantiates the runtime's WebAssembly module (standalone: no Emscripten glue) in Node and
+// browsers — the variant js/runtime/features.js chooses for this engine (wasm-location.js lists
+// them), or the one asked for — checks that it speaks the C API these modules were written for,
+// and gives typed access to its memory. One Runtime per module instance.
+import { EngineError, PldrError } from '../errors.js';
+import { chooseVariant } from './features.js';
+import { DEFAULT_WASM_URL, WASM_URLS } from './wasm-location.js';
 
 /** The C API these modules call: include/pldr.h PLDR_ABI_VERSION (the module's pldr_abi_version()). */
 export const ABI_VERSION = 2;
@@ -36,10 +38,12 @@ const moduleCache = new Map();
 
 /** A WebAssembly instance of the runtime with helpers to move data in and out of its memory. */
 export class Runtime {
-  /** @param {WebAssembly.Instance} instance */
-  constructor(instance) {
+  /** @param {WebAssembly.Instance} instance @param {string} [variant] which module (WASM_URLS), or 'custom' */
+  constructor(instance, variant = 'custom') {
     /** @type {Record<string, Function> & {memory: WebAssembly.Memory}} */
     this.x = /** @type {any} */ (instance.exports);
+    /** the module variant this runtime runs: a key of WASM_URLS, or 'custom' (a wasmUrl) */
+    this.variant = variant;
     this.encoder = new TextEncoder();
     this.decoder = new TextDecoder();
   }
@@ -148,13 +152,8 @@ export class Runtime {
   }
 }
 
-/**
- * Loads and instantiates the runtime. The compiled module is cached per URL.
- * @param {{wasmUrl?: string|URL}} [options]
- * @returns {Promise<Runtime>}
- */
-export async function createRuntime(options = {}) {
-  const url = new URL(String(options.wasmUrl ?? DEFAULT_WASM_URL), isNode ? `file://${process.cwd()}/` : globalThis.location?.href);
+/** @param {URL} url @param {string} variant */
+async function instantiate(url, variant) {
   let module = moduleCache.get(url.href);
   if (!module) {
     module = compileModule(url);
@@ -163,7 +162,32 @@ export async function createRuntime(options = {}) {
   }
   const imports = { env: { emscripten_notify_memory_growth() {}, pldr_host_now_ms: () => performance.now() } };
   const instance = await WebAssembly.instantiate(await module, imports);
-  const rt = new Runtime(instance);
+  const rt = new Runtime(instance, variant);
   rt.checkAbi(url.href);
   return rt;
+}
+
+const base = () => (isNode ? `file://${process.cwd()}/` : globalThis.location?.href);
+
+/**
+ * Loads and instantiates the runtime. The compiled module is cached per URL. Without `wasmUrl`
+ * the module is the `variant` asked for, or the best this engine runs (features.js chooseVariant):
+ * when a chosen variant other than the baseline cannot be loaded (a site that ships only
+ * pldr.wasm), the baseline is loaded instead.
+ * @param {{wasmUrl?: string|URL, variant?: import('./features.js').WasmVariant}} [options]
+ * @returns {Promise<Runtime>}
+ */
+export async function createRuntime(options = {}) {
+  if (options.wasmUrl !== undefined) return instantiate(new URL(String(options.wasmUrl), base()), 'custom');
+  if (options.variant !== undefined && !Object.hasOwn(WASM_URLS, options.variant)) {
+    throw new PldrError('E_OPTION', `unknown WebAssembly variant ${JSON.stringify(options.variant)}: expected ${Object.keys(WASM_URLS).join(' or ')}`);
+  }
+  const variant = options.variant ?? chooseVariant();
+  const url = /** @type {URL} */ (WASM_URLS[variant]);
+  if (options.variant !== undefined || url.href === DEFAULT_WASM_URL.href) return instantiate(url, variant);
+  try {
+    return await instantiate(url, variant);
+  } catch { // missing, unreachable or unusable: the baseline (whose own failure is then reported)
+    return instantiate(DEFAULT_WASM_URL, 'simd128');
+  }
 }
