@@ -74,8 +74,8 @@ build/relaxed/%.o: %.c $(HEADERS) Makefile | build/stamp-setup
 
 dist/pldr-relaxed.wasm: $(call relaxed_objs,$(LIB_SRC))
 	@mkdir -p dist
-	$(RELAXED_LD) $(RELAXED_LDFLAGS) --no-entry $(RELAXED_EXPORTS) $^ $(EM_LIB)/crt1_reactor.o -lnoexit $(RELAXED_LIBS) -o $@
-	@echo "dist/pldr-relaxed.wasm: $$(stat -c %s $@) bytes"
+	@$(RELAXED_LD) $(RELAXED_LDFLAGS) --no-entry $(RELAXED_EXPORTS) $^ $(EM_LIB)/crt1_reactor.o -lnoexit $(RELAXED_LIBS) -o $@
+	@echo "$(RELAXED_LD) … -o $@: $$(stat -c %s $@) bytes"
 
 native: build/pldr-native
 build/pldr-native: $(LIB_SRC) $(CLI_SRC) $(HEADERS) Makefile | build/stamp-setup

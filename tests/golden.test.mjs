@@ -4,7 +4,7 @@
 // Tolerances: the golden files say how far the reference's own float32 run is from its float64
 // run (ref32_vs_64_*). We allow TOL_FACTOR times that, per case: a float32 implementation that
 // sums in another order lands at about the same distance (measured: ≤ 1.4× for G, < 1× for logits).
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,8 @@ function assertClose(actual, expected, tol, what) {
   const d = maxDiff(actual, expected);
   assert.ok(d <= tol, `${what}: max |difference| ${d.toExponential(2)} > tolerance ${tol.toExponential(2)}`);
 }
+
+after(() => Promise.all(ENGINES.map((e) => e.close?.())));
 
 for (const engine of ENGINES) {
   const opts = { skip: engine.skip };

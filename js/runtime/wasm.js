@@ -161,7 +161,14 @@ async function instantiate(url, variant) {
     module.catch(() => moduleCache.delete(url.href));
   }
   const imports = { env: { emscripten_notify_memory_growth() {}, pldr_host_now_ms: () => performance.now() } };
-  const instance = await WebAssembly.instantiate(await module, imports);
+  let instance;
+  try {
+    instance = await WebAssembly.instantiate(await module, imports);
+  } catch (err) {
+    if (err instanceof EngineError) throw err;
+    throw new EngineError('E_WASM', `${url.href} cannot be compiled or started here (${variant === 'relaxed'
+      ? 'the relaxed-SIMD module needs an engine with relaxed SIMD: ' : ''}${err?.message ?? err})`, { cause: err });
+  }
   const rt = new Runtime(instance, variant);
   rt.checkAbi(url.href);
   return rt;

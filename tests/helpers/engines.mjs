@@ -1,5 +1,6 @@
-// The two builds of the same C, behind one small interface so the golden tests run on both:
-// the WebAssembly module in-process (js/runtime/model.js + js/loading/loader.js) and the native CLI.
+// The builds of the same C, behind one small interface so the golden tests run on each: the
+// WebAssembly module in-process (js/runtime/model.js + js/loading/loader.js), the native CLI, and
+// the relaxed-SIMD module in headless Chromium (Node 20 cannot run it: tools/testkit/chromium.mjs).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -103,4 +104,87 @@ export const nativeEngine = {
   },
 };
 
-export const ENGINES = [wasmEngine, nativeEngine];
+const RELAXED_WASM = join(ROOT, 'dist/pldr-relaxed.wasm');
+const relaxedSkip = process.env.PLDR_SKIP_BROWSER === '1' ? 'PLDR_SKIP_BROWSER=1'
+  : skipUnlessCI(existsSync(RELAXED_WASM) ? false : 'dist/pldr-relaxed.wasm not built (make)');
+
+/** One Chromium page for every call (opened at the first); model folders anywhere on disk are
+ * served to it under /__files__/ by request interception. */
+let chromiumPage = null;
+function relaxedPage() {
+  chromiumPage ??= (async () => {
+    const { openRepoPage } = await import('../../tools/testkit/chromium.mjs');
+    const p = await openRepoPage();
+    await p.page.route('**/__files__/**', (route) => {
+      const path = decodeURIComponent(new URL(route.request().url()).pathname.replace(/^\/__files__/, ''));
+      return existsSync(path) ? route.fulfill({ path }) : route.fulfill({ status: 404 });
+    });
+    return p;
+  })();
+  return chromiumPage;
+}
+const filesUrl = (path) => `/__files__${path.split('/').map(encodeURIComponent).join('/')}`;
+
+/**
+ * Runs `mode` ('evaluate' or 'greedy') in the page with the relaxed module, as wasmEngine does.
+ * @param {Record<string, any>} args
+ */
+async function inRelaxedPage(args) {
+  const { page, log } = await relaxedPage();
+  try {
+    return await page.evaluate(async (a) => {
+      const { createRuntime } = await import('/js/runtime/wasm.js');
+      const { modelSink } = await import('/js/runtime/model.js');
+      const { loadModel } = await import('/js/loading/loader.js');
+      const rt = await createRuntime({ variant: 'relaxed' });
+      if (rt.variant !== 'relaxed') throw new Error(`the page runs ${rt.variant}, not the relaxed module`);
+      const sink = modelSink(rt, { gcache: a.gcache });
+      await loadModel(new URL(`${a.dir}/`, location.href).href, sink, { cache: false });
+      const model = sink.model;
+      try {
+        if (a.gcacheUrl) model.setGcache(new Float32Array(await (await fetch(a.gcacheUrl)).arrayBuffer()));
+        if (a.mode === 'evaluate') {
+          const s = model.newSession({ contextLength: a.ids.length });
+          const logits = s.prefill(a.ids, { allLogits: true });
+          return { logits, G: s.gcache('G_LM'), A: s.gcache('A_LM') };
+        }
+        if (a.empty) model.computeGcache([model.eosId]);
+        const s = model.newSession();
+        const out = [], steps = [];
+        let logits = s.prefill(a.ids);
+        const argmax = (x) => x.reduce((b, v, i) => (v > x[b] ? i : b), 0);
+        while (out.length < a.n) {
+          steps.push(logits);
+          out.push(argmax(logits));
+          if (out.at(-1) === model.eosId || out.length === a.n) break;
+          logits = s.decode(out.at(-1));
+        }
+        return { ids: out, steps };
+      } finally {
+        model.free();
+      }
+    }, args);
+  } catch (err) {
+    throw new Error(`${err.message}\n${log.join('\n')}`);
+  }
+}
+
+/** @type {Engine & {close(): Promise<void>}} */
+export const relaxedEngine = {
+  name: 'wasm relaxed-SIMD, Chromium',
+  skip: relaxedSkip,
+  evaluate: (dir, ids, options = {}) => inRelaxedPage({
+    mode: 'evaluate', dir: filesUrl(dir), ids, gcache: options.gcacheFile ? 'fixed' : 'prompt',
+    gcacheUrl: options.gcacheFile ? filesUrl(options.gcacheFile) : null,
+  }),
+  greedy: (dir, ids, n, mode) => inRelaxedPage({
+    mode: 'greedy', dir: filesUrl(dir), ids, n, gcache: mode === 'empty' ? 'first' : mode, empty: mode === 'empty',
+  }),
+  async close() {
+    const p = await chromiumPage;
+    chromiumPage = null;
+    await p?.close();
+  },
+};
+
+export const ENGINES = [wasmEngine, nativeEngine, relaxedEngine];

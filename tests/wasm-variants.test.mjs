@@ -1,0 +1,94 @@
+// Which WebAssembly module runs (js/runtime/features.js, wasm-location.js): the relaxed-SIMD build
+// where relaxed SIMD works (headless Chromium), the baseline where it does not validate (Node 20
+// without flags), where it validates but computes the dot product wrong (Node 20 with
+// --experimental-wasm-relaxed-simd returns twice the result), and where the relaxed file is
+// missing; an unknown variant is E_OPTION, a module the engine cannot compile E_WASM.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './helpers/engines.mjs';
+import { skipUnlessCI } from './helpers/skip.mjs';
+import { RELAXED_PROBE_MODULE, chooseVariant, relaxedSimdWorks } from '../js/runtime/features.js';
+import { WASM_URLS } from '../js/runtime/wasm-location.js';
+import { createRuntime } from '../js/runtime/wasm.js';
+
+const relaxedBuilt = existsSync(join(ROOT, 'dist/pldr-relaxed.wasm'));
+const browserSkip = process.env.PLDR_SKIP_BROWSER === '1' ? 'PLDR_SKIP_BROWSER=1'
+  : skipUnlessCI(relaxedBuilt ? false : 'dist/pldr-relaxed.wasm not built (make)');
+
+test('every listed module is built by make, under dist/', () => {
+  assert.deepEqual(Object.keys(WASM_URLS), ['simd128', 'relaxed']);
+  for (const [variant, url] of Object.entries(WASM_URLS)) {
+    assert.match(url.href, /\/dist\/pldr(-[a-z-]+)?\.wasm$/, variant);
+    if (variant === 'simd128' || relaxedBuilt) assert.ok(existsSync(url), `${url.pathname} (make builds it)`);
+  }
+});
+
+test('Node without relaxed SIMD: the probe does not validate, the baseline module runs', async () => {
+  if (WebAssembly.validate(RELAXED_PROBE_MODULE.bytes)) return; // a Node that ships relaxed SIMD: see the next test
+  assert.equal(relaxedSimdWorks(), false);
+  assert.equal(chooseVariant(), 'simd128');
+  const rt = await createRuntime();
+  assert.equal(rt.variant, 'simd128');
+  await assert.rejects(createRuntime({ variant: 'relaxed' }), (err) => {
+    assert.equal(err.code, 'E_WASM');
+    assert.match(err.message, /pldr-relaxed\.wasm cannot be compiled or started here \(the relaxed-SIMD module needs an engine with relaxed SIMD/);
+    return true;
+  });
+});
+
+test('an engine whose relaxed dot product validates but computes wrong gets the baseline (Node 20 with the flag)', () => {
+  const script = `import('./js/runtime/features.js').then((f) => {
+    const { bytes, expected } = f.RELAXED_PROBE_MODULE;
+    const got = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports.p();
+    console.log(JSON.stringify({ valid: WebAssembly.validate(bytes), got, expected, chosen: f.chooseVariant() }));
+  })`;
+  const r = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const o = JSON.parse(r.stdout);
+  assert.equal(o.valid, true);
+  assert.equal(o.chosen, o.got === o.expected ? 'relaxed' : 'simd128');
+  if (process.versions.node.startsWith('20.')) { // V8 11.3: the regression this probe exists for
+    assert.equal(o.got, 2 * o.expected);
+    assert.equal(o.chosen, 'simd128');
+  }
+});
+
+test('createRuntime: an unknown variant is E_OPTION', async () => {
+  await assert.rejects(createRuntime({ variant: 'fast' }), { code: 'E_OPTION', message: /unknown WebAssembly variant "fast": expected simd128 or relaxed/ });
+  await assert.rejects(createRuntime({ variant: 'toString' }), { code: 'E_OPTION' });
+});
+
+/** @type {Promise<any>|null} */
+let chromium = null;
+after(async () => (await chromium)?.close());
+async function page() {
+  const { openRepoPage } = await import('../tools/testkit/chromium.mjs');
+  chromium ??= openRepoPage();
+  return (await chromium).page;
+}
+
+test('Chromium: relaxed SIMD works, the relaxed module is chosen and loads; without its file, the baseline', { skip: browserSkip }, async () => {
+  const p = await page();
+  const inPage = () => p.evaluate(async () => {
+    const f = await import('/js/runtime/features.js');
+    const { createRuntime } = await import('/js/runtime/wasm.js');
+    const rt = await createRuntime();
+    return { works: f.relaxedSimdWorks(), chosen: f.chooseVariant(), runtime: rt.variant, abi: rt.x.pldr_abi_version() };
+  });
+  assert.deepEqual(await inPage(), { works: true, chosen: 'relaxed', runtime: 'relaxed', abi: 2 });
+  await p.route('**/dist/pldr-relaxed.wasm', (route) => route.fulfill({ status: 404, body: 'not here' }));
+  try {
+    await p.reload(); // a fresh module cache
+    assert.deepEqual(await inPage(), { works: true, chosen: 'relaxed', runtime: 'simd128', abi: 2 });
+    const forced = await p.evaluate(async () => {
+      const { createRuntime } = await import('/js/runtime/wasm.js');
+      return createRuntime({ variant: 'relaxed' }).then(() => 'loaded', (err) => `${err.code}: ${err.message}`);
+    });
+    assert.match(forced, /^E_WASM: cannot load .*pldr-relaxed\.wasm: HTTP 404/);
+  } finally {
+    await p.unroute('**/dist/pldr-relaxed.wasm');
+  }
+});
