@@ -2,7 +2,9 @@
 // measurements, in the same order, as `pldr-native bench model` (src/cli/bench.c) and prints one
 // JSON line of the same shape.
 //   node bench/wasm-model.mjs (--shape release | --model DIR) [--quant f32|q8|q4] [--gcache first|off]
-//        [--prefill 128] [--ctx 16,256,1000] [--steps 8] [--reps 3] [--answer 64]
+//        [--kv-cache f32|f16] [--variant simd128|relaxed] [--prefill 128] [--ctx 16,256,1000]
+//        [--steps 8] [--reps 3] [--answer 64]
+// The same measurements run in a browser page (bench/peers/page.js imports runModelBench).
 import { createRuntime } from '../js/runtime/wasm.js';
 import { Model, modelSink } from '../js/runtime/model.js';
 import { loadModel } from '../js/loading/loader.js';
@@ -15,7 +17,7 @@ const median = (xs) => {
 const argmax = (x) => { let b = 0; for (let i = 1; i < x.length; i++) if (x[i] > x[b]) b = i; return b; };
 
 function parseArgs(argv) {
-  const o = { quant: 'f32', gcache: 'first', prefill: 128, ctx: [16, 256, 1000], steps: 8, reps: 3, answer: 64, warmup: true };
+  const o = { quant: 'f32', gcache: 'first', kvCache: 'f32', variant: undefined, prefill: 128, ctx: [16, 256, 1000], steps: 8, reps: 3, answer: 64, warmup: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i], v = argv[i + 1];
     if (a === '--no-warmup') { o.warmup = false; continue; }
@@ -24,6 +26,8 @@ function parseArgs(argv) {
     else if (a === '--model') o.model = v;
     else if (a === '--quant') o.quant = v;
     else if (a === '--gcache') o.gcache = v;
+    else if (a === '--kv-cache') o.kvCache = v;
+    else if (a === '--variant') o.variant = v;
     else if (a === '--ctx') o.ctx = v.split(',').map(Number);
     else if (['--prefill', '--steps', '--reps', '--answer'].includes(a)) o[a.slice(2)] = Number(v);
     else throw new Error(`unknown option ${a}`);
@@ -34,7 +38,7 @@ function parseArgs(argv) {
 
 /** A fresh runtime and model (synthetic or from a folder). */
 async function openModel(o, gcache, shape = o.shape) {
-  const rt = await createRuntime();
+  const rt = await createRuntime({ variant: o.variant ?? 'simd128' });
   if (shape) {
     const model = Model.create(rt, configFor(shape), { gcache, quant: o.quant });
     uploadSynthetic(model, shape);
@@ -46,8 +50,8 @@ async function openModel(o, gcache, shape = o.shape) {
 }
 
 /** Prompt of 16 ids, then greedy decoding to `answer` tokens: [ms, logits of the prompt]. */
-function answer(model, ids, n) {
-  const s = model.newSession({ contextLength: 16 + n });
+function answer(model, ids, n, kv = 'f32') {
+  const s = model.newSession({ contextLength: 16 + n, kvCache: kv });
   const t0 = performance.now();
   let logits = s.prefill(ids.slice(0, 16));
   const head = Array.from(logits.subarray(0, 4));
@@ -64,7 +68,7 @@ async function warmUp(o) {
   const { model } = await openModel(o, 'first', small);
   const ids = benchIds(48, small.V);
   for (let r = 0; r < 3; r++) {
-    answer(model, ids, 24);
+    answer(model, ids, 24, o.kvCache);
     model.computeGcache([3]);
     await new Promise((resolve) => setTimeout(resolve, 100)); // background compilation
   }
@@ -77,11 +81,11 @@ async function main() {
   const off = o.gcache === 'off';
   const t0 = performance.now();
   const { rt, model } = await openModel(o, off ? 'off' : 'first');
-  const r = { engine: 'wasm', quant: o.quant, gcache: o.gcache, load_ms: performance.now() - t0, weight_bytes: model.weightBytes };
+  const r = { engine: 'wasm', variant: rt.variant, kv_cache: o.kvCache, quant: o.quant, gcache: o.gcache, load_ms: performance.now() - t0, weight_bytes: model.weightBytes };
   const V = model.vocabSize;
   const fillTo = Math.max(o.prefill, ...o.ctx);
   const ids = benchIds(fillTo + o.steps, V);
-  const [e2e, head] = answer(model, ids, o.answer);
+  const [e2e, head] = answer(model, ids, o.answer, o.kvCache);
   r.answer_tokens = o.answer;
   r.logits_head = head;
   if (off) {
@@ -91,7 +95,7 @@ async function main() {
   } else {
     r.e2e_first_ms = e2e;
     r.anet_first_ms = model.anetMs;
-    const s = model.newSession({ contextLength: fillTo + o.steps });
+    const s = model.newSession({ contextLength: fillTo + o.steps, kvCache: o.kvCache });
     const t = [];
     for (let i = 0; i < o.reps; i++) {
       s.rewind(s.position);

@@ -315,9 +315,19 @@ double pldr_model_anet_ms(const pldr_model *model);
 
 typedef struct pldr_session pldr_session;
 
+/* How the KV-cache stores keys and values. */
+typedef enum pldr_kv_format {
+    PLDR_KV_F32 = 0,         /* float32: the contract's arithmetic */
+    PLDR_KV_F16 = 1,         /* IEEE binary16, rounded to nearest even: half the memory and the bytes
+                                a decode step reads; finite values beyond ±65504 are stored as
+                                ±65504 (binary16's largest). Attention then differs from float32 by
+                                about 2^-11 relative per key and value element */
+} pldr_kv_format;
+
 /* Session options, laid out and extended like pldr_model_params. */
 typedef struct pldr_session_params {
     int32_t context_length;  /* positions the KV-cache holds; 0 = max_position_embeddings */
+    int32_t kv_format;       /* pldr_kv_format; default PLDR_KV_F32 */
 } pldr_session_params;
 
 pldr_session_params pldr_session_default_params(void);
@@ -331,18 +341,21 @@ size_t pldr_session_params_size(void);
  * table, the G-cache) and *session at most for one session of params->context_length (params NULL
  * or context 0: max_position_embeddings): its KV-cache, activations, scratch, the kernels' work
  * memory and, where its G-cache mode runs the A-net, a G-cache of its own and the A-net's work
- * space (not the caller's all_logits). Bytes as doubles: exact, and said even when no 32-bit size
+ * space (not the caller's all_logits); the KV-cache in params->kv_format (PLDR_KV_F16: half the
+ * bytes of PLDR_KV_F32). Bytes as doubles: exact, and said even when no 32-bit size
  * could hold them (INFINITY past 2^64), so that a caller can refuse a model that cannot fit
  * before reading its weights. Works before pldr_model_alloc — it validates the hyperparameters
  * as pldr_model_alloc would and allocates nothing large; the model is left as it was — and after.
  * Returns PLDR_OK; a failure (PLDR_ERR_BAD_CONFIG and the others of pldr_model_alloc,
- * PLDR_ERR_INVALID_ARGUMENT for a context outside 1..max_position_embeddings) writes nothing.
+ * PLDR_ERR_INVALID_ARGUMENT for a context outside 1..max_position_embeddings or a kv_format that
+ * is not a pldr_kv_format) writes nothing.
  * pldr_model_alloc and pldr_session_new refuse (PLDR_ERR_OUT_OF_MEMORY, with the sizes) what no
  * size_t of this build holds: more than 4 GiB in WebAssembly. */
 int pldr_model_memory_needed(pldr_model *model, const pldr_session_params *params, double *weights, double *session);
 
-/* A new session on a finalized model; params may be NULL. Returns NULL on failure, with the
- * reason in pldr_model_error(model). The model must outlive the session. */
+/* A new session on a finalized model; params may be NULL. Returns NULL on failure (a context
+ * length or KV-cache format out of range, out of memory), with the reason in
+ * pldr_model_error(model). The model must outlive the session. */
 pldr_session *pldr_session_new(pldr_model *model, const pldr_session_params *params);
 
 void pldr_session_free(pldr_session *session);
@@ -415,6 +428,9 @@ typedef enum pldr_gcache_tensor {
  * valid until the next call that runs, rewinds or resets the session. */
 const float *pldr_session_gcache(const pldr_session *session, pldr_gcache_tensor which);
 
+/* The session's pldr_kv_format (what a saved session state must record). */
+pldr_kv_format pldr_session_kv_format(const pldr_session *session);
+
 /* Bytes held by the KV-cache, and by scratch buffers (activations, A-net work space). */
 size_t pldr_session_kv_bytes(const pldr_session *session);
 size_t pldr_session_scratch_bytes(const pldr_session *session);
@@ -467,14 +483,15 @@ size_t pldr_session_state_size(pldr_session *session);
 int pldr_session_state_export(pldr_session *session, void *buf, size_t cap);
 
 /* Replaces what the session holds by a state exported before (from any session of an identical
- * model in the same G-cache mode, with a context of at least its positions). In mode "first", a
- * state carries the model's G_LM: when the model has none yet it is installed as mode first's G,
- * otherwise it must be the same G. The logits are not kept: run the last token again (rewind 1,
- * prefill it) before sampling. Returns PLDR_OK; PLDR_ERR_SESSION_STATE for a state that is
- * truncated or damaged, of another format, or made for another model, mode or G (the message says
- * which); PLDR_ERR_CONTEXT_OVERFLOW when it holds more positions than the session's context;
- * PLDR_ERR_STATE when a stepped prefill is open; PLDR_ERR_OUT_OF_MEMORY. A failed call leaves the
- * session (and the model) unchanged. */
+ * model in the same G-cache mode and KV-cache format, with a context of at least its positions;
+ * the state holds keys and values in that format: binary16 ones take half the bytes). In mode
+ * "first", a state carries the model's G_LM: when the model has none yet it is installed as mode
+ * first's G, otherwise it must be the same G. The logits are not kept: run the last token again
+ * (rewind 1, prefill it) before sampling. Returns PLDR_OK; PLDR_ERR_SESSION_STATE for a state that
+ * is truncated or damaged, of another format, or made for another model, mode, G or KV-cache
+ * format (the message says which); PLDR_ERR_CONTEXT_OVERFLOW when it holds more positions than the
+ * session's context; PLDR_ERR_STATE when a stepped prefill is open; PLDR_ERR_OUT_OF_MEMORY. A
+ * failed call leaves the session (and the model) unchanged. */
 int pldr_session_state_import(pldr_session *session, const void *buf, size_t size);
 
 #ifdef __cplusplus

@@ -16,8 +16,11 @@ export const GCACHE_MODES = /** @type {readonly ['first', 'prompt', 'off', 'empt
 /** The `quant` values PLDR.load accepts: the weight format in memory. */
 export const WEIGHT_FORMATS = /** @type {readonly ['f32', 'q8', 'q4']} */ (Object.freeze(['f32', 'q8', 'q4']));
 
-/** PLDR.load when `gcache` or `quant` is not given. */
-export const DEFAULT_LOAD = Object.freeze({ gcache: 'first', quant: 'f32' });
+/** The `kvCache` values PLDR.load accepts: how the KV-cache stores keys and values (f16: half the memory). */
+export const KV_CACHE_FORMATS = /** @type {readonly ['f32', 'f16']} */ (Object.freeze(['f32', 'f16']));
+
+/** PLDR.load when `gcache`, `quant` or `kvCache` is not given. */
+export const DEFAULT_LOAD = Object.freeze({ gcache: 'first', quant: 'f32', kvCache: 'f32' });
 
 // The default model, pldr-tiny, relative to the runtime's own files (a file: URL under Node):
 //

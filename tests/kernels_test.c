@@ -309,6 +309,59 @@ static void test_exp_range(void) {
     }
 }
 
+/* ---- binary16 rows (the f16 KV-cache) ----------------------------------------------------------- */
+
+static void test_f16_rows(void) {
+    /* conversion: rounding to nearest even, saturation, the non-finite report */
+    float in[8] = {1.0f, 65504.0f, 70000.0f, -1e30f, 6e-8f, -0.0f, 1.00048828125f, 3.0f};
+    uint16_t h[8];
+    checks++;
+    if (pk_f32_to_f16_row(h, in, 8) != 0) fail("f32_to_f16_row finite", "%g %g %g", 0, 0, 0);
+    const uint16_t want[8] = {0x3c00, 0x7bff, 0x7bff, 0xfbff, 0x0001, 0x8000, 0x3c00, 0x4200};
+    for (int i = 0; i < 8; i++) close_to("f32_to_f16_row value", h[i], want[i], 0);
+    float bad[3] = {1.0f, NAN, 2.0f}, inf[2] = {INFINITY, 0.0f};
+    close_to("f32_to_f16_row NaN reported", pk_f32_to_f16_row(h, bad, 3), 1, 0);
+    close_to("f32_to_f16_row NaN stored as NaN", isnan(pk_f16_to_f32(h[1])), 1, 0);
+    close_to("f32_to_f16_row inf reported", pk_f32_to_f16_row(h, inf, 2), 1, 0);
+    /* every finite half through the SIMD decoder: a row of one 1 against the values */
+    uint16_t all[8];
+    float one[8] = {1, 0, 0, 0, 0, 0, 0, 0}, y;
+    for (uint32_t v = 0; v < 65536; v++) {
+        if (((v >> 10) & 0x1f) == 0x1f) continue; /* inf, NaN: outside the SIMD kernels' contract */
+        memset(all, 0, sizeof all);
+        all[0] = (uint16_t)v;
+        pk_simd_f16_matvec(&y, one, all, 1, 8);
+        float e = pk_f16_to_f32((uint16_t)v);
+        checks++;
+        if (memcmp(&y, &e, 4) && !(y == 0 && e == 0)) fail("f16 decode", "%g vs %g %g", y, e, v);
+    }
+    /* the products on odd sizes: keys [rows][dk], values [n][m] */
+    for (int cols = 1; cols <= 72; cols += (cols < 16 ? 1 : 7)) {
+        for (int rows = 1; rows <= 13; rows += 3) {
+            float *A = floats((size_t)rows * cols, 4.0f), *x = floats((size_t)cols, 2.0f);
+            float *y1 = malloc((size_t)rows * sizeof(float)), *y2 = malloc((size_t)rows * sizeof(float));
+            uint16_t *Ah = malloc((size_t)rows * cols * sizeof(uint16_t));
+            pk_f32_to_f16_row(Ah, A, rows * cols);
+            pk_ref_f16_matvec(y1, x, Ah, rows, cols);
+            pk_simd_f16_matvec(y2, x, Ah, rows, cols);
+            for (int r = 0; r < rows; r++) {
+                double mag = 0;
+                for (int i = 0; i < cols; i++) mag += fabs((double)x[i] * pk_f16_to_f32(Ah[(size_t)r * cols + i]));
+                close_to("f16_matvec", y2[r], y1[r], 1e-6 * mag + 1e-7);
+            }
+            float *v1 = malloc((size_t)cols * sizeof(float)), *v2 = malloc((size_t)cols * sizeof(float));
+            pk_ref_f16_vecmat(v1, x, Ah, rows > cols ? cols : rows, cols);
+            pk_simd_f16_vecmat(v2, x, Ah, rows > cols ? cols : rows, cols);
+            for (int j = 0; j < cols; j++) {
+                double mag = 0;
+                for (int i = 0; i < (rows > cols ? cols : rows); i++) mag += fabs((double)x[i] * pk_f16_to_f32(Ah[(size_t)i * cols + j]));
+                close_to("f16_vecmat", v2[j], v1[j], 1e-6 * mag + 1e-7);
+            }
+            free(A); free(x); free(y1); free(y2); free(Ah); free(v1); free(v2);
+        }
+    }
+}
+
 /* ---- the bits of the quantized products ------------------------------------------------------- */
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n) {
@@ -363,6 +416,7 @@ int main(int argc, char **argv) {
     test_matmul();
     test_extremes();
     test_vectors();
+    test_f16_rows();
     printf("%s: %d checks, %d failures\n", failures ? "FAILED" : "ok", checks, failures);
     return failures ? 1 : 0;
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the toolchain on a fresh Debian 12 machine when something is missing:
-# Emscripten + binaryen (WebAssembly), gcc + SIMDe (native build), Node.js 20 + npm,
-# python3 (converter), chromium, firefox-esr, webkit2gtk-driver and xvfb (browser tests). Quiet
-# and quick when everything is there.
+# Emscripten + binaryen (WebAssembly), clang-19 + lld-19 (the relaxed-SIMD module: Emscripten's
+# clang 14 lacks the relaxed builtins), gcc + SIMDe (native build), Node.js 20 + npm, python3
+# (converter), chromium, firefox-esr, webkit2gtk-driver and xvfb (browser tests). Quiet and quick
+# when everything is there.
 set -euo pipefail
 
 node_too_old() { # Debian 12's own nodejs package is 18: Node.js 20 comes from elsewhere
@@ -17,6 +18,8 @@ fi
 need=()
 command -v emcc >/dev/null || need+=(emscripten)
 command -v wasm-opt >/dev/null || need+=(binaryen)
+command -v clang-19 >/dev/null || need+=(clang-19)
+command -v wasm-ld-19 >/dev/null || need+=(lld-19)
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
 [ -f /usr/include/simde/wasm/simd128.h ] || need+=(libsimde-dev)

@@ -7,7 +7,8 @@
 // (js/ui/render-text.js): nothing a model writes is parsed as HTML.
 //
 // URL parameters: ?model=<folder URL> (relative to this page or absolute; one on another site is
-// loaded only after the user agrees), ?quant=f32|q8|q4, ?gcache=first|prompt|off|empty.
+// loaded only after the user agrees), ?quant=f32|q8|q4, ?gcache=first|prompt|off|empty,
+// ?kv-cache=f32|f16.
 // `document.body.dataset.state` is starting | loading | ready | generating | error (no model),
 // for CSS and for tests.
 import { ChatController } from '../js/browser/chat-controller.js';
@@ -41,7 +42,7 @@ const ui = {
   progressDetail: $('progress-detail'), progressNote: $('progress-note'), error: $('error'), errorTitle: $('error-title'),
   errorHint: $('error-hint'), errorDetail: $('error-detail'), errorRetry: $('error-retry'), modelForm: $('model-form'),
   modelChoice: $('model-choice'), modelUrl: $('model-url'), modelUrlField: $('model-url-field'), quant: $('quant'),
-  gcache: $('gcache'), loadHint: $('load-hint'), load: $('load'), modelInfo: $('model-info'), settings: $('settings'),
+  gcache: $('gcache'), kvCache: $('kv-cache'), loadHint: $('load-hint'), load: $('load'), modelInfo: $('model-info'), settings: $('settings'),
   system: $('system'), temperatureOut: $('temperature-out'), confirm: $('confirm'),
 };
 
@@ -52,7 +53,7 @@ const stored = storedModelsCard({ loadedSource: () => chat.model?.source ?? null
 let reply = null;
 /** @type {(() => void)|null} what "Try again" does */
 let retry = null;
-/** @type {{source: string, quant: string, gcache: string}|null} what the last load asked for */
+/** @type {{source: string, quant: string, gcache: string, kvCache: string}|null} what the last load asked for */
 let requested = null;
 /** @type {import('../js/browser/conversation-store.js').Item[]|null} the conversation's items before this turn */
 let itemsBefore = null;
@@ -118,7 +119,7 @@ function store(extra = {}) {
   try {
     const values = Object.fromEntries(Object.keys(FIELDS).map((k) => [k, $(k).value]));
     localStorage.setItem(SETTINGS_KEY, JSON.stringify({ ...readStored(), ...values, quant: ui.quant.value, gcache: ui.gcache.value,
-      mode: mode(), system: ui.system.value, modelChoice: ui.modelChoice.value, modelUrl: ui.modelUrl.value, ...extra }));
+      kvCache: ui.kvCache.value, mode: mode(), system: ui.system.value, modelChoice: ui.modelChoice.value, modelUrl: ui.modelUrl.value, ...extra }));
   } catch { /* private mode: settings just are not remembered */ }
 }
 
@@ -200,10 +201,10 @@ function loadModel(source) {
     return;
   }
   ui.progressNote.hidden = true;
-  requested = { source: url, quant: ui.quant.value, gcache: ui.gcache.value };
+  requested = { source: url, quant: ui.quant.value, gcache: ui.gcache.value, kvCache: ui.kvCache.value };
   showProgress({ file: 'config.json', fromCache: false }, { fraction: null, text: 'Starting…' });
   if (chat.model) ui.status.textContent = `${modelLabel(chat.model)} stays loaded until the new model is ready.`;
-  chat.load(url, { quant: ui.quant.value, gcache: ui.gcache.value }).catch(() => {}); // shown by the 'error' event
+  chat.load(url, { quant: ui.quant.value, gcache: ui.gcache.value, kvCache: ui.kvCache.value }).catch(() => {}); // shown by the 'error' event
 }
 
 /** Words for where the loaded model's G_LM comes from. @param {import('../js/browser/worker.js').ModelInfo} info */
@@ -237,6 +238,7 @@ function showLoaded(info) {
   ui.pill.parentElement.title = `${name} is ready: weights ${info.quant}, G-cache ${gcacheWords(info)}`;
   ui.modelInfo.textContent = `${name}: ${info.config.num_hidden_layers} layers, ${info.config.hidden_size} wide, ` +
     `vocabulary ${info.config.vocab_size}, context ${info.contextLength} · weights ${weightWords(info)} · G-cache ${gcacheWords(info)} · ` +
+    `KV-cache ${info.kvCache} · ` +
     `${formatBytes(info.bytes)} ${where} in ${seconds} s`;
   ui.status.textContent = `Loaded ${name} in ${seconds} s (${formatBytes(info.bytes)}, ${where}). ${gcacheSentence(info)}`;
   if (ui.log.querySelector('.reply')) addDivider(`${name} loaded — ${info.quant}, G-cache ${gcacheWords(info)}`);
@@ -252,9 +254,10 @@ function shareModelUrl(source) {
   const url = new URL(location.href);
   if (source === DEFAULT_MODEL_URL.href) url.searchParams.delete('model');
   else url.searchParams.set('model', shareableModelUrl(source, location.href));
-  for (const [key, value] of [['quant', requested?.quant], ['gcache', requested?.gcache]]) {
-    if (value && value !== DEFAULT_LOAD[key]) url.searchParams.set(key, value);
-    else url.searchParams.delete(key);
+  for (const [key, param, value] of [['quant', 'quant', requested?.quant], ['gcache', 'gcache', requested?.gcache],
+    ['kvCache', 'kv-cache', requested?.kvCache]]) {
+    if (value && value !== DEFAULT_LOAD[key]) url.searchParams.set(param, value);
+    else url.searchParams.delete(param);
   }
   if (url.href !== location.href) history.replaceState(null, '', url);
 }
@@ -269,6 +272,7 @@ function updateLoadHint() {
     if (wanted !== null && wanted !== model.source) changes.push('the model');
     if (ui.quant.value !== model.quantRequested) changes.push('the weights');
     if (ui.gcache.value !== model.gcacheRequested) changes.push('the G-cache');
+    if (ui.kvCache.value !== model.kvCache) changes.push('the KV-cache');
   }
   const busy = chat.state === 'loading';
   ui.loadHint.hidden = changes.length === 0 || busy;
@@ -775,8 +779,10 @@ function init() {
   ui.system.value = saved.system ?? '';
   ui.quant.value = params.get('quant') ?? saved.quant ?? DEFAULT_LOAD.quant;
   ui.gcache.value = params.get('gcache') ?? saved.gcache ?? DEFAULT_LOAD.gcache;
+  ui.kvCache.value = params.get('kv-cache') ?? saved.kvCache ?? DEFAULT_LOAD.kvCache;
   if (!ui.quant.value) ui.quant.value = DEFAULT_LOAD.quant;   // a value the select does not offer
   if (!ui.gcache.value) ui.gcache.value = DEFAULT_LOAD.gcache;
+  if (!ui.kvCache.value) ui.kvCache.value = DEFAULT_LOAD.kvCache;
   setMode(saved.mode);
   const first = initialModel(params, saved);
   ui.modelUrlField.hidden = ui.modelChoice.value !== 'custom';
@@ -830,7 +836,7 @@ function init() {
     if (!matchMedia(DRAWERS.panel.wide).matches) toggleDrawer('panel', false);
     loadModel();
   });
-  for (const select of [ui.quant, ui.gcache]) select.addEventListener('change', () => { store(); updateLoadHint(); });
+  for (const select of [ui.quant, ui.gcache, ui.kvCache]) select.addEventListener('change', () => { store(); updateLoadHint(); });
   $('suggestions').addEventListener('click', (event) => {
     const chip = event.target.closest('.chip');
     if (!chip) return;

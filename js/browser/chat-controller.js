@@ -31,7 +31,7 @@ import { PldrWorker } from './worker-client.js';
  * @typedef {{role: 'system'|'user'|'assistant', content: string}} Message
  * @typedef {import('./worker-client.js').ModelInfo} ModelInfo
  * @typedef {import('./worker-client.js').GenerateResult} GenerateResult
- * @typedef {{gcache?: string, quant?: string, contextLength?: number}} LoadSettings
+ * @typedef {{gcache?: string, quant?: string, kvCache?: string, contextLength?: number}} LoadSettings
  * @typedef {{mode?: 'chat'|'complete', system?: string|null, options?: import('./worker-client.js').GenerateOptions}} SendSettings
  *   mode chat: `text` is the user's message; system: the conversation's system message from now
  *   on ('' removes it; null or left out keeps it); complete: `text` is continued from a fresh

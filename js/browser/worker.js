@@ -30,7 +30,7 @@ import { canKeepBoth, safeMemoryBudget } from './memory-budget.js';
 
 /**
  * @typedef {{type: 'load', id: number, source: string, options?: {gcache?: string, quant?: string,
- *   contextLength?: number, cache?: boolean, wasmUrl?: string, template?: object, memoryBudget?: number}}} LoadRequest
+ *   kvCache?: string, contextLength?: number, cache?: boolean, wasmUrl?: string, template?: object, memoryBudget?: number}}} LoadRequest
  *   memoryBudget: bytes two models may hold together (default safeMemoryBudget())
  * @typedef {{type: 'generate', id: number, mode: 'chat'|'complete',
  *   messages?: {role: string, content: string}[], prompt?: string, options?: Record<string, any>}} GenerateRequest
@@ -40,13 +40,14 @@ import { canKeepBoth, safeMemoryBudget } from './memory-budget.js';
  *   |{type: 'restore-state', id: number, state: import('../generation/engine-state.js').EngineState}} Request
  * @typedef {{name: string, source: string, bytes: number, fromCache: boolean, loadMs: number,
  *   contextLength: number, gcacheMode: string, gcacheFrom: 'anet'|'empty'|'predefined'|'none',
- *   gcacheRequested: string, quant: string, quantRequested: string, weights: Record<string, string|null>,
+ *   gcacheRequested: string, quant: string, quantRequested: string, kvCache: string, weights: Record<string, string|null>,
  *   config: Record<string, any>,
  *   stats: ReturnType<import('../generation/engine.js').Engine['stats']>}} ModelInfo   the result of a load:
  *   gcacheMode the model's real mode (first | prompt | off | fixed); gcacheFrom where its G comes
  *   from (the A-net, the empty prompt, the checkpoint's predefined G, or nowhere: mode off); quant
  *   the format the large matrices are stored in (a q8 folder is q8 whatever was asked), weights
- *   the format of each kind (embedding, attention, ffn, head, anet)
+ *   the format of each kind (embedding, attention, ffn, head, anet); kvCache how the KV-cache stores keys
+ *   and values (f32 | f16)
  */
 
 /** @type {import('../generation/engine.js').Engine|null} */
@@ -145,6 +146,7 @@ async function load({ id, source, options = {} }, signal) {
     gcacheRequested: requested,
     ...storedWeights(loaded.model),
     quantRequested: options.quant ?? DEFAULT_LOAD.quant,
+    kvCache: loaded.session.kvCache,
     config: {
       hidden_size: c.hidden_size, num_hidden_layers: c.num_hidden_layers, num_attention_heads: c.num_attention_heads,
       vocab_size: c.vocab_size, max_position_embeddings: c.max_position_embeddings, torch_dtype: c.torch_dtype,

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { PldrError } from '../errors.js';
 import { validateSampling } from '../generation/sampler.js';
 import { didYouMean } from './suggest.mjs';
-import { DEFAULT_LOAD, DEFAULT_MAX_TOKENS, DEFAULT_MODEL_URL, DEFAULT_SAMPLING as S, GCACHE_MODES, WEIGHT_FORMATS } from '../defaults.js';
+import { DEFAULT_LOAD, DEFAULT_MAX_TOKENS, DEFAULT_MODEL_URL, DEFAULT_SAMPLING as S, GCACHE_MODES, KV_CACHE_FORMATS, WEIGHT_FORMATS } from '../defaults.js';
 
 /** The npm package that holds the default model (js/defaults.js looks for it beside pldr-web). */
 export const DEFAULT_MODEL_PACKAGE = 'pldr-web-tiny';
@@ -42,6 +42,7 @@ export const MODEL_OPTIONS = {
   model: { type: 'string', default: DEFAULT_MODEL },
   gcache: { type: 'string', default: DEFAULT_LOAD.gcache },
   quant: { type: 'string', default: DEFAULT_LOAD.quant },
+  'kv-cache': { type: 'string', default: DEFAULT_LOAD.kvCache },
   context: { type: 'string' },
   'cache-dir': { type: 'string' },
   'no-progress': { type: 'boolean', default: false },
@@ -70,6 +71,7 @@ export const MODEL_HELP = `model:
                          or the package ${DEFAULT_MODEL_PACKAGE}, downloaded once when not installed)
   --gcache MODE          ${GCACHE_MODES.map((m) => `${marked(m, DEFAULT_LOAD.gcache)}: ${GCACHE_WORDS[m]}`).join(`\n${' '.repeat(25)}`)}
   --quant FORMAT         ${WEIGHT_FORMATS.map((f) => marked(f, DEFAULT_LOAD.quant)).join(' | ')}: weight format in memory
+  --kv-cache FORMAT      ${KV_CACHE_FORMATS.map((f) => marked(f, DEFAULT_LOAD.kvCache)).join(' | ')}: how the KV-cache stores keys and values (f16: half the memory)
   --context N            context length (default: the model's)
   --cache-dir DIR        keep downloaded files here (the default model: ${defaultCacheDir().replace(homedir(), '~')})
   --no-progress          no progress bar
@@ -102,14 +104,14 @@ function number(values, name, integer = false) {
 /** The flag of each option name the API uses (the engine's messages name those). */
 const FLAGS = { maxTokens: '--max-tokens', temperature: '--temperature', topK: '--top-k', topP: '--top-p', minP: '--min-p',
   repetitionPenalty: '--repetition-penalty', frequencyPenalty: '--frequency-penalty', presencePenalty: '--presence-penalty',
-  seed: '--seed', stop: '--stop', contextLength: '--context', gcache: '--gcache', quant: '--quant' };
+  seed: '--seed', stop: '--stop', contextLength: '--context', gcache: '--gcache', quant: '--quant', kvCache: '--kv-cache' };
 
 /**
  * An E_OPTION message of the API in the words of the command line: its option names become
  * flags ("invalid topP 7" → "invalid --top-p 7"). @param {string} message @returns {string}
  */
 export function withFlags(message) {
-  return message.replace(/\b(invalid |unknown option "?)?(maxTokens|temperature|topK|topP|minP|repetitionPenalty|frequencyPenalty|presencePenalty|seed|stop|contextLength|gcache|quant)\b/g,
+  return message.replace(/\b(invalid |unknown option "?)?(maxTokens|temperature|topK|topP|minP|repetitionPenalty|frequencyPenalty|presencePenalty|seed|stop|contextLength|gcache|quant|kvCache)\b/g,
     (whole, before = '', name) => (before || name === 'contextLength' ? `${before}${FLAGS[name]}` : whole));
 }
 
@@ -151,7 +153,7 @@ export function parseCommandLine(argv, options, { allowPositionals = false } = {
 /** PLDR.load options from parsed values. */
 export function loadOptions(values) {
   return {
-    gcache: values.gcache, quant: values.quant, contextLength: number(values, 'context', true),
+    gcache: values.gcache, quant: values.quant, kvCache: values['kv-cache'], contextLength: number(values, 'context', true),
     cacheDir: values['cache-dir'] ?? downloadCacheDir(values.model),
   };
 }

@@ -1,13 +1,13 @@
 // The engine: PLDR.load (model folder → Engine) and the Engine (generate, respond, the OpenAI-style
 // facade, stats, the G-cache). Re-exported by js/pldr.js, the public entry:
-//   const engine = await PLDR.load(source, {onProgress, signal, contextLength, gcache, quant});
+//   const engine = await PLDR.load(source, {onProgress, signal, contextLength, gcache, quant, kvCache});
 //   for await (const {text} of engine.generate('Once upon a time', {maxTokens: 64})) ...
 //   const {text, finishReason} = await engine.respond([{role: 'user', content: 'Hi'}]).result;
 //   await engine.chat.completions.create({messages, stream: true, max_tokens: 64});
 import { chatApi } from './openai.js';
 import { checkMessages, makeTemplate, renderMessages } from './chat-template.js';
 import { Conversation } from './conversation.js';
-import { DEFAULT_LOAD, DEFAULT_MAX_TOKENS, DEFAULT_SAMPLING, GCACHE_MODES, WEIGHT_FORMATS } from '../defaults.js';
+import { DEFAULT_LOAD, DEFAULT_MAX_TOKENS, DEFAULT_SAMPLING, GCACHE_MODES, KV_CACHE_FORMATS, WEIGHT_FORMATS } from '../defaults.js';
 import { Generation, checkGenerateOptions } from './generation.js';
 import { Model, modelSink } from '../runtime/model.js';
 import { checkModelMemory } from '../runtime/memory.js';
@@ -25,7 +25,7 @@ import { checkState, packState } from './engine-state.js';
  * @typedef {import('./sampler.js').SamplingOptions & {maxTokens?: number, stop?: string[],
  *           signal?: AbortSignal, onLogits?: (step: number, logits: Float32Array) => void}} GenerateOptions
  * @typedef {{onProgress?: (p: import('../loading/loader.js').LoadProgress) => void, signal?: AbortSignal,
- *   contextLength?: number, gcache?: 'first'|'prompt'|'off'|'empty', quant?: 'f32'|'q8'|'q4',
+ *   contextLength?: number, gcache?: 'first'|'prompt'|'off'|'empty', quant?: 'f32'|'q8'|'q4', kvCache?: 'f32'|'f16',
  *   wasmUrl?: string|URL, cache?: boolean, cacheDir?: string, name?: string,
  *   template?: Partial<import('./chat-template.js').Template>,
  *   onContextShift?: (info: {dropped: number, kept: number}) => void,
@@ -57,6 +57,9 @@ function checkLoadOptions(options) {
   }
   if (o.quant !== undefined && !WEIGHT_FORMATS.includes(o.quant)) {
     throw new PldrError('E_OPTION', `invalid quant ${JSON.stringify(o.quant)}: expected ${WEIGHT_FORMATS.join(', ')}`);
+  }
+  if (o.kvCache !== undefined && !KV_CACHE_FORMATS.includes(o.kvCache)) {
+    throw new PldrError('E_OPTION', `invalid kvCache ${JSON.stringify(o.kvCache)}: expected ${KV_CACHE_FORMATS.join(' or ')}`);
   }
   if (o.contextLength !== undefined && !(Number.isInteger(o.contextLength) && o.contextLength > 0)) {
     throw new PldrError('E_OPTION', `invalid contextLength ${JSON.stringify(o.contextLength)}: expected a positive integer`);
@@ -126,7 +129,7 @@ export class Engine {
     this.name = options.name ?? config._name_or_path ?? 'pldr-llm';
     this.loadedBytes = bytes;
     this.template = makeTemplate(options.template);
-    this.session = model.newSession({ contextLength });
+    this.session = model.newSession({ contextLength, kvCache: options.kvCache ?? DEFAULT_LOAD.kvCache });
     this.conversation = new Conversation(this.session, { onContextShift: options.onContextShift });
     this.chat = chatApi(this);
     this.gcache = {
@@ -274,6 +277,8 @@ export class Engine {
       contextShifts: this.conversation.shifts,
       contextUsed: this.session.position,
       contextLength: this.session.contextLength,
+      kvCacheFormat: this.session.kvCache,
+      wasmVariant: this.model.rt.variant,
       memory: { weights: this.model.weightBytes, kvCache: mem.kvCache, scratch: mem.scratch,
         wasmTotal: this.model.rt.x.memory.buffer.byteLength },
     };

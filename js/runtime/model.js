@@ -381,7 +381,7 @@ export class Model {
   /** @param {string} key any accepted config name @returns {number} NaN when unset */
   hparam(key) { return this.rt.withStrings([key], (k) => this.rt.x.pldr_model_hparam(this.handle, k)); }
 
-  /** @param {{contextLength?: number}} [options] */
+  /** @param {{contextLength?: number, kvCache?: import('./session.js').KvFormat}} [options] */
   newSession(options = {}) { return new Session(this, options); }
 
   /** Frees the model and its sessions. */

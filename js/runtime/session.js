@@ -9,6 +9,10 @@ import { engineError } from './status.js';
 /** pldr_gcache_tensor values (include/pldr.h). */
 export const GCACHE_TENSORS = Object.freeze({ G_LM: 0, A_LM: 1 });
 
+/** pldr_kv_format values by index (include/pldr.h): how the KV-cache stores keys and values. */
+export const KV_FORMATS = /** @type {const} */ (['f32', 'f16']);
+/** @typedef {typeof KV_FORMATS[number]} KvFormat */
+
 /**
  * A prefill in steps (Session.beginPrefill): each step() runs a piece of work — one layer over a
  * chunk of up to 64 tokens, a layer's A-net, or the logits — and returns how many are left. Until
@@ -84,14 +88,18 @@ export class PrefillRun {
 }
 
 export class Session {
-  /** @param {Model} model @param {{contextLength?: number}} options */
+  /** @param {Model} model @param {{contextLength?: number, kvCache?: KvFormat}} options */
   constructor(model, options) {
     const ctx = options.contextLength ?? 0;
     if (!Number.isInteger(ctx) || ctx < 0) {
       throw new EngineError('PLDR_ERR_INVALID_ARGUMENT', `invalid context length ${JSON.stringify(ctx)}`);
     }
+    const kvFormat = KV_FORMATS.indexOf(/** @type {any} */ (options.kvCache ?? 'f32'));
+    if (kvFormat < 0) {
+      throw new EngineError('PLDR_ERR_INVALID_ARGUMENT', `invalid KV-cache format ${JSON.stringify(options.kvCache)}: expected ${KV_FORMATS.join(' or ')}`);
+    }
     const { rt } = model;
-    const handle = rt.withParams('session', { context_length: ctx }, (p) => rt.x.pldr_session_new(model.handle, p) >>> 0);
+    const handle = rt.withParams('session', { context_length: ctx, kv_format: kvFormat }, (p) => rt.x.pldr_session_new(model.handle, p) >>> 0);
     if (!handle) throw new EngineError(rt.statusName(rt.x.pldr_model_status(model.handle)), model.error());
     this.model = model;
     this.rt = rt;
@@ -194,6 +202,8 @@ export class Session {
   /** Positions held (0 again after the model's G-cache was replaced). */
   get position() { return this.rt.x.pldr_session_position(this.handle); }
   get contextLength() { return this.rt.x.pldr_session_context_length(this.handle); }
+  /** How the KV-cache stores keys and values. @returns {KvFormat} */
+  get kvCache() { return KV_FORMATS[this.rt.x.pldr_session_kv_format(this.handle)]; }
   /** The C status name of the session's last error ('PLDR_OK' when none). */
   get status() { return this.rt.statusName(this.rt.x.pldr_session_status(this.handle)); }
 

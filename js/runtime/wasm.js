@@ -15,7 +15,7 @@ export const ABI_VERSION = 2;
  */
 export const PARAMS_FIELDS = {
   model: ['gcache_mode', 'weight_format'],
-  session: ['context_length'],
+  session: ['context_length', 'kv_format'],
 };
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;

@@ -50,6 +50,12 @@ void pk_quantize_act(const float *x, int8_t *q, float *d, int cols);
 /* pk_f16_to_f32 of every binary16 bit pattern (built once, thread-safely: kernels_common.c). */
 const float *pk_f16_table(void);
 
+/* dst[i] = src[i] as binary16, rounded to nearest even; finite values beyond binary16's range
+ * saturate to ±65504 (never infinity). Returns 0 when every value was finite, 1 when one was NaN or
+ * infinite (stored as binary16 NaN / infinity): the SIMD binary16 kernels below take only finite
+ * values, so the caller then reads with the reference kernels. */
+int pk_f32_to_f16_row(uint16_t *dst, const float *src, int n);
+
 /* Work memory a caller lends the kernels (each session owns one): grown on demand, freed by its
  * owner with pk_scratch_free. Kernels given NULL, or refused memory, take a path that needs none. */
 typedef struct pk_scratch {
@@ -86,7 +92,11 @@ uint64_t pk_scratch_bound(int cols);
     void prefix##layernorm(float *y, const float *x, const float *g, const float *b, int n,       \
                            float eps);                                                            \
     /* x = softmax(x) in place */                                                                 \
-    void prefix##softmax(float *x, int n);
+    void prefix##softmax(float *x, int n);                                                        \
+    /* y[rows] = A[rows][cols] · x, A in binary16 (the SIMD kernel: finite values only) */        \
+    void prefix##f16_matvec(float *y, const float *x, const uint16_t *A, int rows, int cols);     \
+    /* y[m] = x[n] · A[n][m], A in binary16 (the SIMD kernel: finite values only) */              \
+    void prefix##f16_vecmat(float *y, const float *x, const uint16_t *A, int n, int m);
 
 PK_DECLARE(pk_ref_)
 PK_DECLARE(pk_simd_)
@@ -106,5 +116,7 @@ PK_DECLARE(pk_simd_)
 #define pk_silu_mul PK(silu_mul)
 #define pk_layernorm PK(layernorm)
 #define pk_softmax PK(softmax)
+#define pk_f16_matvec PK(f16_matvec)
+#define pk_f16_vecmat PK(f16_vecmat)
 
 #endif /* PLDR_KERNELS_H */

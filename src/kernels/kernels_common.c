@@ -85,6 +85,18 @@ uint16_t pk_f32_to_f16(float f) { /* round to nearest even */
     return (uint16_t)(sign | h);
 }
 
+int pk_f32_to_f16_row(uint16_t *dst, const float *src, int n) {
+    int nonfinite = 0;
+    for (int i = 0; i < n; i++) {
+        float x = src[i];
+        if (!isfinite(x)) nonfinite = 1;
+        else if (x > 65504.0f) x = 65504.0f;
+        else if (x < -65504.0f) x = -65504.0f;
+        dst[i] = pk_f32_to_f16(x);
+    }
+    return nonfinite;
+}
+
 /* ---- quantization (docs/FORMAT.md "Quantized tensors") ---------------------------------------
  * tools/pldr_convert/quant.py writes the same bytes: every decision is float64 arithmetic in the
  * order written, one operation per statement (so no compiler fuses a multiply-add: gcc does not in

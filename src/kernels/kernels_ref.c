@@ -115,3 +115,20 @@ void pk_ref_softmax(float *x, int n) {
     float inv = (float)(1.0 / sum);
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
+
+void pk_ref_f16_matvec(float *y, const float *x, const uint16_t *A, int rows, int cols) {
+    const float *f16 = pk_f16_table();
+    for (int r = 0; r < rows; r++) {
+        const uint16_t *a = A + (size_t)r * cols;
+        float s = 0.0f;
+        for (int i = 0; i < cols; i++) s += x[i] * f16[a[i]];
+        y[r] = s;
+    }
+}
+
+void pk_ref_f16_vecmat(float *y, const float *x, const uint16_t *A, int n, int m) {
+    const float *f16 = pk_f16_table();
+    for (int j = 0; j < m; j++) y[j] = 0.0f;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < m; j++) y[j] += x[i] * f16[A[(size_t)i * m + j]];
+}

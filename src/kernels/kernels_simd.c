@@ -548,6 +548,103 @@ void pk_simd_vecmat(float *y, const float *x, const float *A, int n, int m) {
     }
 }
 
+/* ---- binary16 rows (the f16 KV-cache) ------------------------------------------------------------
+ *
+ * SIMD128 has no half-precision conversion. A finite binary16 h, sign-extended to int32 s, becomes
+ * its float in two integer operations and one exact multiply: (s << 13) & 0x8fffe000 holds the
+ * sign at bit 31 and exponent and mantissa at bits 13..27, which as a float is h's value times
+ * 2^-112 (for subnormal halves too); times 2^112 gives h. Infinity and NaN would come out finite,
+ * hence these kernels' contract (pk_f32_to_f16_row reports them). */
+
+static volatile uint32_t half_consts[2] = {0x8fffe000u, 0x77800000u}; /* the mask, 2^112 */
+typedef struct { v128_t mask, scale; } half_k;
+
+ALWAYS_INLINE half_k half_constants(void) {
+    return (half_k){wasm_i32x4_splat((int32_t)half_consts[0]), wasm_i32x4_splat((int32_t)half_consts[1])};
+}
+
+/* the 8 halves of h as floats: lo (halves 0-3) and hi (4-7) */
+ALWAYS_INLINE void halves_to_f32(v128_t h, const half_k *k, v128_t *lo, v128_t *hi) {
+    v128_t a = wasm_i32x4_extend_low_i16x8(h), b = wasm_i32x4_extend_high_i16x8(h);
+    *lo = wasm_f32x4_mul(wasm_v128_and(wasm_i32x4_shl(a, 13), k->mask), k->scale);
+    *hi = wasm_f32x4_mul(wasm_v128_and(wasm_i32x4_shl(b, 13), k->mask), k->scale);
+}
+
+/* four sums of lanes into one vector: [Σa, Σb, Σc, Σd] */
+ALWAYS_INLINE v128_t hsum4(v128_t a, v128_t b, v128_t c, v128_t d) {
+    v128_t ab = wasm_f32x4_add(wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), wasm_i32x4_shuffle(a, b, 2, 6, 3, 7));
+    v128_t cd = wasm_f32x4_add(wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), wasm_i32x4_shuffle(c, d, 2, 6, 3, 7));
+    return wasm_f32x4_add(wasm_i64x2_shuffle(ab, cd, 0, 2), wasm_i64x2_shuffle(ab, cd, 1, 3));
+}
+
+/* one row's dot product with x over cols = 8·k8 halves, two accumulators */
+ALWAYS_INLINE v128_t half_row_dot(const float *x, const uint16_t *a, int k8, const half_k *k) {
+    v128_t s0 = wasm_f32x4_splat(0.0f), s1 = s0;
+    for (int i = 0; i < k8; i++) {
+        v128_t lo, hi;
+        halves_to_f32(LOAD(a + 8 * i), k, &lo, &hi);
+        s0 = MADD(s0, lo, LOAD(x + 8 * i));
+        s1 = MADD(s1, hi, LOAD(x + 8 * i + 4));
+    }
+    return wasm_f32x4_add(s0, s1);
+}
+
+/* y = A·x: rows four at a time (keys of the KV-cache: 128 bytes each, side by side) */
+void pk_simd_f16_matvec(float *y, const float *x, const uint16_t *A, int rows, int cols) {
+    const half_k k = half_constants();
+    const int k8 = cols / 8, tail = k8 * 8;
+    int r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const uint16_t *a = A + (size_t)r * cols;
+        v128_t s = hsum4(half_row_dot(x, a, k8, &k), half_row_dot(x, a + cols, k8, &k),
+                         half_row_dot(x, a + 2 * (size_t)cols, k8, &k), half_row_dot(x, a + 3 * (size_t)cols, k8, &k));
+        if (tail < cols) {
+            const float *f16 = pk_f16_table();
+            float t[4] = {0, 0, 0, 0};
+            for (int j = 0; j < 4; j++)
+                for (int i = tail; i < cols; i++) t[j] += x[i] * f16[a[(size_t)j * cols + i]];
+            s = wasm_f32x4_add(s, wasm_v128_load(t));
+        }
+        wasm_v128_store(y + r, s);
+    }
+    for (; r < rows; r++) {
+        const uint16_t *a = A + (size_t)r * cols;
+        float s = pk_hsum(half_row_dot(x, a, k8, &k));
+        const float *f16 = pk_f16_table();
+        for (int i = tail; i < cols; i++) s += x[i] * f16[a[i]];
+        y[r] = s;
+    }
+}
+
+/* y = x·A: rows of A scaled and summed, 16 columns at a time in registers */
+void pk_simd_f16_vecmat(float *y, const float *x, const uint16_t *A, int n, int m) {
+    const half_k k = half_constants();
+    int j = 0;
+    for (; j + 16 <= m; j += 16) {
+        v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < n; i++) {
+            const uint16_t *row = A + (size_t)i * m + j;
+            v128_t xi = wasm_v128_load32_splat(x + i), l0, h0, l1, h1;
+            halves_to_f32(LOAD(row), &k, &l0, &h0);
+            halves_to_f32(LOAD(row + 8), &k, &l1, &h1);
+            a0 = MADD(a0, xi, l0);
+            a1 = MADD(a1, xi, h0);
+            a2 = MADD(a2, xi, l1);
+            a3 = MADD(a3, xi, h1);
+        }
+        wasm_v128_store(y + j, a0);
+        wasm_v128_store(y + j + 4, a1);
+        wasm_v128_store(y + j + 8, a2);
+        wasm_v128_store(y + j + 12, a3);
+    }
+    if (j < m) {
+        const float *f16 = pk_f16_table();
+        for (int c = j; c < m; c++) y[c] = 0.0f;
+        for (int i = 0; i < n; i++)
+            for (int c = j; c < m; c++) y[c] += x[i] * f16[A[(size_t)i * m + c]];
+    }
+}
+
 /* ---- elementwise ------------------------------------------------------------------------------ */
 
 void pk_simd_axpy(float *y, float a, const float *x, int n) {

@@ -41,15 +41,14 @@ static void attend_head(pldr_session *s, const prefill_run *r, int layer, int h,
     int dk = hp->head_dim;
     const float *g = r->g + ((size_t)layer * hp->n_heads + h) * dk * dk;
     pk_vecmat(s->qg, q, g, dk, dk); /* q row times G */
-    pldr_matrix keys = {kv_keys(&s->kv, hp, layer, h), PLDR_DTYPE_F32, p + 1, dk}; /* [p+1][dk] */
-    pk_matmul(s->scores, s->qg, &keys, NULL, 1, &s->kernel);
+    kv_dot_keys(&s->kv, hp, layer, h, s->qg, p + 1, s->scores, &s->kernel);
     float scale = sqrtf((float)dk);
     for (int t = 0; t <= p; t++) {
         s->scores[t] /= scale;
         if (r->mask_pads && s->ids[t] == hp->pad_id) s->scores[t] += MASK_VALUE;
     }
     pk_softmax(s->scores, p + 1);
-    pk_vecmat(out, s->scores, kv_values(&s->kv, hp, layer, h), p + 1, dk);
+    kv_sum_values(&s->kv, hp, layer, h, s->scores, p + 1, out);
 }
 
 /* s->att [n][D]: every head of rows t0.. attending over the KV-cache */

@@ -157,7 +157,7 @@ static pldr_session *run_anet(pldr_model *m, const int32_t *ids, int n, int unco
         model_fail(m, PLDR_ERR_INVALID_ARGUMENT, "%s: %d tokens (expected 1..%d)", what, n, m->hp.max_pos);
         return NULL;
     }
-    pldr_session *s = session_create(m, n, 1);
+    pldr_session *s = session_create(m, n, PLDR_KV_F32, 1);
     if (!s) return model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory computing G"), NULL;
     s->gc.uncounted = uncounted;
     int rc = pldr_session_prefill(s, ids, n, NULL);

@@ -14,12 +14,12 @@ static int session_computes_g(const pldr_model *m) {
 
 static uint64_t floats(uint64_t n) { return u64_mul(n, sizeof(float)); }
 
-uint64_t session_bytes_needed(const pldr_model *m, int ctx) {
+uint64_t session_bytes_needed(const pldr_model *m, int ctx, int kv_format) {
     const pldr_hparams *hp = &m->hp;
     uint64_t D = (uint64_t)hp->d_model, n = (uint64_t)ctx;
     uint64_t rows = ctx < CHUNK_MAX_ROWS ? n : CHUNK_MAX_ROWS;
     uint64_t fixed = floats(2 * n + (uint64_t)hp->vocab + (uint64_t)hp->head_dim); /* ids, scores; logits; qg */
-    uint64_t kv = u64_mul(kv_bytes(hp, ctx), 2);
+    uint64_t kv = u64_mul(kv_bytes(hp, ctx, kv_format), 2);                       /* keys and values */
     uint64_t chunk = floats(u64_mul(rows, 4 * D + 2 * (uint64_t)hp->dff));          /* k, v, att, xb; hb, hb2 */
     uint64_t act = floats(u64_mul(2 * n, D));                                        /* x, q of every row */
     int widest = hp->d_model > hp->dff ? hp->d_model : hp->dff;
@@ -38,12 +38,14 @@ int pldr_model_memory_needed(pldr_model *m, const pldr_session_params *params, d
     pldr_hparams hp = m->hp;
     pldr_model_params mp = m->params;
     int rc = temporary ? model_build_table(m) : PLDR_OK;
-    int ctx = params ? params->context_length : 0;
+    int ctx = params ? params->context_length : 0, kv_format = params ? params->kv_format : PLDR_KV_F32;
     if (!rc && ctx == 0) ctx = m->hp.max_pos;
     if (!rc && (ctx < 1 || ctx > m->hp.max_pos))
         rc = model_fail(m, PLDR_ERR_INVALID_ARGUMENT, "context_length %d outside 1..%d (max_position_embeddings)", ctx, m->hp.max_pos);
+    if (!rc && kv_format != PLDR_KV_F32 && kv_format != PLDR_KV_F16)
+        rc = model_fail(m, PLDR_ERR_INVALID_ARGUMENT, "kv_format %d is not one of f32 (0), f16 (1)", kv_format);
     if (!rc) {
-        uint64_t w = model_bytes_needed(m), s = session_bytes_needed(m, ctx);
+        uint64_t w = model_bytes_needed(m), s = session_bytes_needed(m, ctx, kv_format);
         *weights = w == UINT64_MAX ? INFINITY : (double)w;
         *session = s == UINT64_MAX ? INFINITY : (double)s;
     }

@@ -15,7 +15,9 @@ int session_fail(pldr_session *s, int code, const char *fmt, ...) {
     return code;
 }
 
-pldr_session_params pldr_session_default_params(void) { return (pldr_session_params){.context_length = 0}; }
+pldr_session_params pldr_session_default_params(void) {
+    return (pldr_session_params){.context_length = 0, .kv_format = PLDR_KV_F32};
+}
 
 pldr_session_params *pldr_session_default_params_by_ref(void) {
     pldr_session_params *p = malloc(sizeof *p);
@@ -36,7 +38,7 @@ void *session_alloc(size_t n, size_t size, size_t *counter) {
     return p;
 }
 
-pldr_session *session_create(pldr_model *m, int ctx, int force_own) {
+pldr_session *session_create(pldr_model *m, int ctx, int kv_format, int force_own) {
     const pldr_hparams *hp = &m->hp;
     pldr_session *s = calloc(1, sizeof *s);
     if (!s) return NULL;
@@ -48,7 +50,7 @@ pldr_session *session_create(pldr_model *m, int ctx, int force_own) {
     s->logits = session_alloc((size_t)hp->vocab, sizeof(float), &s->scratch_bytes);
     s->scores = session_alloc((size_t)ctx, sizeof(float), &s->scratch_bytes);
     s->qg = session_alloc((size_t)hp->head_dim, sizeof(float), &s->scratch_bytes);
-    if (kv_alloc(&s->kv, hp, ctx) || !s->ids || !s->logits || !s->scores || !s->qg) {
+    if (kv_alloc(&s->kv, hp, ctx, kv_format) || !s->ids || !s->logits || !s->scores || !s->qg) {
         pldr_session_free(s);
         return NULL;
     }
@@ -61,10 +63,14 @@ pldr_session *pldr_session_new(pldr_model *m, const pldr_session_params *params)
         model_fail(m, PLDR_ERR_STATE, "a session needs a finalized model (pldr_model_finalize)");
         return NULL;
     }
-    int ctx = params ? params->context_length : 0;
+    int ctx = params ? params->context_length : 0, kv_format = params ? params->kv_format : PLDR_KV_F32;
     if (ctx == 0) ctx = m->hp.max_pos;
     if (ctx < 1 || ctx > m->hp.max_pos) {
         model_fail(m, PLDR_ERR_INVALID_ARGUMENT, "context_length %d outside 1..%d (max_position_embeddings)", ctx, m->hp.max_pos);
+        return NULL;
+    }
+    if (kv_format != PLDR_KV_F32 && kv_format != PLDR_KV_F16) {
+        model_fail(m, PLDR_ERR_INVALID_ARGUMENT, "kv_format %d is not one of f32 (0), f16 (1)", kv_format);
         return NULL;
     }
     if (m->params.gcache_mode == PLDR_GCACHE_FIXED && !model_gcache_ready(m)) {
@@ -73,14 +79,15 @@ pldr_session *pldr_session_new(pldr_model *m, const pldr_session_params *params)
                        : "G-cache mode fixed but no G installed: call pldr_model_set_gcache or pldr_model_compute_gcache first");
         return NULL;
     }
-    uint64_t needed = session_bytes_needed(m, ctx);
+    uint64_t needed = session_bytes_needed(m, ctx, kv_format);
     if (needed > SIZE_MAX) {
-        model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "a session of context %d needs %.2f GiB (%llu bytes), more than %s", ctx,
-                   (double)needed / (1 << 30), (unsigned long long)needed,
-                   sizeof(size_t) == 4 ? "the 4 GiB a 32-bit address space (WebAssembly) holds" : "this machine's address space");
+        model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "a session of context %d needs %.2f GiB (%llu bytes), more than %s (its KV-cache in %s)",
+                   ctx, (double)needed / (1 << 30), (unsigned long long)needed,
+                   sizeof(size_t) == 4 ? "the 4 GiB a 32-bit address space (WebAssembly) holds" : "this machine's address space",
+                   kv_format == PLDR_KV_F16 ? "f16" : "f32");
         return NULL;
     }
-    pldr_session *s = session_create(m, ctx, 0);
+    pldr_session *s = session_create(m, ctx, kv_format, 0);
     if (!s) model_fail(m, PLDR_ERR_OUT_OF_MEMORY, "out of memory for a session of context %d", ctx);
     return s;
 }
@@ -121,6 +128,7 @@ void session_refresh(pldr_session *s) {
     if (!gcache_stale(s)) return;
     s->pos = 0;
     s->logits_valid = 0;
+    kv_clear(&s->kv);
     gcache_forget(s);
     s->gc.epoch = model_gcache_epoch(s->model);
 }

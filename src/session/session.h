@@ -74,17 +74,18 @@ struct pldr_session {
 
 /* session.c */
 int session_fail(pldr_session *s, int code, const char *fmt, ...);
-/* A new session of context ctx; force_own: pldr_model_compute_gcache's. NULL when out of memory. */
-pldr_session *session_create(pldr_model *m, int ctx, int force_own);
+/* A new session of context ctx and KV-cache format kv_format (checked by the caller); force_own:
+ * pldr_model_compute_gcache's. NULL when out of memory. */
+pldr_session *session_create(pldr_model *m, int ctx, int kv_format, int force_own);
 /* Catches up with a replaced model G-cache: a stale session is reset to position 0. */
 void session_refresh(pldr_session *s);
 /* Scratch for a run of n rows (grown on demand; a failure leaves the old scratch). */
 int session_ensure_scratch(pldr_session *s, int n);
 void *session_alloc(size_t n, size_t size, size_t *counter);
 
-/* memory.c: the bytes a session of context ctx allocates at most (all its runs included), in 64
- * bits; UINT64_MAX when no 64-bit count holds them */
-uint64_t session_bytes_needed(const pldr_model *m, int ctx);
+/* memory.c: the bytes a session of context ctx and KV-cache format kv_format allocates at most (all
+ * its runs included), in 64 bits; UINT64_MAX when no 64-bit count holds them */
+uint64_t session_bytes_needed(const pldr_model *m, int ctx, int kv_format);
 
 /* forward.c: the steps of a run (prefill.c orders them; the A-net step is gcache_layer) */
 void forward_embed(pldr_session *s, const prefill_run *r);

@@ -6,8 +6,9 @@
  *
  *   state_header                                   fixed size, below
  *   int32  ids[pos]                                the token history of the held positions
- *   float  k[L][H][pos][dk], v[L][H][pos][dk]      the KV-cache of those positions (spec §3.1),
- *                                                  unless mode off (it keeps none)
+ *   kv     k[L][H][pos][dk], v[L][H][pos][dk]      the KV-cache of those positions (spec §3.1) in
+ *                                                  the session's format (float32 or binary16, the
+ *                                                  header's KV layout), unless mode off (none)
  *   float  g[L][H][dk][dk], a[L][H][dk][dk]        the G_LM (and A_LM) they were computed under
  *                                                  (spec §3.2): the session's own (STATE_OWN_G)
  *                                                  or the model's (STATE_MODEL_G)
@@ -15,7 +16,10 @@
  * The header names the format (magic, version, KV layout) and what the state was made for: the
  * model's shape, G-cache mode, a fingerprint of its hyperparameters and every weight byte, and a
  * fingerprint of the G. An import checks all of it, and a fingerprint of the payload, before it
- * changes anything: a damaged, foreign or stale state is refused with a message saying which. */
+ * changes anything: a damaged, foreign or stale state is refused with a message saying which. A
+ * state restores into a session of its own KV-cache format only: widening binary16 keys into a
+ * float32 session would not give the float32 run's next tokens, nor rounding float32 ones into
+ * binary16 the binary16 run's. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +29,7 @@
 #define STATE_MAGIC "PLDRSST"  /* 7 letters and the NUL: 8 bytes */
 #define STATE_VERSION 1u
 #define STATE_KV_F32 1u        /* keys and values as float32 [L][H][pos][dk]; another layout, another tag */
+#define STATE_KV_F16 2u        /* keys and values as IEEE binary16 [L][H][pos][dk] (PLDR_KV_F16) */
 
 enum { STATE_KV = 1, STATE_OWN_G = 2, STATE_MODEL_G = 4 };
 
@@ -132,19 +137,24 @@ COLD static uint64_t g_id(const float *g, size_t count) {
 
 /* ---- sizes --------------------------------------------------------------------------------------- */
 
-/* Payload bytes for pos positions with these flags, overflow-checked (a 32-bit size_t). */
-COLD static size_t payload_bytes(const pldr_hparams *hp, int pos, int flags, int *ok) {
+/* The state's KV layout tag of a pldr_kv_format, and back (-1: a tag this runtime does not know). */
+COLD static uint32_t layout_tag(int kv_format) { return kv_format == PLDR_KV_F16 ? STATE_KV_F16 : STATE_KV_F32; }
+COLD static int layout_format(uint32_t tag) {
+    return tag == STATE_KV_F32 ? PLDR_KV_F32 : tag == STATE_KV_F16 ? PLDR_KV_F16 : -1;
+}
+COLD static const char *format_name(int kv_format) { return kv_format == PLDR_KV_F16 ? "binary16 (f16)" : "float32 (f32)"; }
+
+/* Payload bytes for pos positions with these flags, keys and values in kv_format, overflow-checked
+ * (a 32-bit size_t). */
+COLD static size_t payload_bytes(const pldr_hparams *hp, int pos, int flags, int kv_format, int *ok) {
     size_t ids = size_mul((size_t)pos, sizeof(int32_t), ok);
     size_t kv = 0, g = 0;
     if (flags & STATE_KV) {
         size_t per = size_mul(size_mul((size_t)hp->n_layers, (size_t)hp->n_heads, ok), (size_t)pos, ok);
-        kv = size_mul(size_mul(size_mul(per, (size_t)hp->head_dim, ok), sizeof(float), ok), 2, ok);
+        kv = size_mul(size_mul(size_mul(per, (size_t)hp->head_dim, ok), kv_elem_bytes(kv_format), ok), 2, ok);
     }
     if (flags & (STATE_OWN_G | STATE_MODEL_G)) g = size_mul(size_mul(g_count(hp), sizeof(float), ok), 2, ok);
-    size_t total = ids + kv;
-    if (total < ids) *ok = 0;
-    if (total + g < total) *ok = 0;
-    return *ok ? total + g : 0;
+    return size_add(size_add(ids, kv, ok), g, ok);
 }
 
 /* What the session's held positions depend on, as flags: KV unless mode off; whose G. */
@@ -174,7 +184,7 @@ COLD size_t pldr_session_state_size(pldr_session *s) {
     session_refresh(s);
     const float *g, *a;
     int ok = 1, flags = state_flags(s, &g, &a);
-    size_t n = payload_bytes(&s->model->hp, s->pos, flags, &ok);
+    size_t n = payload_bytes(&s->model->hp, s->pos, flags, s->kv.format, &ok);
     if (!ok || n > SIZE_MAX - sizeof(state_header)) {
         session_fail(s, PLDR_ERR_OUT_OF_MEMORY, "the state of %d positions does not fit a size_t", s->pos);
         return 0;
@@ -196,7 +206,7 @@ COLD int pldr_session_state_export(pldr_session *s, void *buf, size_t cap) {
     const pldr_hparams *hp = &s->model->hp;
     const float *g, *a;
     int flags = state_flags(s, &g, &a);
-    state_header h = {.version = STATE_VERSION, .kv_format = STATE_KV_F32, .model_id = model_id(s),
+    state_header h = {.version = STATE_VERSION, .kv_format = layout_tag(s->kv.format), .model_id = model_id(s),
                       .g_id = g_id(g, g_count(hp)), .payload_bytes = size - sizeof h, .n_layers = hp->n_layers,
                       .n_heads = hp->n_heads, .head_dim = hp->head_dim, .vocab = hp->vocab, .pos = s->pos,
                       .gcache_mode = s->model->params.gcache_mode, .flags = flags};
@@ -204,7 +214,7 @@ COLD int pldr_session_state_export(pldr_session *s, void *buf, size_t cap) {
     unsigned char *p = (unsigned char *)buf + sizeof h;
     put(&p, s->ids, (size_t)s->pos * sizeof(int32_t));
     if (flags & STATE_KV) {
-        size_t row = (size_t)s->pos * hp->head_dim * sizeof(float);
+        size_t row = (size_t)s->pos * hp->head_dim * kv_elem_bytes(s->kv.format); /* fits: payload_bytes checked it */
         for (int lh = 0; lh < hp->n_layers * hp->n_heads; lh++) put(&p, kv_keys(&s->kv, hp, lh / hp->n_heads, lh % hp->n_heads), row);
         for (int lh = 0; lh < hp->n_layers * hp->n_heads; lh++) put(&p, kv_values(&s->kv, hp, lh / hp->n_heads, lh % hp->n_heads), row);
     }
@@ -234,9 +244,10 @@ COLD static int check_header(pldr_session *s, const state_header *h, size_t size
     const pldr_model *m = s->model;
     const pldr_hparams *hp = &m->hp;
     if (memcmp(h->magic, STATE_MAGIC, sizeof h->magic) != 0) return refuse(s, "not a session state (no PLDRSST tag)");
-    if (h->version != STATE_VERSION || h->kv_format != STATE_KV_F32)
-        return session_fail(s, PLDR_ERR_SESSION_STATE, "a session state of format %u (KV layout %u): this runtime reads format %u (KV layout %u)",
-                            h->version, h->kv_format, STATE_VERSION, STATE_KV_F32);
+    int kv_format = layout_format(h->kv_format);
+    if (h->version != STATE_VERSION || kv_format < 0)
+        return session_fail(s, PLDR_ERR_SESSION_STATE, "a session state of format %u (KV layout %u): this runtime reads format %u (KV layout %u or %u)",
+                            h->version, h->kv_format, STATE_VERSION, STATE_KV_F32, STATE_KV_F16);
     if (h->n_layers != hp->n_layers || h->n_heads != hp->n_heads || h->head_dim != hp->head_dim || h->vocab != hp->vocab)
         return session_fail(s, PLDR_ERR_SESSION_STATE, "a session state of another model: %d layers, %d heads of %d, vocabulary %d "
                             "(this one: %d, %d of %d, %d)", h->n_layers, h->n_heads, h->head_dim, h->vocab,
@@ -248,12 +259,16 @@ COLD static int check_header(pldr_session *s, const state_header *h, size_t size
     int g_flags = flags & (STATE_OWN_G | STATE_MODEL_G);
     int valid = h->pos >= 0 && (flags & ~(STATE_KV | STATE_OWN_G | STATE_MODEL_G)) == 0 && g_flags != (STATE_OWN_G | STATE_MODEL_G) &&
                 (flags & STATE_KV) == (mode == PLDR_GCACHE_OFF ? 0 : STATE_KV) &&
-                (mode == PLDR_GCACHE_OFF || h->pos == 0 ? g_flags == 0 : g_flags != 0) && h->reserved == 0;
+                (mode == PLDR_GCACHE_OFF || h->pos == 0 ? g_flags == 0 : g_flags != 0) && (g_flags || h->g_id == 0) &&
+                h->reserved == 0;
     if (!valid) return refuse(s, "a damaged session state (its header does not hold together)");
+    if ((flags & STATE_KV) && kv_format != s->kv.format)
+        return session_fail(s, PLDR_ERR_SESSION_STATE, "a session state whose KV-cache is %s; this session stores keys and values as %s "
+                            "(only a session of the same KV-cache format restores it)", format_name(kv_format), format_name(s->kv.format));
     if (h->pos > s->ctx)
         return session_fail(s, PLDR_ERR_CONTEXT_OVERFLOW, "the session state holds %d positions; this session's context is %d", h->pos, s->ctx);
     int ok = 1;
-    size_t want = payload_bytes(hp, h->pos, flags, &ok);
+    size_t want = payload_bytes(hp, h->pos, flags, kv_format, &ok);
     if (!ok || h->payload_bytes != want || size - sizeof *h != want)
         return session_fail(s, PLDR_ERR_SESSION_STATE, "a damaged or truncated session state: %zu bytes after the header, %d positions need %zu",
                             size - sizeof *h, h->pos, want);
@@ -312,14 +327,15 @@ COLD int pldr_session_state_import(pldr_session *s, const void *buf, size_t size
     /* every check passed: from here on nothing fails */
     session_refresh(s);
     const pldr_hparams *hp = &s->model->hp;
-    size_t off = 0, row = (size_t)h.pos * hp->head_dim * sizeof(float), gbytes = g_count(hp) * sizeof(float);
+    size_t off = 0, row = (size_t)h.pos * hp->head_dim * kv_elem_bytes(s->kv.format), gbytes = g_count(hp) * sizeof(float);
     memcpy(s->ids, payload, (size_t)h.pos * sizeof(int32_t));
     off += (size_t)h.pos * sizeof(int32_t);
     if (h.flags & STATE_KV) {
         for (int lh = 0; lh < hp->n_layers * hp->n_heads; lh++, off += row)
-            memcpy((float *)kv_keys(&s->kv, hp, lh / hp->n_heads, lh % hp->n_heads), payload + off, row);
+            memcpy(kv_keys(&s->kv, hp, lh / hp->n_heads, lh % hp->n_heads), payload + off, row);
         for (int lh = 0; lh < hp->n_layers * hp->n_heads; lh++, off += row)
-            memcpy((float *)kv_values(&s->kv, hp, lh / hp->n_heads, lh % hp->n_heads), payload + off, row);
+            memcpy(kv_values(&s->kv, hp, lh / hp->n_heads, lh % hp->n_heads), payload + off, row);
+        kv_written(&s->kv, hp, h.pos);
     }
     gcache_forget(s);
     if (h.flags & STATE_OWN_G) gcache_adopt(s, payload + off, payload + off + gbytes);

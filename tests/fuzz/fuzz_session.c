@@ -1,16 +1,19 @@
 /* fuzz_session.c — sessions with ids, counts and orders from the input: pldr_session_new (any
- * context), prefill (with and without all_logits), decode, rewind, context shift, the stepped
+ * context, either KV-cache format and invalid ones), prefill (with and without all_logits), decode, rewind, context shift, the stepped
  * prefill (begin / step with any budget / cancel, other calls while it is open), and the G-cache
  * changing under them (pldr_model_set_gcache with right and wrong counts, values that are not
- * finite, pldr_model_compute_gcache; pldr_model_compute_g beside them), on the small shapes of fuzz.h in every G-cache mode and
- * weight format. all_logits buffers are allocated at exactly [n][vocab]: ASan holds the library
+ * finite, pldr_model_compute_gcache; pldr_model_compute_g beside them), a session's state exported
+ * and imported into another session (of either KV-cache format, maybe with a byte flipped), on
+ * the small shapes of fuzz.h in every G-cache mode and weight format. all_logits buffers are allocated at exactly [n][vocab]: ASan holds the library
  * to them.
  *
  * Properties (include/pldr.h): a failed call leaves the position as it was (a stepped prefill
  * overtaken by a new G resets the session to 0, as documented); a prefill of n tokens advances the
  * position by n, a rewind of n takes it back by n, a shift drops n_drop; the position never
  * passes the context; all_logits' last row is pldr_session_logits; installing a G resets every
- * session to position 0. */
+ * session to position 0; a state imports into a session of its KV-cache format and context (then
+ * both sessions hold the same ids, and their next decode step gives the same logits, bit for bit)
+ * and is refused, changing nothing, into another format, a shorter context, or when damaged. */
 #include "fuzz.h"
 
 #define MAX_SESSIONS 3
@@ -211,8 +214,10 @@ static void op_new(world *w, fuzz_input *in) {
         return;
     }
     int choices[] = {0, 1, 2, 7, 8, 9, 63, 64, 65, 71, 72, max, max + 1, -1};
+    int formats[] = {PLDR_KV_F32, PLDR_KV_F16, PLDR_KV_F16, 2, -1};
     pldr_session_params sp = pldr_session_default_params();
     sp.context_length = choices[take_u8(in) % (sizeof choices / sizeof *choices)];
+    sp.kv_format = formats[take_u8(in) % (sizeof formats / sizeof *formats)];
     w->s[i] = pldr_session_new(w->m, &sp);
     if (!w->s[i]) {
         check_message(pldr_model_error(w->m));
@@ -222,6 +227,47 @@ static void op_new(world *w, fuzz_input *in) {
     }
     CHECK(pldr_session_position(w->s[i]) == 0 && pldr_session_context_length(w->s[i]) == (sp.context_length ? sp.context_length : max),
           "a new session");
+    CHECK((int)pldr_session_kv_format(w->s[i]) == sp.kv_format, "a new session's KV-cache format");
+}
+
+/* One session's state into another (or itself), maybe with one byte flipped. */
+static void op_state(world *w, fuzz_input *in) {
+    pldr_session *s = pick(w, in), *d = pick(w, in);
+    if (!s || !d) return;
+    size_t size = pldr_session_state_size(s);
+    if (!size) {
+        check_message(pldr_session_error(s));
+        return;
+    }
+    unsigned char *buf = malloc(size);
+    if (!buf) return;
+    CHECK(pldr_session_state_export(s, buf, size) == PLDR_OK, "export: %s", pldr_session_error(s));
+    CHECK(pldr_session_state_export(s, buf, size - 1) == PLDR_ERR_INVALID_ARGUMENT, "export into a buffer one byte short");
+    int flipped = take_u8(in) % 4 == 0;
+    if (flipped) buf[take_u32(in) % size] ^= (unsigned char)(1u << (take_u8(in) % 8));
+    int pos = pldr_session_position(s), before = pldr_session_position(d);
+    int rc = pldr_session_state_import(d, buf, size);
+    free(buf);
+    int fits = pos <= pldr_session_context_length(d);
+    int same_format = pldr_session_kv_format(s) == pldr_session_kv_format(d) || pldr_model_gcache_mode(w->m) == PLDR_GCACHE_OFF;
+    if (rc) {
+        check_message(pldr_session_error(d));
+        CHECK(rc == PLDR_ERR_SESSION_STATE || rc == PLDR_ERR_CONTEXT_OVERFLOW || rc == PLDR_ERR_OUT_OF_MEMORY, "import: %s",
+              pldr_session_error(d));
+        CHECK(pldr_session_position(d) == before, "a refused import moved the position");
+        CHECK(flipped || !fits || !same_format || rc == PLDR_ERR_OUT_OF_MEMORY, "a sound state was refused: %s", pldr_session_error(d));
+        return;
+    }
+    CHECK(!flipped && fits && same_format, "a state was taken that should not be (%s)",
+          flipped ? "a flipped byte" : !fits ? "longer than the context" : "another KV-cache format");
+    CHECK(pldr_session_position(d) == pos, "imported %d positions, holds %d", pos, pldr_session_position(d));
+    if (pos == 0) return;
+    CHECK(memcmp(pldr_session_tokens(d), pldr_session_tokens(s), (size_t)pos * sizeof(int32_t)) == 0, "imported ids");
+    if (d == s || pos >= pldr_session_context_length(s) || pos >= pldr_session_context_length(d)) return;
+    int32_t id = take_u8(in) % w->vocab;
+    if (pldr_session_decode(s, id) || pldr_session_decode(d, id)) return; /* e.g. out of memory: each is checked elsewhere */
+    CHECK(memcmp(pldr_session_logits(s), pldr_session_logits(d), (size_t)w->vocab * sizeof(float)) == 0,
+          "the next step after an import differs from the session it came from");
 }
 
 static void op_read(world *w, fuzz_input *in) {
@@ -244,7 +290,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!w.m) return 0;
     w.vocab = pldr_model_vocab_size(w.m);
     for (int ops = 0; in.n && ops < 40; ops++) {
-        switch (take_u8(&in) % 13) {
+        switch (take_u8(&in) % 14) {
         case 0: case 1: op_new(&w, &in); break;
         case 2: case 3: op_prefill(&w, &in, 0); break;
         case 4: op_prefill(&w, &in, 1); break;
@@ -254,6 +300,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 8: op_set_gcache(&w, &in, 0); break;
         case 9: op_set_gcache(&w, &in, 1); break;
         case 10: op_compute_g(&w, &in); break;
+        case 11: op_state(&w, &in); break;
         default: op_read(&w, &in); break;
         }
         for (int i = 0; i < MAX_SESSIONS; i++)

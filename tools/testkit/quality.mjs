@@ -40,16 +40,16 @@ export function windowNll(logits, window, V) {
 /**
  * Mean negative log-likelihood of ids[1..] given ids[..-1] over the golden windows: one full
  * pass per window, G computed from the window (G-cache mode "prompt"), as in golden.json.
- * @param {'f32'|'q8'|'q4'} quant
+ * @param {'f32'|'q8'|'q4'} quant @param {string} [dir] @param {'f32'|'f16'} [kvCache]
  */
-export async function meanNll(quant, dir = TINY) {
+export async function meanNll(quant, dir = TINY, kvCache = 'f32') {
   const { windows } = JSON.parse(readFileSync(GOLDEN, 'utf8')).perplexity;
   const model = await loadTiny({ gcache: 'prompt', quant }, dir);
   const V = model.vocabSize;
   let sum = 0, count = 0;
   for (const w of windows) {
     const input = w.slice(0, -1);
-    const s = model.newSession({ contextLength: input.length });
+    const s = model.newSession({ contextLength: input.length, kvCache });
     const logits = s.prefill(input, { allLogits: true });
     s.free();
     sum += windowNll(logits, w, V);
@@ -61,15 +61,16 @@ export async function meanNll(quant, dir = TINY) {
 
 /**
  * Greedy continuations of the golden prompts (G-cache mode "prompt", as greedy_kv_g).
- * @param {'f32'|'q8'|'q4'} quant @returns {Promise<{name: string, ids: number[]}[]>}
+ * @param {'f32'|'q8'|'q4'} quant @param {string} [dir] @param {'f32'|'f16'} [kvCache]
+ * @returns {Promise<{name: string, ids: number[]}[]>}
  */
-export async function greedyIds(quant, dir = TINY) {
+export async function greedyIds(quant, dir = TINY, kvCache = 'f32') {
   const { cases } = JSON.parse(readFileSync(GOLDEN, 'utf8'));
   const model = await loadTiny({ gcache: 'prompt', quant }, dir);
   const out = [];
   for (const c of cases) {
     const n = c.greedy_kv_g.length;
-    const s = model.newSession();
+    const s = model.newSession({ kvCache });
     const ids = [];
     let logits = s.prefill(c.ids);
     for (;;) {
