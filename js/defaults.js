@@ -19,7 +19,10 @@ export const WEIGHT_FORMATS = /** @type {readonly ['f32', 'q8', 'q4']} */ (Objec
 /** The `kvCache` values PLDR.load accepts: how the KV-cache stores keys and values (f16: half the memory). */
 export const KV_CACHE_FORMATS = /** @type {readonly ['f32', 'f16']} */ (Object.freeze(['f32', 'f16']));
 
-/** PLDR.load when `gcache`, `quant` or `kvCache` is not given. */
+/** PLDR.load when `gcache`, `quant` or `kvCache` is not given. kvCache f32, by measurement: f16 reads
+ * half the bytes per decode step (a gain only at long contexts: bench/results.md) and keeps
+ * perplexity within 0.001 %, but its logits leave the float32 contract's tolerance (pldr-tiny: up to
+ * 1.8e-3 from f32, against 4× the reference's float32 error): it is the choice for memory and long chats. */
 export const DEFAULT_LOAD = Object.freeze({ gcache: 'first', quant: 'f32', kvCache: 'f32' });
 
 // The default model, pldr-tiny, relative to the runtime's own files (a file: URL under Node):
