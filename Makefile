@@ -175,6 +175,13 @@ test-asan: all build/pldr-native-asan node_modules/.stamp
 	PLDR_NATIVE=asan ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		node --test --test-concurrency=1 $(NATIVE_TESTS)
 
+# The peers (bench/peers/package.json: @wllama/wllama, onnxruntime-web) are installed for this only.
+bench/peers/node_modules/.stamp: bench/peers/package.json bench/peers/package-lock.json
+	npm ci --prefix bench/peers --no-audit --no-fund --loglevel=error
+	@touch $@
+bench-peers: all node_modules/.stamp bench/peers/node_modules/.stamp
+	node bench/peers/run.mjs
+
 clean:
 	rm -rf build dist types
 
