@@ -206,9 +206,9 @@ static void test_matmul(void) {
     for (int f = 0; f < 3; f++) test_matmul_shape(formats[f], 6, 96, 70, 1, 0); /* more tokens than a chunk */
 }
 
-/* Extreme codes: q8_0 -128 and 127 weights against ±127 activations (the relaxed build's sign trick
- * cannot take -128: those rows are redone exactly); all-15 and all-0 nibbles. n = 1 is the decode
- * path (rows four at a time), n = 3 and 5 the tiles. */
+/* Extreme codes: q8_0 -128 and 127 weights against ±127 activations; all-15 and all-0 nibbles (the
+ * relaxed build's 7-bit operand at its widest). n = 1 is the decode path (rows four at a time),
+ * n = 3 and 5 the tiles. */
 static void test_extremes_shape(int rows, int n, float *y_out) {
     enum { cols = 64, max_rows = 9, max_n = 5 };
     block_q8_0 q8[max_rows * 2];
@@ -216,7 +216,7 @@ static void test_extremes_shape(int rows, int n, float *y_out) {
     for (int r = 0; r < rows * 2; r++) {
         q8[r].d = pk_f32_to_f16(0.01f * (r + 1));
         q4[r].d = pk_f32_to_f16(-0.02f * (r + 1));
-        for (int i = 0; i < 32; i++) /* rows 0, 3, 6 hold -128, the others stay within ±127 */
+        for (int i = 0; i < 32; i++) /* some rows hold -128, the others stay within ±127 */
             q8[r].qs[i] = (int8_t)(r % 6 == 1 ? -128 : r % 6 == 0 ? ((i & 1) ? 127 : -128) : ((i & 1) ? 127 : -127));
         for (int i = 0; i < 16; i++) q4[r].qs[i] = (uint8_t)(r % 3 == 0 ? 0xff : r % 3 == 1 ? 0x00 : 0x0f);
     }

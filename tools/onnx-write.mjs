@@ -40,6 +40,8 @@ const fBytes = (field, b) => [key(field, 2), varint(b.length), b];
 const fStr = (field, s) => fBytes(field, Buffer.from(s, 'utf8'));
 const fMsg = (field, m) => fBytes(field, m);
 
+// MatMulNBits accuracy_level: 0 (float compute) ran prefill 2.6x faster here than 4 (int8 activations)
+const ACCURACY = Number(process.env.ONNX_Q4_ACCURACY ?? 0);
 const DT = { float: 1, uint8: 2, int8: 3, int32: 6, int64: 7 };
 const tensor = (name, dtype, dims, raw) => msg(dims.map((d) => fInt(1, d)), fInt(2, DT[dtype]), fStr(8, name), fBytes(9, Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)));
 const attrInt = (name, v) => msg(fStr(1, name), fInt(3, v), fInt(20, 2));
@@ -100,7 +102,7 @@ function linear(g, x, name, rows, cols, type, rand) {
     }
   }
   return g.op('MatMulNBits', [x, g.init(`${name}.b`, 'uint8', [cols, nb, 16], B), g.init(`${name}.s`, 'float', [cols * nb], S)],
-    [attrInt('K', rows), attrInt('N', cols), attrInt('bits', 4), attrInt('block_size', 32), attrInt('accuracy_level', 4)], 1, 'com.microsoft');
+    [attrInt('K', rows), attrInt('N', cols), attrInt('bits', 4), attrInt('block_size', 32), attrInt('accuracy_level', ACCURACY)], 1, 'com.microsoft');
 }
 
 function rmsnorm(g, x, name, D, eps) {

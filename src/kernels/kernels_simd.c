@@ -181,10 +181,10 @@ static void matmul_f32(float *Y, const float *X, const float *W, const float *bi
  * and then do the same float arithmetic on them (acc += float(lane)·(d_w·d_x/256), multiply then
  * add, never fused): the relaxed build gives the baseline's bits.
  *
- * Baseline: SIMD128 has no int8 dot product; i32x4.dot_i16x8_s multiplies 8 pairs of int16 and
- * adds them in pairs. Each 16 bytes of weights become int16 lanes with at most one op per 8
- * weights, all scaled by 256, and the activations are stored widened to int16 in the matching
- * order, so a block of 32 costs 4 dot products:
+ * SIMD128 has no int8 dot product; i32x4.dot_i16x8_s multiplies 8 pairs of int16 and adds them
+ * in pairs. Each 16 bytes of weights become int16 lanes with at most one op per 8 weights, all
+ * scaled by 256, and the activations are stored widened to int16 in the matching order, so a
+ * block of 32 costs 4 dot products:
  *
  *   q8_0: an int16 lane of the weight bytes holds w[2k] (low byte) and w[2k+1] (high byte):
  *         lane << 8 = 256·w[2k] and lane & 0xff00 = 256·w[2k+1], both exact signed int16.
@@ -193,20 +193,18 @@ static void matmul_f32(float *Y, const float *X, const float *W, const float *bi
  *         v[2k+17]; the activations carry the missing factor (256, 16, 1, 256). The weights'
  *         offset 8 is taken off once per block: Σ(v-8)x = Σvx - 8Σx.
  *
- * Relaxed (PK_RELAXED): i32x4.relaxed_dot_i8x16_i7x16_add_s multiplies 16 int8 by 16 values of
- * 0..127 (exact: no pair sum reaches the int16 limit) and adds each group of four into a lane: a
- * block costs 2 of them, on activations stored as int8 in their natural order.
- *
- *   q4_0: the nibbles (0..15) are the 7-bit operand, the activations the int8 one; the dots start
- *         from -2Σx in every lane (the offset 8: a quarter of 8Σx per lane, as the baseline).
- *   q8_0: the codes span -128..127, so the activations' magnitudes |x| ≤ 127 are the 7-bit
- *         operand and their signs move to the weights, w·sign(x) = (w ^ m) - m. That overflows
- *         only for w = -128 with x < 0: a row's running minimum notices a -128 (no quantizer of the
- *         runtime writes one; a q8_0 file may) and exact_rows computes such a row again.
+ * Relaxed (PK_RELAXED), q4_0: i32x4.relaxed_dot_i8x16_i7x16_add_s multiplies 16 int8 by 16 values
+ * of 0..127 — the nibbles are such values as they are — and adds each group of four into a lane
+ * (exact: no pair sum reaches the int16 limit): 2 per block, on the activations as int8 in their
+ * natural order, started from -2Σx in every lane (the offset 8: a quarter of 8Σx per lane, as the
+ * baseline), then shifted left by 8. q8_0 keeps the int16 products in both builds: its codes need
+ * the sign of one operand moved to the other (4 more ops per block and token), and on x64 V8 the
+ * relaxed dot is pmaddubsw + pmaddwd, 16 products for 2 multiplies as dot_i16x8's 8 for 1 — the
+ * relaxed q8_0 kernel measured no faster, so there is none.
  *
  * Either way |lane| < 2^26: no overflow. A row's loaded block is reused for up to 4 tokens. */
 
-#define ACT_BYTES 64 /* one token's block of activations: 32 int16, or (relaxed) 32 int8 + 32 */
+#define ACT_BYTES 64 /* one token's block of activations: 32 int16 (relaxed q4_0: 32 int8) */
 
 typedef struct { /* block-major: the tokens of a block side by side, one pointer walks them all */
     unsigned char *qs; /* [nb][n][ACT_BYTES] activations in the order the dot products want */
@@ -245,33 +243,28 @@ static void pack_act(act_blocks *a, int t, const float *x, int cols, int q4) {
         unsigned char *o = a->qs + ((size_t)b * n + t) * ACT_BYTES;
         sum = wasm_i32x4_add(sum, wasm_i32x4_shuffle(sum, sum, 2, 3, 0, 1));
         sum = wasm_i32x4_add(sum, wasm_i32x4_shuffle(sum, sum, 1, 0, 3, 2)); /* Σx in every lane */
+        v128_t corr = wasm_i32x4_splat(0);
 #if PK_RELAXED
-        v128_t lo = wasm_i8x16_narrow_i16x8(n0, n1), hi = wasm_i8x16_narrow_i16x8(n2, n3);
         if (q4) {
-            wasm_v128_store(o, lo);
-            wasm_v128_store(o + 16, hi);
-        } else { /* |x| and the sign masks */
-            v128_t zero = wasm_i8x16_splat(0);
-            wasm_v128_store(o, wasm_i8x16_abs(lo));
-            wasm_v128_store(o + 16, wasm_i8x16_abs(hi));
-            wasm_v128_store(o + 32, wasm_i8x16_lt(lo, zero));
-            wasm_v128_store(o + 48, wasm_i8x16_lt(hi, zero));
-        }
-        v128_t corr = q4 ? wasm_i32x4_neg(wasm_i32x4_shl(sum, 1)) : wasm_i32x4_splat(0); /* -2Σx */
-#else
-        v128_t e0 = wasm_i16x8_shuffle(n0, n1, 0, 2, 4, 6, 8, 10, 12, 14), o0 = wasm_i16x8_shuffle(n0, n1, 1, 3, 5, 7, 9, 11, 13, 15);
-        v128_t e1 = wasm_i16x8_shuffle(n2, n3, 0, 2, 4, 6, 8, 10, 12, 14), o1 = wasm_i16x8_shuffle(n2, n3, 1, 3, 5, 7, 9, 11, 13, 15);
-        if (q4) { /* the factors the nibble masks leave out: 256, 1, 16, 256 */
-            e0 = wasm_i16x8_shl(e0, 8);
-            e1 = wasm_i16x8_shl(e1, 4);
-            o1 = wasm_i16x8_shl(o1, 8);
-        }
-        wasm_v128_store(o, e0);
-        wasm_v128_store(o + 16, o0);
-        wasm_v128_store(o + 32, e1);
-        wasm_v128_store(o + 48, o1);
-        v128_t corr = q4 ? wasm_i32x4_shl(sum, 9) : wasm_i32x4_splat(0); /* 512·Σx */
+            wasm_v128_store(o, wasm_i8x16_narrow_i16x8(n0, n1));
+            wasm_v128_store(o + 16, wasm_i8x16_narrow_i16x8(n2, n3));
+            corr = wasm_i32x4_neg(wasm_i32x4_shl(sum, 1)); /* -2Σx */
+        } else
 #endif
+        {
+            v128_t e0 = wasm_i16x8_shuffle(n0, n1, 0, 2, 4, 6, 8, 10, 12, 14), o0 = wasm_i16x8_shuffle(n0, n1, 1, 3, 5, 7, 9, 11, 13, 15);
+            v128_t e1 = wasm_i16x8_shuffle(n2, n3, 0, 2, 4, 6, 8, 10, 12, 14), o1 = wasm_i16x8_shuffle(n2, n3, 1, 3, 5, 7, 9, 11, 13, 15);
+            if (q4) { /* the factors the nibble masks leave out: 256, 1, 16, 256 */
+                e0 = wasm_i16x8_shl(e0, 8);
+                e1 = wasm_i16x8_shl(e1, 4);
+                o1 = wasm_i16x8_shl(o1, 8);
+                corr = wasm_i32x4_shl(sum, 9); /* 512·Σx */
+            }
+            wasm_v128_store(o, e0);
+            wasm_v128_store(o + 16, o0);
+            wasm_v128_store(o + 32, e1);
+            wasm_v128_store(o + 48, o1);
+        }
         size_t at = ((size_t)b * n + t) * 4;
         wasm_v128_store(a->d + at, wasm_f32x4_splat(amax / 127.0f * (1.0f / 256.0f)));
         wasm_v128_store(a->corr + at, corr);
@@ -280,84 +273,31 @@ static void pack_act(act_blocks *a, int t, const float *x, int cols, int q4) {
 
 /* The nibble/byte masks, read through volatile once per row: V8 rematerialises a v128.const at
  * every use inside a loop (several instructions each); a value it cannot fold stays in a register. */
-static volatile int16_t mask_values[4] = {(int16_t)0xff00, 0x000f, 0x0f00, 0x00f0};
-typedef struct { v128_t hi8, n0, n2, n1; } unpack_masks;
+static volatile int16_t mask_values[5] = {(int16_t)0xff00, 0x000f, 0x0f00, 0x00f0, 0x0f0f};
+typedef struct { v128_t hi8, n0, n2, n1, low4; } unpack_masks;
 
 ALWAYS_INLINE unpack_masks load_masks(void) {
     return (unpack_masks){wasm_i16x8_splat(mask_values[0]), wasm_i16x8_splat(mask_values[1]),
-                          wasm_i16x8_splat(mask_values[2]), wasm_i16x8_splat(mask_values[3])};
+                          wasm_i16x8_splat(mask_values[2]), wasm_i16x8_splat(mask_values[3]),
+                          wasm_i16x8_splat(mask_values[4])};
 }
 
-#if PK_RELAXED
-typedef struct { v128_t v[2]; } wblock; /* q4_0: the nibbles of positions 0-15, 16-31; q8_0: the codes */
-
-ALWAYS_INLINE wblock load_block(const unsigned char *blk, const unpack_masks *m, const int q4) {
-    if (!q4) {
-        const block_q8_0 *b = (const block_q8_0 *)blk;
-        return (wblock){{LOAD(b->qs), LOAD(b->qs + 16)}};
-    }
-    v128_t v = LOAD(((const block_q4_0 *)blk)->qs), low4 = wasm_v128_or(m->n0, wasm_i16x8_shl(m->n0, 8)); /* 0x0f bytes */
-    return (wblock){{wasm_v128_and(v, low4), wasm_v128_and(wasm_u16x8_shr(v, 4), low4)}};
-}
-
-/* 256·(lane sums), minus the q4_0 offset's share (corr) */
-ALWAYS_INLINE v128_t block_isum(const wblock *w, const unsigned char *x, v128_t corr, const int q4) {
-    v128_t s;
-    if (q4) {
-        s = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(LOAD(x), w->v[0], corr);
-        s = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(LOAD(x + 16), w->v[1], s);
-    } else {
-        v128_t m0 = LOAD(x + 32), m1 = LOAD(x + 48);
-        v128_t a0 = wasm_i8x16_sub(wasm_v128_xor(w->v[0], m0), m0), a1 = wasm_i8x16_sub(wasm_v128_xor(w->v[1], m1), m1);
-        s = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a0, LOAD(x), corr);
-        s = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a1, LOAD(x + 16), s);
-    }
-    return wasm_i32x4_shl(s, 8);
-}
-
-/* q8_0: the smallest code of a row so far (a -128 needs exact_rows) */
-ALWAYS_INLINE v128_t track_min(v128_t mn, const wblock *w, const int q4) {
-    return q4 ? mn : wasm_i8x16_min(mn, wasm_i8x16_min(w->v[0], w->v[1]));
-}
-ALWAYS_INLINE int saw_min_code(v128_t mn, const int q4) {
-    return !q4 && wasm_v128_any_true(wasm_i8x16_eq(mn, wasm_i8x16_splat(-128)));
-}
-
-/* Row `row` for tokens t0..t0+T-1 without the relaxed dot, lane by lane as the SIMD code (the same
- * lanes, the same float operations in the same order): the baseline's bits, for a q8_0 row that
- * holds a -128. Y[t·rows + r]. */
-static void exact_rows(float *Y, const act_blocks *a, const unsigned char *row, int rows, const float *bias, int r,
-                       int t0, int T) {
-    const float *f16 = pk_f16_table();
-    for (int t = t0; t < t0 + T; t++) {
-        v128_t acc = wasm_f32x4_splat(0.0f);
-        for (int b = 0; b < a->nb; b++) {
-            const block_q8_0 *blk = (const block_q8_0 *)row + b;
-            const unsigned char *x = a->qs + ((size_t)b * a->n + t) * ACT_BYTES;
-            int32_t s[4] = {0, 0, 0, 0};
-            for (int j = 0; j < 4; j++)
-                for (int i = 4 * j; i < 4 * j + 4; i++) {
-                    s[j] += blk->qs[i] * (x[32 + i] ? -(int)x[i] : (int)x[i]);
-                    s[j] += blk->qs[16 + i] * (x[48 + i] ? -(int)x[16 + i] : (int)x[16 + i]);
-                }
-            v128_t si = wasm_i32x4_shl(wasm_v128_load(s), 8);
-            v128_t scale = wasm_f32x4_mul(wasm_v128_load32_splat(f16 + blk->d), LOAD(a->d + ((size_t)b * a->n + t) * 4));
-            acc = MUL_ADD(acc, wasm_f32x4_convert_i32x4(si), scale);
-        }
-        Y[(size_t)t * rows + r] = pk_hsum(acc) + (bias ? bias[r] : 0.0f);
-    }
-}
-#else
-typedef struct { v128_t v[4]; } wblock; /* int16 lanes, see above */
+typedef struct { v128_t v[4]; } wblock; /* int16 lanes, see above (relaxed q4_0: v[0], v[1] the nibbles 0-15, 16-31) */
 
 ALWAYS_INLINE wblock load_block(const unsigned char *blk, const unpack_masks *m, const int q4) {
     wblock w;
     if (q4) {
         v128_t v = LOAD(((const block_q4_0 *)blk)->qs);
+#if PK_RELAXED
+        w.v[0] = wasm_v128_and(v, m->low4);
+        w.v[1] = wasm_v128_and(wasm_u16x8_shr(v, 4), m->low4);
+        w.v[2] = w.v[3] = w.v[0];
+#else
         w.v[0] = wasm_v128_and(v, m->n0);
         w.v[1] = wasm_v128_and(v, m->n2);
         w.v[2] = wasm_v128_and(v, m->n1);
         w.v[3] = wasm_u16x8_shr(v, 12);
+#endif
     } else {
         const block_q8_0 *b = (const block_q8_0 *)blk;
         v128_t lo = LOAD(b->qs), hi = LOAD(b->qs + 16);
@@ -369,7 +309,15 @@ ALWAYS_INLINE wblock load_block(const unsigned char *blk, const unpack_masks *m,
     return w;
 }
 
+/* 256·(lane sums), minus the q4_0 offset's share (corr) */
 ALWAYS_INLINE v128_t block_isum(const wblock *w, const unsigned char *x, v128_t corr, const int q4) {
+#if PK_RELAXED
+    if (q4) {
+        v128_t s = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(LOAD(x), w->v[0], corr);
+        s = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(LOAD(x + 16), w->v[1], s);
+        return wasm_i32x4_shl(s, 8);
+    }
+#endif
     const int16_t *xt = (const int16_t *)x;
     v128_t s = wasm_i32x4_dot_i16x8(w->v[0], LOAD(xt));
     s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(w->v[1], LOAD(xt + 8)));
@@ -378,16 +326,13 @@ ALWAYS_INLINE v128_t block_isum(const wblock *w, const unsigned char *x, v128_t 
     return q4 ? wasm_i32x4_sub(s, corr) : s;
 }
 
-ALWAYS_INLINE v128_t track_min(v128_t mn, const wblock *w, const int q4) { (void)w; (void)q4; return mn; }
-#endif
-
 /* Y for row r and tokens t0..t0+T-1 (T ≤ 4, a constant after inlining) */
 ALWAYS_INLINE void quant_tile(float *Y, const act_blocks *a, const unsigned char *W, size_t row_bytes,
                               int rows, const float *bias, int r, int t0, const int T, const int q4) {
     const float *f16 = pk_f16_table();
     const size_t bsize = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
     const int nb = a->nb, n = a->n;
-    v128_t acc[4], mn = wasm_i8x16_splat(0);
+    v128_t acc[4];
     for (int t = 0; t < T; t++) acc[t] = wasm_f32x4_splat(0.0f);
     const unsigned char *blk = W + (size_t)r * row_bytes;
     const unsigned char *x = a->qs + (size_t)t0 * ACT_BYTES;
@@ -399,17 +344,13 @@ ALWAYS_INLINE void quant_tile(float *Y, const act_blocks *a, const unsigned char
         memcpy(&dh, blk, sizeof dh);
         v128_t dw = wasm_v128_load32_splat(f16 + dh);
         wblock w = load_block(blk, &masks, q4);
-        mn = track_min(mn, &w, q4);
         for (int t = 0; t < T; t++) {
-            v128_t s = block_isum(&w, x + t * ACT_BYTES, LOAD(xc + 4 * t), q4);
+            v128_t s = block_isum(&w, x + t * ACT_BYTES, q4 ? LOAD(xc + 4 * t) : wasm_i32x4_splat(0), q4);
             v128_t scale = wasm_f32x4_mul(dw, LOAD(xd + 4 * t)); /* d_w·d_x */
             acc[t] = MUL_ADD(acc[t], wasm_f32x4_convert_i32x4(s), scale);
         }
     }
     for (int t = 0; t < T; t++) Y[(size_t)(t0 + t) * rows + r] = pk_hsum(acc[t]) + (bias ? bias[r] : 0.0f);
-#if PK_RELAXED
-    if (saw_min_code(mn, q4)) exact_rows(Y, a, W + (size_t)r * row_bytes, rows, bias, r, t0, T);
-#endif
 }
 
 /* One token (decode), rows r, r+q, r+2q, r+3q: four memory streams far apart. The hardware
@@ -421,7 +362,7 @@ ALWAYS_INLINE void quant_quad(float *Y, const act_blocks *a, const unsigned char
     const float *f16 = pk_f16_table();
     const size_t bsize = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
     const int nb = a->nb;
-    v128_t acc[4], mn = wasm_i8x16_splat(0);
+    v128_t acc[4];
     const unsigned char *bp[4];
     for (int j = 0; j < 4; j++) { acc[j] = wasm_f32x4_splat(0.0f); bp[j] = W + (size_t)(r + j * q) * row_bytes; }
     const unsigned char *x = a->qs;
@@ -435,16 +376,11 @@ ALWAYS_INLINE void quant_quad(float *Y, const act_blocks *a, const unsigned char
             uint16_t h;
             memcpy(&h, blk, sizeof h);
             wblock w = load_block(blk, &masks, q4);
-            mn = track_min(mn, &w, q4);
             v128_t s = block_isum(&w, x, corr, q4);
             acc[j] = MUL_ADD(acc[j], wasm_f32x4_convert_i32x4(s), wasm_f32x4_mul(wasm_v128_load32_splat(f16 + h), dx));
         }
     }
     for (int j = 0; j < 4; j++) Y[r + j * q] = pk_hsum(acc[j]) + (bias ? bias[r + j * q] : 0.0f);
-#if PK_RELAXED
-    if (saw_min_code(mn, q4)) /* one of the four rows holds a -128: all four are redone (rare) */
-        for (int j = 0; j < 4; j++) exact_rows(Y, a, bp[j], 0, bias, r + j * q, 0, 1);
-#endif
 }
 
 /* Decode: quant_quad. Several tokens: one row at a time, tokens in tiles of 4, 2, 1, so a row's
