@@ -121,7 +121,7 @@ test: all native node_modules/.stamp build/pldr-native-asan fuzz-build
 	node --test --test-concurrency=1 tests/
 	python3 -m unittest discover -s tests -p '*_test.py'
 
-bench: all native build/pldr-bench.wasm build/pldr-bench-relaxed.wasm build/pldr-native-prof
+bench: all native node_modules/.stamp build/pldr-bench.wasm build/pldr-bench-relaxed.wasm build/pldr-native-prof
 	node bench/run.mjs
 
 # Fuzzing, time-boxed: FUZZ_SECONDS per target (default 60), a fresh seed unless FUZZ_SEED is set;

@@ -27,8 +27,8 @@ const PREFILL = 128, CTX = [16, 256], STEPS = QUICK ? 6 : 16, THREADS = 1;
 const log = (m) => process.stderr.write(`[bench-peers] ${m}\n`);
 const GGUF_TYPE = { f32: 'f32', q8: 'q8_0', q4: 'q4_0' };
 
-/** The model files, made once. */
-function prepare() {
+/** Our model folders (f32, and q8/q4 converted), made once. */
+export function prepareOurs() {
   mkdirSync(OUT, { recursive: true });
   const f32 = join(OUT, 'pldr-f32');
   if (!existsSync(join(f32, 'model.safetensors'))) {
@@ -42,6 +42,11 @@ function prepare() {
     const r = spawnSync(join(ROOT, 'tools/convert'), [f32, dir, '--dtype', q, '--quiet', '--force'], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`tools/convert ${q}: ${r.stderr}`);
   }
+}
+
+/** All the model files, made once. */
+function prepare() {
+  prepareOurs();
   for (const q of FORMATS) {
     const gguf = join(OUT, `llama-${GGUF_TYPE[q]}.gguf`), onnx = join(OUT, `llama-${q}.onnx`);
     if (!existsSync(gguf)) { log(`writing ${gguf}`); writeGguf(gguf, { type: GGUF_TYPE[q] }); }
@@ -134,7 +139,8 @@ function markdown(res) {
   return `${L.join('\n')}\n`;
 }
 
-const START = '<!-- peers:start (written by make bench-peers) -->', END = '<!-- peers:end -->';
+export const PEERS_START = '<!-- peers:start (written by make bench-peers) -->', PEERS_END = '<!-- peers:end -->';
+const START = PEERS_START, END = PEERS_END;
 
 /** Puts the section into bench/results.md between its markers (appended the first time). */
 export function writePeersSection(md) {
