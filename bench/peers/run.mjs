@@ -7,7 +7,7 @@
 // faster peer. A fresh browser per engine and format. Model files are made once under bench/out/peers
 // (tools/testkit/synthetic.mjs + tools/convert for ours, tools/gguf-write.mjs, tools/onnx-write.mjs).
 // Writes bench/peers/results.json and its section of bench/results.md (kept by make bench).
-//   node bench/peers/run.mjs [--quick] [--formats f32,q8,q4] [--engines ours,wllama,ort]
+//   node bench/peers/run.mjs [--quick] [--formats f32,q8,q4] [--engines ours,wllama,ort] | --render
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -113,7 +113,7 @@ const mib = (x) => (x / 2 ** 20).toFixed(0);
 /** The Markdown section: one row per format and engine, ours against the faster peer. */
 function markdown(res) {
   const L = ['## Peers: llama.cpp (wllama) and onnxruntime-web, side by side in Chromium', '',
-    `\`make bench-peers\` on ${res.date.slice(0, 10)}, ${res.browser}, ${res.cores} cores, single thread. The released 110M shape `
+    `\`make bench-peers\` on ${res.date.slice(0, 10)}, ${res.browser}, ${res.cores} cores (load average ${res.load_average?.toFixed(1) ?? '?'} at the start: other work on the machine slows every engine alike), single thread. The released 110M shape `
     + '(L 5, D 896, 14 heads, vocabulary 32000) with random weights: ours a PLDR-LLM (LayerNorm, biases, G between q and k), the peers a llama model '
     + 'of the same dimensions (RMSNorm, no biases; FFN 2400 = 2389 rounded up to whole blocks of 32). 8-bit: our q8_0, llama.cpp Q8_0, onnxruntime '
     + 'DynamicQuantizeLinear + MatMulInteger (transformers.js "quantized"); 4-bit: q4_0, Q4_0, MatMulNBits (transformers.js "q4"). '
@@ -154,7 +154,8 @@ export function writePeersSection(md) {
 async function main() {
   prepare();
   const server = await startServer({ root: ROOT });
-  const res = { date: new Date().toISOString(), cores: (await import('node:os')).cpus().length, threads: THREADS, formats: {} };
+  const os = await import('node:os');
+  const res = { date: new Date().toISOString(), cores: os.cpus().length, load_average: os.loadavg()[0], threads: THREADS, formats: {} };
   try {
     for (const q of FORMATS) {
       res.formats[q] = {};
@@ -179,4 +180,7 @@ async function main() {
   log('wrote bench/peers/results.json and the peers section of bench/results.md');
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (process.argv.includes('--render')) writePeersSection(markdown(JSON.parse(readFileSync(join(ROOT, 'bench/peers/results.json'), 'utf8'))));
+  else await main();
+}
