@@ -92,3 +92,35 @@ test('Chromium: relaxed SIMD works, the relaxed module is chosen and loads; with
     await p.unroute('**/dist/pldr-relaxed.wasm');
   }
 });
+
+// Firefox ESR ships relaxed SIMD, WebKitGTK does not: each gets the module it runs, and a model
+// loads and answers in both (the relaxed module's dot product is checked by the probe first).
+for (const [engine, expected] of [['firefox', 'relaxed'], ['webkit', 'simd128']]) {
+  const { engineMissing, launch } = await import('./helpers/browser.mjs');
+  const missing = engineMissing(engine);
+  test(`${engine}: the ${expected} module is chosen, and runs pldr-tiny`, { skip: missing ? skipUnlessCI(missing) : browserSkip }, async () => {
+    const { startServer } = await import('../tools/serve.mjs');
+    const server = await startServer({ root: ROOT });
+    const b = await launch(engine);
+    try {
+      await b.goto(`${server.url}tools/testkit/blank.html`);
+      const r = await b.evaluate(async () => {
+        const { chooseVariant } = await import('/js/runtime/features.js');
+        const { PLDR } = await import('/js/pldr.js');
+        const engine = await PLDR.load('/models/pldr-tiny/', { cache: false });
+        const ids = (await engine.generate('The Python language is', { maxTokens: 8, temperature: 0 }).result).ids;
+        return { chosen: chooseVariant(), runtime: engine.stats().wasmVariant, ids };
+      });
+      assert.equal(r.chosen, expected);
+      assert.equal(r.runtime, expected);
+      const { PLDR } = await import('../js/pldr.js');
+      const node = await PLDR.load(join(ROOT, 'models/pldr-tiny'));
+      const want = (await node.generate('The Python language is', { maxTokens: 8, temperature: 0 }).result).ids;
+      node.free();
+      assert.deepEqual(r.ids, want, 'the same greedy ids as Node (the baseline module)');
+    } finally {
+      await b.close();
+      await server.close();
+    }
+  });
+}
