@@ -120,7 +120,12 @@ describe('the "Deductive outputs" view', { skip }, () => {
     });
     const shown = await energies();
     assert.equal(shown.length, 20, 'pldr-tiny: 5 layers × 4 heads');
-    for (const { l, h, e } of shown) assert.equal(e, d.layers[l].heads[h].energy_share, `layer ${l} head ${h}`);
+    // the page runs the relaxed-SIMD module where the browser has it (fused multiply-add, js/runtime/
+    // features.js): its G is Node's (the baseline module's) to float32 rounding, not bit for bit
+    for (const { l, h, e } of shown) {
+      const want = d.layers[l].heads[h].energy_share;
+      assert.ok(Math.abs(e - want) <= 1e-5 * Math.abs(want), `layer ${l} head ${h}: ${e} vs ${want}`);
+    }
     const cost = await page.locator('#deductive .dd-cost').innerText();
     assert.match(cost, /The A-net took [\d.]+ ms to compute this G — once\. A decode step takes [\d.]+ ms: the A-net costs as much as [\d.]+ steps/);
     node.free();
