@@ -113,3 +113,15 @@ test('f16 KV-cache: a NaN value in the cache gives NaN logits, as in float32 (no
   }
   model.free();
 });
+
+test('f16 KV-cache: what PLDR.load tells onConfig a session will take (the worker makes room with it) counts 2 bytes per key and value', async () => {
+  const needed = {};
+  for (const kvCache of ['f32', 'f16']) {
+    const e = await PLDR.load(TINY, { kvCache, onConfig: (config, need) => { needed[kvCache] = need; } });
+    e.free();
+  }
+  const config = JSON.parse(readFileSync(join(TINY, 'config.json'), 'utf8'));
+  const kv = 2 * config.num_hidden_layers * config.max_position_embeddings * config.hidden_size; // K and V elements
+  assert.equal(needed.f32.session - needed.f16.session, 2 * kv);
+  assert.equal(needed.f16.weights, needed.f32.weights);
+});

@@ -59,22 +59,28 @@ test('weights that no 32-bit size holds are refused by pldr_model_alloc with the
 });
 
 for (const [name, shape] of Object.entries(SHAPES)) {
-  for (const quant of ['f32', 'q8', 'q4']) {
-    test(`memoryNeeded, ${name}, ${quant}: the weights exactly; a session at most (and within 25 %) after its longest runs`, () => {
+  for (const [quant, kvCache] of [['f32', 'f32'], ['q8', 'f32'], ['q4', 'f32'], ['f32', 'f16'], ['q4', 'f16']]) {
+    test(`memoryNeeded, ${name}, ${quant}, KV-cache ${kvCache}: the weights exactly; a session at most (and within 25 %) after its longest runs`, () => {
       for (const gcache of shape.customG ? ['fixed'] : ['first', 'prompt', 'off']) {
-        const before = Model.memoryNeeded(rt, configFor(shape), { quant, gcache }, 72);
-        const model = Model.create(rt, configFor(shape), { quant, gcache });
+        const config = configFor(shape);
+        const before = Model.memoryNeeded(rt, config, { quant, gcache }, 72);
+        const model = Model.create(rt, config, { quant, gcache });
         assert.deepEqual(model.memoryNeeded(72), before, 'the same before and after allocation');
+        if (kvCache === 'f16') {
+          Object.assign(before, model.memoryNeeded(72, 'f16'));
+          const kvF32 = 2 * shape.L * 72 * shape.D * 4;
+          assert.equal(model.memoryNeeded(72).session - before.session, kvF32 / 2, 'binary16 keys and values: half the KV bytes');
+        }
         uploadTensors(model, synthesize(shape));
         if (shape.customG) uploadPastG(model, shape);
         model.finalize();
         assert.equal(model.weightBytes, before.weights, `${gcache}: the weights`);
-        const s = model.newSession({ contextLength: 72 });
+        const s = model.newSession({ contextLength: 72, kvCache });
         s.prefill(Array.from({ length: 71 }, (_, i) => 4 + (i % (shape.V - 4))), { allLogits: true });
         s.decode(5);
-        const { kvCache, scratch } = s.memory();
-        assert.ok(kvCache + scratch <= before.session, `${gcache}: a session holds ${kvCache + scratch}, the query said ${before.session}`);
-        assert.ok(kvCache + scratch >= 0.75 * before.session, `${gcache}: ${kvCache + scratch} of ${before.session}: the bound is loose`);
+        const mem = s.memory(), held = mem.kvCache + mem.scratch;
+        assert.ok(held <= before.session, `${gcache}: a session holds ${held}, the query said ${before.session}`);
+        assert.ok(held >= 0.75 * before.session, `${gcache}: ${held} of ${before.session}: the bound is loose`);
         model.free();
       }
     });
@@ -91,6 +97,18 @@ test('memoryNeeded at the released 110M shape: the weights of the benchmark tabl
   const kv = 2 * RELEASE.L * RELEASE.ctx * RELEASE.D * 4;
   assert.ok(f32.session > kv && f32.session < kv + 32 * 2 ** 20, `session ${f32.session}: the KV-cache (${kv}) and some scratch`);
   assert.throws(() => Model.memoryNeeded(rt, configFor(RELEASE), {}, 1025), /context_length 1025 outside 1\.\.1024/);
+  configured(configFor(RELEASE), (m) => {
+    assert.equal(f32.session - m.memoryNeeded(undefined, 'f16').session, kv / 2, 'an f16 KV-cache: half the KV bytes');
+    throwsWith(() => m.memoryNeeded(undefined, 'bf16'), 'E_OPTION', /invalid KV-cache format "bf16": expected f32 or f16/);
+    // the C query itself refuses a kv_format that is not a pldr_kv_format, and writes nothing
+    const out = rt.malloc(16);
+    new Float64Array(rt.x.memory.buffer, out, 2).fill(-1);
+    const rc = rt.withParams('session', { context_length: 0, kv_format: 7 }, (p) => rt.x.pldr_model_memory_needed(m.handle, p, out, out + 8));
+    assert.deepEqual([...new Float64Array(rt.x.memory.buffer, out, 2)], [-1, -1]);
+    rt.free(out);
+    assert.equal(rt.statusName(rc), 'PLDR_ERR_INVALID_ARGUMENT');
+    assert.match(m.error(), /kv_format 7 is not one of f32 \(0\), f16 \(1\)/);
+  });
 });
 
 test('the memory probe grows a memory it drops: 1 GiB is granted without being kept, past 4 GiB is refused', () => {
@@ -128,11 +146,22 @@ const BIG = { ...configFor(SMALL), num_hidden_layers: 24, hidden_size: 2048, num
 test('checkModelMemory: more than 4 GiB is E_OUT_OF_MEMORY with the sizes and those of the other weight formats', () => {
   configured(BIG, (m) => {
     throwsWith(() => checkModelMemory(m, { quant: 'f32', others: () => ({ f32: 7 * GIB, q8: 1.9 * GIB, q4: 1.1 * GIB }) }), 'E_OUT_OF_MEMORY',
-      /^this model needs 7\.\d\d GiB of WebAssembly memory \(weights 6\.\d\d GiB as f32, a session of context 2048 0\.8\d GiB, the module 0\.\d\d GiB\), more than the 4 GiB a WebAssembly module can address; it would need 2\.\d\d GiB as q8, 1\.\d\d GiB as q4 \(quant option\)$/);
+      /^this model needs 7\.\d\d GiB of WebAssembly memory \(weights 6\.\d\d GiB as f32, a session of context 2048 \(KV-cache f32\) 0\.8\d GiB, the module 0\.\d\d GiB\), more than the 4 GiB a WebAssembly module can address; it would need 2\.\d\d GiB as q8, 1\.\d\d GiB as q4 \(quant option\)$/);
     let asked = 0;
     throwsWith(() => checkModelMemory(m, { contextLength: 16, probe: (bytes) => { asked = bytes; return false; } }), 'E_OUT_OF_MEMORY',
       /needs 6\.65 GiB .* a session of context 16 .* more than the 4 GiB/);
     assert.equal(asked, 0, 'past 4 GiB there is nothing to probe');
+  });
+});
+
+test('checkModelMemory counts the KV-cache in its format; when the session is most of it, a shorter context or kvCache f16 is named', () => {
+  configured({ ...BIG, max_position_embeddings: 16384 }, (m) => {
+    throwsWith(() => checkModelMemory(m), 'E_OUT_OF_MEMORY',
+      /a session of context 16384 \(KV-cache f32\) 6\.\d\d GiB.*; a shorter contextLength or kvCache 'f16' needs less$/);
+    const f32 = m.memoryNeeded(undefined, 'f32').session, f16 = m.memoryNeeded(undefined, 'f16').session;
+    assert.equal(f32 - f16, 24 * 16384 * 2048 * 2 * 2, 'binary16: 2 of the 4 bytes of each key and value element');
+    throwsWith(() => checkModelMemory(m, { kvCache: 'f16' }), 'E_OUT_OF_MEMORY',
+      /a session of context 16384 \(KV-cache f16\) 3\.\d\d GiB.*; a shorter contextLength needs less$/);
   });
 });
 
@@ -159,6 +188,13 @@ test('PLDR.load refuses a model that cannot fit right after config.json: no shar
       assert.equal(err.memory.weights, Model.memoryNeeded(rt, BIG, {}).weights);
       return true;
     });
+    // the KV-cache format is counted: binary16 keys and values take half the bytes
+    await assert.rejects(PLDR.load(dir, { kvCache: 'f16' }), (err) => {
+      assert.equal(err.code, 'E_OUT_OF_MEMORY', err.message);
+      assert.match(err.message, /a session of context 2048 \(KV-cache f16\) 0\.4\d GiB/);
+      assert.equal(err.memory.session, Model.memoryNeeded(rt, BIG, {}).session - 24 * 2048 * 2048 * 2 * 2);
+      return true;
+    });
     // as q4 it fits: the load goes on to the shards (and finds none)
     await assert.rejects(PLDR.load(dir, { quant: 'q4' }), (err) => err.code === 'E_NOT_FOUND' || assert.fail(err.message));
   } finally {
@@ -177,7 +213,8 @@ test('a session whose KV-cache no 32-bit size holds is refused with its size', (
   const model = Model.create(rt, configFor(deep));
   uploadTensors(model, synthesize(deep));
   model.finalize();
-  throwsWith(() => model.newSession(), 'E_OUT_OF_MEMORY', /a session of context 1048576 needs 10\.\d\d GiB \(\d+ bytes\), more than the 4 GiB/);
+  throwsWith(() => model.newSession(), 'E_OUT_OF_MEMORY', /a session of context 1048576 needs 10\.\d\d GiB \(\d+ bytes\), more than the 4 GiB .*\(its KV-cache in f32\)$/);
+  throwsWith(() => model.newSession({ kvCache: 'f16' }), 'E_OUT_OF_MEMORY', /a session of context 1048576 needs 5\.\d\d GiB \(\d+ bytes\), more than the 4 GiB .*\(its KV-cache in f16\)$/);
   assert.ok(model.memoryNeeded().session > 2 ** 32, 'the query says so first');
   model.free();
 });

@@ -86,8 +86,9 @@ export class PLDR {
     const sink = modelSink(rt, { ...modelOptions, beforeAlloc: (model, config) => { // right after config.json: before any shard
       model.memoryNeeded(); // checks config.json as allocating would (E_CONFIG)
       checkContextLength(options.contextLength, model.contextMax);
-      options.onConfig?.(config, model.memoryNeeded(options.contextLength)); // e.g. the worker frees the model it holds when both would not fit
-      checkModelMemory(model, { contextLength: options.contextLength, quant: modelOptions.quant,
+      const kvCache = options.kvCache ?? DEFAULT_LOAD.kvCache;
+      options.onConfig?.(config, model.memoryNeeded(options.contextLength, kvCache)); // e.g. the worker frees the model it holds when both would not fit
+      checkModelMemory(model, { contextLength: options.contextLength, quant: modelOptions.quant, kvCache,
         others: () => Object.fromEntries(WEIGHT_FORMATS.map((quant) =>
           [quant, Model.memoryNeeded(rt, config, { ...modelOptions, quant }, options.contextLength).weights])) });
     } });

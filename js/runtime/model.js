@@ -1,7 +1,7 @@
 // The model handle over the C API (include/pldr.h): weights and the model-level G-cache, plus the
 // tensor sink that streams shards into it. Sessions (KV-cache, position) are in session.js.
 import { EngineError } from '../errors.js';
-import { Session } from './session.js';
+import { KV_FORMATS, Session } from './session.js';
 import { engineError } from './status.js';
 
 /** @typedef {import('./wasm.js').Runtime} Runtime */
@@ -357,18 +357,24 @@ export class Model {
    * The bytes of WebAssembly memory this model and one session of it will allocate
    * (pldr_model_memory_needed): `weights` (every matrix in the model's weight format, as from a
    * float folder; an already quantized one is smaller), `session` at most for a session of
-   * `contextLength` (default max_position_embeddings). Works before the model is allocated (it
-   * then checks the config as allocation would, throwing E_CONFIG) and after.
-   * @param {number} [contextLength] @returns {{weights: number, session: number}}
+   * `contextLength` (default max_position_embeddings) whose KV-cache is `kvCache` (f16: half the
+   * bytes). Works before the model is allocated (it then checks the config as allocation would,
+   * throwing E_CONFIG) and after.
+   * @param {number} [contextLength] @param {import('./session.js').KvFormat} [kvCache] default f32
+   * @returns {{weights: number, session: number}}
    */
-  memoryNeeded(contextLength) {
+  memoryNeeded(contextLength, kvCache = 'f32') {
     const { rt } = this;
     if (typeof rt.x.pldr_model_memory_needed !== 'function') {
       throw new EngineError('E_WASM', 'this pldr.wasm has no pldr_model_memory_needed: serve the pldr.wasm built from the same sources (make)');
     }
+    const kvFormat = KV_FORMATS.indexOf(kvCache);
+    if (kvFormat < 0) {
+      throw new EngineError('PLDR_ERR_INVALID_ARGUMENT', `invalid KV-cache format ${JSON.stringify(kvCache)}: expected ${KV_FORMATS.join(' or ')}`);
+    }
     const out = rt.malloc(16); // double weights, session
     try {
-      const rc = rt.withParams('session', { context_length: contextLength ?? 0 },
+      const rc = rt.withParams('session', { context_length: contextLength ?? 0, kv_format: kvFormat },
         (p) => rt.x.pldr_model_memory_needed(this.handle, p, out, out + 8));
       this.#check(rc, 'config.json');
       const f64 = new Float64Array(rt.x.memory.buffer, out, 2);
