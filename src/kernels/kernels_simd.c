@@ -8,6 +8,7 @@
 #include "kernels.h"
 #include "pldr.h"
 #include "simd.h"
+#include "../util/cold.h"
 
 #define LOAD(p) wasm_v128_load(p)
 #define MADD(acc, a, b) pk_madd(a, b, acc) /* acc + a·b, fused in the relaxed build */
@@ -537,8 +538,10 @@ void pk_simd_f16_matvec(float *y, const float *x, const uint16_t *A, int rows, i
         if (tail < cols) {
             const float *f16 = pk_f16_table();
             float t[4] = {0, 0, 0, 0};
-            for (int j = 0; j < 4; j++)
+            for (int j = 0; j < 4; j++) {
+                NO_VECTORIZE
                 for (int i = tail; i < cols; i++) t[j] += x[i] * f16[a[(size_t)j * cols + i]];
+            }
             s = wasm_f32x4_add(s, wasm_v128_load(t));
         }
         wasm_v128_store(y + r, s);
@@ -547,6 +550,7 @@ void pk_simd_f16_matvec(float *y, const float *x, const uint16_t *A, int rows, i
         const uint16_t *a = A + (size_t)r * cols;
         float s = pk_hsum(half_row_dot(x, a, k8, &k));
         const float *f16 = pk_f16_table();
+        NO_VECTORIZE
         for (int i = tail; i < cols; i++) s += x[i] * f16[a[i]];
         y[r] = s;
     }
@@ -576,8 +580,10 @@ void pk_simd_f16_vecmat(float *y, const float *x, const uint16_t *A, int n, int 
     if (j < m) {
         const float *f16 = pk_f16_table();
         for (int c = j; c < m; c++) y[c] = 0.0f;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
+            NO_VECTORIZE
             for (int c = j; c < m; c++) y[c] += x[i] * f16[A[(size_t)i * m + c]];
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "session.h"
+#include "../util/cold.h"
 
 size_t kv_elem_bytes(int format) { return format == PLDR_KV_F16 ? sizeof(uint16_t) : sizeof(float); }
 
@@ -54,13 +55,13 @@ void *kv_values(const kv_cache *kv, const pldr_hparams *hp, int layer, int head)
 }
 
 /* binary16 with all exponent bits set: an infinity or a NaN */
-static int f16_nonfinite(const uint16_t *h, size_t n) {
+COLD static int f16_nonfinite(const uint16_t *h, size_t n) {
     int any = 0;
     for (size_t i = 0; i < n; i++) any |= (h[i] & 0x7C00u) == 0x7C00u;
     return any;
 }
 
-void kv_written(kv_cache *kv, const pldr_hparams *hp, int n) {
+COLD void kv_written(kv_cache *kv, const pldr_hparams *hp, int n) {
     kv->nonfinite = 0;
     if (kv->format != PLDR_KV_F16) return;
     size_t row = (size_t)n * hp->head_dim; /* [n][dk] of each layer and head */
@@ -89,13 +90,20 @@ void kv_store(kv_cache *kv, const pldr_hparams *hp, int layer, int pos, const fl
 
 /* The SIMD binary16 kernels take finite values; a cache that holds a NaN or infinity (a run whose
  * activations overflowed) is read with the exact reference kernels, so the NaN shows as it would
- * in float32. */
+ * in float32. That is rare: those calls are compiled for size. */
+COLD_CALL static void dot_keys_nonfinite(float *scores, const float *qg, const uint16_t *keys, int n, int dk) {
+    pk_ref_f16_matvec(scores, qg, keys, n, dk);
+}
+COLD_CALL static void sum_values_nonfinite(float *out, const float *w, const uint16_t *values, int n, int dk) {
+    pk_ref_f16_vecmat(out, w, values, n, dk);
+}
+
 void kv_dot_keys(const kv_cache *kv, const pldr_hparams *hp, int layer, int head, const float *qg, int n,
                  float *scores, pk_scratch *ws) {
     int dk = hp->head_dim;
     size_t at = head_offset(kv, hp, layer, head);
     if (kv->format == PLDR_KV_F16) {
-        if (kv->nonfinite) pk_ref_f16_matvec(scores, qg, keys_f16(kv, at), n, dk);
+        if (kv->nonfinite) dot_keys_nonfinite(scores, qg, keys_f16(kv, at), n, dk);
         else pk_f16_matvec(scores, qg, keys_f16(kv, at), n, dk);
         return;
     }
@@ -107,7 +115,7 @@ void kv_sum_values(const kv_cache *kv, const pldr_hparams *hp, int layer, int he
     int dk = hp->head_dim;
     size_t at = head_offset(kv, hp, layer, head);
     if (kv->format == PLDR_KV_F16) {
-        if (kv->nonfinite) pk_ref_f16_vecmat(out, w, values_f16(kv, at), n, dk);
+        if (kv->nonfinite) sum_values_nonfinite(out, w, values_f16(kv, at), n, dk);
         else pk_f16_vecmat(out, w, values_f16(kv, at), n, dk);
         return;
     }
@@ -137,7 +145,7 @@ int pldr_session_rewind(pldr_session *s, int n) {
 
 /* A cached key moved back by n positions: rotated by −n·θ_i (spec §2.2), in float32; a binary16 key
  * is widened, rotated and rounded back (one more rounding, ≤ 2^-11 relative per element). */
-static void rotate_key(pldr_session *s, void *key, int n) {
+COLD static void rotate_key(pldr_session *s, void *key, int n) {
     const pldr_hparams *hp = &s->model->hp;
     if (s->kv.format != PLDR_KV_F16) {
         rope_rotate(s->model, key, 1, n, -1.0f);
@@ -152,7 +160,7 @@ static void rotate_key(pldr_session *s, void *key, int n) {
 
 /* Context shift (spec §3.3): cached keys carry RoPE at their old positions; moving a key back by
  * n positions is a rotation by −n·θ_i of each pair (spec §2.2), so nothing is recomputed. */
-int pldr_session_shift(pldr_session *s, int keep, int n_drop) {
+COLD int pldr_session_shift(pldr_session *s, int keep, int n_drop) {
     if (!s) return PLDR_ERR_INVALID_ARGUMENT;
     int rc = check_no_run(s, "context shift");
     if (rc) return rc;

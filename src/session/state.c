@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "session.h"
+#include "../util/cold.h"
 
 #define STATE_MAGIC "PLDRSST"  /* 7 letters and the NUL: 8 bytes */
 #define STATE_VERSION 1u
@@ -33,15 +34,8 @@
 
 enum { STATE_KV = 1, STATE_OWN_G = 2, STATE_MODEL_G = 4 };
 
-/* Saving and restoring happen once per reply at most: compiled for size (the module stays small),
- * except the fingerprint's inner loop, which reads every weight. */
-#if defined(__clang__)
-#define COLD __attribute__((minsize))
-#define NO_VECTORIZE _Pragma("clang loop vectorize(disable) unroll(disable)")
-#else
-#define COLD __attribute__((cold))
-#define NO_VECTORIZE
-#endif
+/* Saving and restoring happen once per reply at most: compiled for size (COLD, the module stays
+ * small), except the fingerprint's inner loop, which reads every weight. */
 
 typedef struct {
     char magic[8];
