@@ -125,3 +125,9 @@ test('f16 KV-cache: what PLDR.load tells onConfig a session will take (the worke
   assert.equal(needed.f32.session - needed.f16.session, 2 * kv);
   assert.equal(needed.f16.weights, needed.f32.weights);
 });
+
+test('f16 KV-cache on the command line: --kv-cache reaches PLDR.load, and its errors name the flag', async () => {
+  const { loadOptions, withFlags } = await import('../js/cli/options.mjs');
+  assert.equal(loadOptions({ 'kv-cache': 'f16' }).kvCache, 'f16');
+  assert.equal(withFlags('invalid kvCache "q8": expected f32 or f16'), 'invalid --kv-cache "q8": expected f32 or f16');
+});
