@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runWasi } from '../tools/testkit/wasi.mjs';
+import { BENCH_WASM, runWasi } from '../tools/testkit/wasi.mjs';
 import { skipUnlessCI } from './helpers/skip.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -78,4 +78,8 @@ test('kernels: the q8_0 and q4_0 products give the same bits in every build (int
   const first = digests[builds[0]];
   assert.match(first, /^digest q8_0 [0-9a-f]{16}\ndigest q4_0 [0-9a-f]{16}\n$/);
   for (const b of builds.slice(1)) assert.equal(digests[b], first, `${b} against ${builds[0]}`);
+});
+
+test('the WASI runner\'s default program is build/pldr-bench.wasm of this checkout (make bench runs it)', () => {
+  assert.equal(BENCH_WASM, join(ROOT, 'build/pldr-bench.wasm'));
 });

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { WASI } from 'node:wasi';
 
-export const BENCH_WASM = fileURLToPath(new URL('../build/pldr-bench.wasm', import.meta.url));
+export const BENCH_WASM = fileURLToPath(new URL('../../build/pldr-bench.wasm', import.meta.url));
 
 /**
  * Runs a WASI program (by default build/pldr-bench.wasm) with `args` and returns its exit status
