@@ -33,7 +33,11 @@ WASM_OPT := wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-sign-ext \
 NATIVE_FLAGS := -O3 -march=native -Wno-format-truncation
 
 .PHONY: all native test test-js test-py bench setup clean kernels-test types pack bench-peers
-all: dist/pldr.wasm dist/pldr-relaxed.wasm
+all: dist/pldr.wasm dist/pldr-relaxed.wasm web/pldrv51-110m-1.G_LM.f32
+
+# The page's example G (web/deductive.js): a copy of the test fixture, so the repository holds it once
+web/%.G_LM.f32: tests/fixtures/gcache/%.G_LM.f32
+	cp $< $@
 
 setup:
 	@bash tools/setup.sh
