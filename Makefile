@@ -1,12 +1,14 @@
 # PLDR-LLM in-browser runtime.
 #   make          dist/pldr.wasm (Emscripten, SIMD128, standalone: no JS glue) and its variants:
-#                 dist/pldr-relaxed.wasm (relaxed SIMD: int8 dot products, fused multiply-add)
+#                 dist/pldr-relaxed.wasm (relaxed SIMD: int8 dot products, fused multiply-add),
+#                 dist/pldr-threads.wasm (over shared memory, for the thread pool of src/threads)
 #   make native   build/pldr-native (gcc -O3 -march=native, the same C sources)
 #   make test     every test (node --test, python unittest), WASM and native
-#   make bench    benchmarks: WASM vs native, bandwidth ceiling, G-cache
+#   make bench    benchmarks: WASM vs native, 1 vs 2 threads, bandwidth ceiling, G-cache
 #   make fuzz     fuzzers, time-boxed (FUZZ_SECONDS per target); fuzz-js / fuzz-c: the JavaScript / C ones
 #   make test-asan  the native tests on build/pldr-native-asan (AddressSanitizer + UBSan)
 #   make bench-peers  the same per-token work in llama.cpp (wllama) and onnxruntime-web, Chromium
+#   make tsan     the native tests again on a ThreadSanitizer build running 3 threads
 #   make chat     build, then serve the chat page on http://localhost:8080/web/ (PORT=… to change)
 #   make serve    the dev server alone (tools/serve.mjs: wasm MIME type, Range, COOP/COEP)
 #   make dist     dist/site/: the static site (page, js, wasm, default model) for any static host
@@ -19,7 +21,7 @@ EMCC ?= emcc
 CC ?= gcc
 export NODE_PATH := /usr/share/nodejs
 
-LIB_SRC := $(wildcard src/*.c src/kernels/*.c src/model/*.c src/session/*.c)
+LIB_SRC := $(wildcard src/*.c src/kernels/*.c src/model/*.c src/session/*.c src/threads/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 HEADERS := include/pldr.h $(wildcard src/*.h src/*/*.h)
 EXPORTS := $(shell bash tools/exports.sh)
@@ -30,10 +32,20 @@ WASM_COMMON := -O3 -msimd128 -flto -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 -sI
 WASM_FLAGS := $(WASM_COMMON) --no-entry -sEXPORTED_FUNCTIONS=$(EXPORTS)
 WASM_OPT := wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-sign-ext \
 	--enable-nontrapping-float-to-int --enable-mutable-globals
-NATIVE_FLAGS := -O3 -march=native -Wno-format-truncation
+NATIVE_FLAGS := -O3 -march=native -Wno-format-truncation -pthread
 
-.PHONY: all native test test-js test-py bench setup clean kernels-test types pack bench-peers
-all: dist/pldr.wasm dist/pldr-relaxed.wasm web/pldrv51-110m-1.G_LM.f32
+# The WebAssembly variants (js/runtime/wasm-location.js lists them, js/runtime/features.js picks
+# one): the same sources, one set of flags each. Built by emcc: the baseline and threads (atomics,
+# a memory the host creates shared (imported), and stackRestore exported so that each worker moves
+# to its own stack); relaxed by clang-19 (below).
+EMCC_VARIANTS := dist/pldr.wasm dist/pldr-threads.wasm
+VARIANT_CFLAGS_pldr-threads := -matomics -mbulk-memory
+VARIANT_LDFLAGS_pldr-threads := -Wl,--shared-memory -Wl,--import-memory -Wl,--undefined=stackRestore \
+	-Wl,--export=stackRestore
+VARIANT_OPT_pldr-threads := --enable-threads
+
+.PHONY: all native test test-js test-py bench setup clean kernels-test types pack bench-peers tsan
+all: $(EMCC_VARIANTS) dist/pldr-relaxed.wasm web/pldrv51-110m-1.G_LM.f32
 
 # The page's example G (web/deductive.js): a copy of the test fixture, so the repository holds it once
 web/%.G_LM.f32: tests/fixtures/gcache/%.G_LM.f32
@@ -47,22 +59,30 @@ build/stamp-setup: tools/setup.sh
 	@mkdir -p build && touch $@
 
 # Every byte of the module is downloaded: code that runs per token (the kernels, the forward pass
-# and its steps, the A-net, the KV-cache) is compiled for speed, the rest (configuration and its
-# checks, the tensor table, uploads, states, the memory query) for size, -Oz. (Measured: dist/
-# pldr.wasm 131.6 → 121.0 KB, dist/pldr-relaxed.wasm 153.9 → 143 KB; decode and prefill unchanged.)
+# and its steps, the A-net, the KV-cache, the thread pool) is compiled for speed, the rest
+# (configuration and its checks, the tensor table, uploads, states, the memory query) for size,
+# -Oz. (Measured: dist/pldr.wasm 131.6 → 121.0 KB, dist/pldr-relaxed.wasm 153.9 → 143 KB; decode
+# and prefill unchanged.) Objects per variant: build/wasm/ (pldr), build/wasm-threads/ (atomics).
 WASM_HOT_SRC := $(wildcard src/kernels/*.c) src/session/forward.c src/session/prefill.c \
-	src/session/kvcache.c src/model/anet.c
+	src/session/kvcache.c src/model/anet.c $(wildcard src/threads/*.c)
 opt_for = $(if $(filter $(1),$(WASM_HOT_SRC)),-O3,-Oz)
-wasm_objs = $(patsubst %.c,build/wasm/%.o,$(1))
+OBJ_DIR_pldr := build/wasm
+OBJ_DIR_pldr-threads := build/wasm-threads
+wasm_objs = $(patsubst %.c,$(OBJ_DIR_$(2))/%.o,$(1))
 build/wasm/%.o: %.c $(HEADERS) Makefile | build/stamp-setup
 	@mkdir -p $(dir $@)
 	$(EMCC) $(WARN) $(call opt_for,$<) -msimd128 -flto -c $< -o $@
+build/wasm-threads/%.o: %.c $(HEADERS) Makefile | build/stamp-setup
+	@mkdir -p $(dir $@)
+	$(EMCC) $(WARN) $(call opt_for,$<) -msimd128 $(VARIANT_CFLAGS_pldr-threads) -flto -c $< -o $@
 
-dist/pldr.wasm: $(call wasm_objs,$(LIB_SRC)) src/host_imports.js Makefile | build/stamp-setup
+.SECONDEXPANSION:
+$(EMCC_VARIANTS): dist/%.wasm: $$(call wasm_objs,$(LIB_SRC),$$*) src/host_imports.js Makefile | build/stamp-setup
 	@mkdir -p build dist
-	$(EMCC) $(WASM_FLAGS) --js-library src/host_imports.js $(call wasm_objs,$(LIB_SRC)) -o build/pldr.raw.wasm
-	$(WASM_OPT) build/pldr.raw.wasm -o $@
-	@echo "dist/pldr.wasm: $$(stat -c %s $@) bytes"
+	$(EMCC) $(WASM_FLAGS) $(VARIANT_CFLAGS_$*) $(VARIANT_LDFLAGS_$*) --js-library src/host_imports.js $(call wasm_objs,$(LIB_SRC),$*) \
+		-o build/$*.raw.wasm
+	$(WASM_OPT) $(VARIANT_OPT_$*) build/$*.raw.wasm -o $@
+	@echo "$@: $$(stat -c %s $@) bytes"
 
 # The relaxed-SIMD variant: the same sources, one flag set more (-mrelaxed-simd: i32x4 int8 dot
 # products for q8_0/q4_0, f32x4 fused multiply-add for float32; src/kernels/simd.h). Emscripten
@@ -98,6 +118,18 @@ build/pldr-native: $(LIB_SRC) $(CLI_SRC) $(HEADERS) Makefile | build/stamp-setup
 	@mkdir -p build
 	$(CC) $(WARN) $(NATIVE_FLAGS) $(LIB_SRC) $(CLI_SRC) -lm -o $@
 
+# ThreadSanitizer: the native CLI built with -fsanitize=thread runs the tests that use the native
+# build (golden outputs, formats, the 110M scale) on a pool of 3 threads (PLDR_THREADS), then the
+# threads test (concurrent sessions sharing a pool). Any data race fails the run.
+TSAN_FLAGS := -O1 -g -march=native -Wno-format-truncation -fsanitize=thread -pthread
+TSAN_TESTS := tests/golden.test.mjs tests/quant.test.mjs tests/scale.test.mjs tests/threads.test.mjs
+build/pldr-native-tsan: $(LIB_SRC) $(CLI_SRC) $(HEADERS) Makefile | build/stamp-setup
+	@mkdir -p build
+	$(CC) $(WARN) $(TSAN_FLAGS) $(LIB_SRC) $(CLI_SRC) -lm -o $@
+tsan: build/pldr-native-tsan build/threads-test all node_modules/.stamp
+	PLDR_NATIVE=build/pldr-native-tsan PLDR_THREADS=3 TSAN_OPTIONS=halt_on_error=1 \
+		node --test --test-concurrency=1 $(TSAN_TESTS)
+
 # Kernel unit tests (tests/kernels_test.c): native through SIMDe, and a WASI program with real SIMD128.
 KTEST_SRC := tests/kernels_test.c $(wildcard src/kernels/*.c)
 KTEST_DEPS := $(KTEST_SRC) $(wildcard src/kernels/*.h) include/pldr.h Makefile
@@ -115,7 +147,7 @@ kernels-test: build/kernels-test build/kernels-test.wasm build/kernels-test-rela
 THREADS_SRC := tests/threads_test.c src/cli/load.c src/cli/json.c
 build/threads-test: $(LIB_SRC) $(THREADS_SRC) $(HEADERS) Makefile | build/stamp-setup
 	@mkdir -p build
-	$(CC) $(WARN) -O1 -g -march=native -Wno-format-truncation -fsanitize=thread -pthread $(LIB_SRC) $(THREADS_SRC) -lm -o $@
+	$(CC) $(WARN) $(TSAN_FLAGS) $(LIB_SRC) $(THREADS_SRC) -lm -o $@
 
 # Benchmarks: the CLI (bench included) as a WASI program with the flags of dist/pldr.wasm, and a
 # native build with the decode-step timing hooks of src/session/forward.c (-DPLDR_PROFILE).

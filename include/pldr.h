@@ -46,10 +46,13 @@
  * any time: the read-only model queries (pldr_model_vocab_size, _gcache_mode, _gcache, _anet_runs,
  * ...), pldr_status_name, pldr_version. Not safe concurrently with anything else on the same model
  * or its sessions: the calls that change the model (pldr_model_set_hparam*, _alloc, _upload_*,
- * _check_tensor, _finalize, _set_gcache, _compute_gcache, _memory_needed, _free). pldr_session_new writes the
- * model's error message when it fails, so two threads creating sessions of one model at once may
- * read each other's message. Separate models share nothing (a constant table of half-precision
+ * _check_tensor, _finalize, _set_gcache, _compute_gcache, _memory_needed, _set_threads, _free).
+ * pldr_session_new writes the model's error message when it fails, so two threads creating
+ * sessions of one model at once may read each other's message. Separate models share nothing (a constant table of half-precision
  * values is built, thread-safely, by the first pldr_model_new).
+ *
+ * A model can also split each run's heavy kernels across a pool of threads (pldr_threads_new,
+ * pldr_model_set_threads): results are bitwise the same with any number of threads.
  */
 #ifndef PLDR_H
 #define PLDR_H
@@ -493,6 +496,62 @@ int pldr_session_state_export(pldr_session *session, void *buf, size_t cap);
  * session's context; PLDR_ERR_STATE when a stepped prefill is open; PLDR_ERR_OUT_OF_MEMORY. A
  * failed call leaves the session (and the model) unchanged. */
 int pldr_session_state_import(pldr_session *session, const void *buf, size_t size);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Threads: a pool that splits the heavy kernels of a run */
+
+/* A pool of threads that run the matrix products, attention and the A-net of a run together:
+ * each kernel is split by rows of its weight matrix or by heads, with a barrier after it, so that
+ * every output is computed by one thread exactly as one thread alone computes it — the results
+ * are bitwise the same with any number of threads. The thread that runs the session is one of
+ * the pool's. Sessions of one model (on different threads) may share a pool: a kernel that finds
+ * it busy with another session's runs on its caller's thread alone.
+ *
+ * Native builds start the pool's threads in pldr_threads_new. In WebAssembly (the threaded module,
+ * over a shared memory) the host starts them: for each index i in 1 .. n_threads-1, a worker that
+ * instantiates the same module over the same memory, sets its stack pointer to
+ * pldr_threads_stack(pool, i) and calls pldr_threads_work(pool, i), which returns when the pool
+ * is freed. */
+typedef struct pldr_threads pldr_threads;
+
+/* Flags of pldr_threads_new. */
+typedef enum pldr_threads_flags {
+    PLDR_THREADS_CALLER_SPINS = 1, /* the calling thread never sleeps waiting for the others, it
+                                      spins (a browser's main thread, where Atomics.wait is not allowed) */
+} pldr_threads_flags;
+
+/* 1 when this build runs threads (native builds, the threaded WebAssembly module), else 0. */
+int pldr_threads_supported(void);
+
+/* A pool of n_threads threads, the caller's included (1 .. 64; 1 is a pool that runs everything
+ * on the caller's thread). NULL when n_threads is out of range, when n_threads > 1 and
+ * pldr_threads_supported() is 0, or when out of memory (natively also: a thread could not start).
+ * Free with pldr_threads_free, after the models that use it. */
+pldr_threads *pldr_threads_new(int n_threads, int flags);
+
+/* Stops the pool's threads and frees it. WebAssembly: every pool thread must have entered
+ * pldr_threads_work (it waits for each to leave); a host whose workers could not all start ends
+ * them and drops the pool instead. */
+void pldr_threads_free(pldr_threads *pool);
+
+/* Threads of the pool (1 for NULL). */
+int pldr_threads_count(const pldr_threads *pool);
+
+/* WebAssembly hosts: the body of pool thread `index` (1 .. n_threads-1): runs its share of every
+ * kernel until the pool is freed. PLDR_OK, or PLDR_ERR_INVALID_ARGUMENT for a bad index. */
+int pldr_threads_work(pldr_threads *pool, int index);
+
+/* WebAssembly hosts: the top of pool thread index's stack (its stack pointer before it calls
+ * pldr_threads_work), in memory the pool owns; NULL natively (pthreads have their own). */
+void *pldr_threads_stack(const pldr_threads *pool, int index);
+
+/* Runs this model's kernels — every session's, and pldr_model_compute_gcache's — on `pool` (NULL:
+ * on the calling thread alone). The pool must outlive its use by the model. Not safe while a
+ * session of the model runs. PLDR_OK, or PLDR_ERR_INVALID_ARGUMENT for a NULL model. */
+int pldr_model_set_threads(pldr_model *model, pldr_threads *pool);
+
+/* Threads the model's kernels run on: pldr_threads_count of its pool. */
+int pldr_model_threads(const pldr_model *model);
 
 #ifdef __cplusplus
 }

@@ -206,6 +206,92 @@ static void test_matmul(void) {
     for (int f = 0; f < 3; f++) test_matmul_shape(formats[f], 6, 96, 70, 1, 0); /* more tokens than a chunk */
 }
 
+/* ---- the splits threads make (PK_SPLIT_ROWS, PK_SPLIT_TOKENS): bitwise the whole product ------- */
+
+typedef void (*matmul_rows_fn)(float *, const float *, const pldr_matrix *, const float *, int, int, int, pk_scratch *);
+
+static void same_bits(const char *what, const float *a, const float *b, size_t n) {
+    checks++;
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(float))) {
+            fail(what, "element %.0f: %.9g %.9g", (double)i, a[i], b[i]);
+            return;
+        }
+}
+
+/* A cut of 0..units into `parts` increasing points (cuts[0] = 0, cuts[parts] = units); parts may
+ * be empty. */
+static void random_cuts(int *cuts, int parts, int units) {
+    cuts[0] = 0;
+    cuts[parts] = units;
+    for (int p = 1; p < parts; p++) {
+        rng = rng * 1664525u + 1013904223u;
+        int c = (int)((rng >> 8) % (uint32_t)(units + 1));
+        cuts[p] = c < cuts[p - 1] ? cuts[p - 1] : c;
+    }
+}
+
+static void test_split_shape(int format, int rows, int cols, int n, int simd) {
+    matmul_rows_fn rows_fn = simd ? pk_simd_matmul_rows : pk_ref_matmul_rows;
+    size_t wbytes = pk_matrix_bytes(format, rows, cols);
+    unsigned char *wdata = malloc(wbytes + 64);
+    float *wf = floats((size_t)rows * cols, 0.08f);
+    for (int r = 0; r < rows; r++) {
+        if (format == PLDR_DTYPE_F32) memcpy(wdata + (size_t)r * cols * 4, wf + (size_t)r * cols, (size_t)cols * 4);
+        else if (format == PLDR_DTYPE_Q8_0) pk_quantize_row_q8_0(wf + (size_t)r * cols, wdata + pk_matrix_bytes(format, r, cols), cols);
+        else pk_quantize_row_q4_0(wf + (size_t)r * cols, wdata + pk_matrix_bytes(format, r, cols), cols);
+    }
+    pldr_matrix W = {wdata, format, rows, cols};
+    float *x = floats((size_t)n * cols, 2.0f), *bias = floats((size_t)rows, 0.5f);
+    size_t ny = (size_t)n * rows;
+    float *whole = malloc(ny * sizeof(float)), *split = malloc(ny * sizeof(float));
+    pk_scratch ws = {0}, part_ws[4] = {{0}};
+    rows_fn(whole, x, &W, bias, n, 0, rows, &ws);
+    char what[112];
+    for (int parts = 2; parts <= 4; parts++) {
+        /* by rows, at multiples of PK_SPLIT_ROWS (the last part ends at rows) */
+        int cuts[5], blocks = (rows + PK_SPLIT_ROWS - 1) / PK_SPLIT_ROWS;
+        random_cuts(cuts, parts, blocks);
+        memset(split, 0xff, ny * sizeof(float));
+        for (int p = 0; p < parts; p++) {
+            int r0 = cuts[p] * PK_SPLIT_ROWS, r1 = cuts[p + 1] * PK_SPLIT_ROWS;
+            if (r1 > rows) r1 = rows;
+            if (r0 < r1) rows_fn(split, x, &W, bias, n, r0, r1, &part_ws[p]);
+        }
+        snprintf(what, sizeof what, "%s matmul split by rows: format %d rows %d cols %d n %d parts %d",
+                 simd ? "simd" : "ref", format, rows, cols, n, parts);
+        same_bits(what, whole, split, ny);
+        /* by tokens: parts of at least PK_SPLIT_TOKENS, or any when n is smaller */
+        int min = n >= PK_SPLIT_TOKENS ? PK_SPLIT_TOKENS : 1, slices = n / min;
+        if (slices < parts) continue;
+        random_cuts(cuts, parts, slices);
+        memset(split, 0xff, ny * sizeof(float));
+        for (int p = 0; p < parts; p++) {
+            int t0 = cuts[p] == slices ? n : cuts[p] * min, t1 = cuts[p + 1] == slices ? n : cuts[p + 1] * min;
+            if (t0 < t1) rows_fn(split + (size_t)t0 * rows, x + (size_t)t0 * cols, &W, bias, t1 - t0, 0, rows, &part_ws[p]);
+        }
+        snprintf(what, sizeof what, "%s matmul split by tokens: format %d rows %d cols %d n %d parts %d",
+                 simd ? "simd" : "ref", format, rows, cols, n, parts);
+        same_bits(what, whole, split, ny);
+    }
+    pk_scratch_free(&ws);
+    for (int p = 0; p < 4; p++) pk_scratch_free(&part_ws[p]);
+    free(wdata); free(wf); free(x); free(bias); free(whole); free(split);
+}
+
+static void test_matmul_split(void) {
+    const int shapes[][2] = {{64, 64}, {170, 64}, {64, 170}, {45, 96}, {896, 33}, {101, 2389}, {13, 40}, {8, 8}};
+    const int tokens[] = {1, 2, 3, 7, 8, 9, 16, 17, 24, 70, 133};
+    const int formats[3] = {PLDR_DTYPE_F32, PLDR_DTYPE_Q8_0, PLDR_DTYPE_Q4_0};
+    for (int simd = 0; simd < 2; simd++)
+        for (int f = 0; f < 3; f++)
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+                for (size_t t = 0; t < sizeof tokens / sizeof *tokens; t++) {
+                    if (!simd && shapes[s][0] * shapes[s][1] * tokens[t] > 2000000) continue; /* the reference is slow */
+                    test_split_shape(formats[f], shapes[s][0], shapes[s][1], tokens[t], simd);
+                }
+}
+
 /* Extreme codes: q8_0 -128 and 127 weights against ±127 activations; all-15 and all-0 nibbles (the
  * relaxed build's 7-bit operand at its widest). n = 1 is the decode path (rows four at a time),
  * n = 3 and 5 the tiles. */
@@ -414,6 +500,7 @@ int main(int argc, char **argv) {
     test_quantize_act();
     test_quantizers();
     test_matmul();
+    test_matmul_split();
     test_extremes();
     test_vectors();
     test_f16_rows();

@@ -13,20 +13,33 @@
 typedef struct {
     const char *model, *ids, *gcache, *gcache_file, *quant, *dump_logits, *dump_steps;
     const char *out_logits, *out_g, *out_a;
-    int max_tokens, context, json, greedy;
+    int max_tokens, context, json, greedy, threads;
 } options;
 
 static const char *USAGE =
     "usage: pldr-native generate --model DIR --ids 1,2,3 [--max-tokens N] [--greedy]\n"
     "                            [--gcache first|prompt|off|empty] [--gcache-file G.f32]\n"
-    "                            [--quant f32|q8|q4] [--context N] [--json]\n"
+    "                            [--quant f32|q8|q4] [--context N] [--threads N] [--json]\n"
     "                            [--dump-logits FILE] [--dump-step-logits FILE]\n"
     "       pldr-native eval --model DIR --ids 1,2,3 [--gcache ...] [--logits FILE] [--g FILE] [--a FILE]\n"
     "       pldr-native bench [--help]\n"
-    "       pldr-native safetensors FILE...   (header checks, one JSON line per file)\n";
+    "       pldr-native safetensors FILE...   (header checks, one JSON line per file)\n"
+    "--threads N: the kernels on a pool of N threads (default: PLDR_THREADS in the environment, else 1)\n";
+
+/* A thread count 1..64 from text; -1 when it is not one. */
+static int thread_count(const char *v) {
+    char *end;
+    long n = v ? strtol(v, &end, 10) : -1;
+    return !v || *v == '\0' || *end || n < 1 || n > 64 ? -1 : (int)n;
+}
 
 static int parse_options(int argc, char **argv, options *o) {
-    *o = (options){.gcache = "first", .quant = "f32", .max_tokens = 32};
+    *o = (options){.gcache = "first", .quant = "f32", .max_tokens = 32, .threads = 1};
+    const char *env = getenv("PLDR_THREADS");
+    if (env && (o->threads = thread_count(env)) < 0) {
+        fprintf(stderr, "pldr-native: PLDR_THREADS=%s is not a thread count 1..64\n", env);
+        return -1;
+    }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         const char **str = !strcmp(a, "--model") ? &o->model : !strcmp(a, "--ids") ? &o->ids
@@ -43,6 +56,9 @@ static int parse_options(int argc, char **argv, options *o) {
             long n = v ? strtol(v, &end, 10) : -1;
             if (!v || *end || n < 0 || n > 1 << 24) { fprintf(stderr, "pldr-native: %s needs a count\n", a); return -1; }
             *(!strcmp(a, "--context") ? &o->context : &o->max_tokens) = (int)n;
+            i++;
+        } else if (!strcmp(a, "--threads")) {
+            if ((o->threads = thread_count(v)) < 0) { fprintf(stderr, "pldr-native: --threads needs a count 1..64\n"); return -1; }
             i++;
         } else if (!strcmp(a, "--json")) o->json = 1;
         else if (!strcmp(a, "--greedy")) o->greedy = 1;
@@ -114,8 +130,8 @@ static int weight_format(const char *s) {
     return !strcmp(s, "f32") ? PLDR_WEIGHTS_F32 : !strcmp(s, "q8") ? PLDR_WEIGHTS_Q8 : !strcmp(s, "q4") ? PLDR_WEIGHTS_Q4 : -1;
 }
 
-/* Loads the model and applies --gcache empty / --gcache-file. */
-static pldr_model *open_model(const options *o) {
+/* Loads the model onto the pool and applies --gcache empty / --gcache-file. */
+static pldr_model *open_model(const options *o, pldr_threads *pool) {
     pldr_model_params mp = pldr_model_default_params();
     mp.gcache_mode = gcache_mode(o->gcache);
     mp.weight_format = weight_format(o->quant);
@@ -127,6 +143,7 @@ static pldr_model *open_model(const options *o) {
     char err[1024];
     pldr_model *m = load_model_dir(o->model, &mp, err, sizeof err);
     if (!m) { fprintf(stderr, "pldr-native: %s\n", err); return NULL; }
+    pldr_model_set_threads(m, pool);
     int rc = 0;
     if (!strcmp(o->gcache, "empty")) {
         int32_t eos = pldr_model_eos_id(m);
@@ -237,9 +254,12 @@ int main(int argc, char **argv) {
     if (parse_options(argc - 2, argv + 2, &o)) return 2;
     int n = parse_ids(o.ids, &ids);
     if (n < 1) { fprintf(stderr, "pldr-native: --ids must be a comma-separated list of token ids\n"); return 2; }
-    pldr_model *m = open_model(&o);
+    pldr_threads *pool = pldr_threads_new(o.threads, 0);
+    if (!pool) { fprintf(stderr, "pldr-native: cannot start %d threads\n", o.threads); free(ids); return 1; }
+    pldr_model *m = open_model(&o, pool);
     int rc = !m ? 1 : !strcmp(argv[1], "generate") ? cmd_generate(&o, m, ids, n) : cmd_eval(&o, m, ids, n);
     pldr_model_free(m);
+    pldr_threads_free(pool);
     free(ids);
     return rc;
 }

@@ -61,15 +61,27 @@ int pk_f32_to_f16_row(uint16_t *dst, const float *src, int n);
 typedef struct pk_scratch {
     void *mem;
     size_t cap;
+    int fixed;  /* never grown by pk_scratch_reserve: a pool thread's, which may not allocate */
 } pk_scratch;
 
-/* At least `bytes` of 16-byte-aligned memory from ws, or NULL (ws NULL, or out of memory). */
+/* At least `bytes` of 16-byte-aligned memory from ws, or NULL (ws NULL, out of memory, or a fixed
+ * ws too small). */
 void *pk_scratch_reserve(pk_scratch *ws, size_t bytes);
+/* Grows ws to hold pk_scratch_reserve(ws, bytes), fixed or not (its owner's thread only); 0 on
+ * success, -1 when out of memory (ws unchanged). */
+int pk_scratch_ensure(pk_scratch *ws, size_t bytes);
 void pk_scratch_free(pk_scratch *ws);
 
 /* Bytes of ws that a matrix product over rows of at most `cols` values may reserve, in either
  * kernel set, at most (a bound for what a session will hold). */
 uint64_t pk_scratch_bound(int cols);
+
+/* How threads split a matrix product (src/threads) without changing a bit of it: by rows of W,
+ * at multiples of PK_SPLIT_ROWS (pk_matmul_rows), or by tokens, into parts of at least
+ * PK_SPLIT_TOKENS tokens (any parts when the product has fewer). Each output is then computed
+ * exactly as by one pk_matmul over everything (tests/kernels_test.c checks it). */
+#define PK_SPLIT_ROWS 8
+#define PK_SPLIT_TOKENS 8
 
 #define PK_DECLARE(prefix)                                                                        \
     /* Y[n][rows] = X[n][cols] · Wᵀ + bias (bias may be NULL; Y must not overlap X). For         \
@@ -77,6 +89,11 @@ uint64_t pk_scratch_bound(int cols);
      * (llama.cpp's q8_0 dot). ws: work memory for packing (may be NULL). */                       \
     void prefix##matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n, \
                         pk_scratch *ws);                                                          \
+    /* Only the rows [r0, r1) of W: Y[t][r0..r1) of the same Y [n][rows] (see PK_SPLIT_ROWS) */   \
+    void prefix##matmul_rows(float *Y, const float *X, const pldr_matrix *W, const float *bias,   \
+                             int n, int r0, int r1, pk_scratch *ws);                              \
+    /* Bytes of ws a product of n tokens reserves (what a pool thread needs ready) */             \
+    size_t prefix##matmul_scratch(const pldr_matrix *W, int n);                                   \
     /* out[cols] = row `row` of W, dequantized */                                                 \
     void prefix##matrix_row(float *out, const pldr_matrix *W, int row);                           \
     float prefix##dot(const float *a, const float *b, int n);                                     \
@@ -108,6 +125,8 @@ PK_DECLARE(pk_simd_)
 #endif
 
 #define pk_matmul PK(matmul)
+#define pk_matmul_rows PK(matmul_rows)
+#define pk_matmul_scratch PK(matmul_scratch)
 #define pk_matrix_row PK(matrix_row)
 #define pk_dot PK(dot)
 #define pk_vecmat PK(vecmat)

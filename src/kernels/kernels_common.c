@@ -29,15 +29,20 @@ uint64_t pk_scratch_bound(int cols) {
     return u64_add(panel > acts ? panel : acts, 16);
 }
 
+int pk_scratch_ensure(pk_scratch *ws, size_t bytes) {
+    if (bytes > SIZE_MAX - 16) return -1;
+    if (bytes + 16 <= ws->cap) return 0;
+    void *mem = malloc(bytes + 16);
+    if (!mem) return -1;
+    free(ws->mem);
+    ws->mem = mem;
+    ws->cap = bytes + 16;
+    return 0;
+}
+
 void *pk_scratch_reserve(pk_scratch *ws, size_t bytes) {
     if (!ws || bytes > SIZE_MAX - 16) return NULL;
-    if (bytes + 16 > ws->cap) {
-        void *mem = malloc(bytes + 16);
-        if (!mem) return NULL;
-        free(ws->mem);
-        ws->mem = mem;
-        ws->cap = bytes + 16;
-    }
+    if (bytes + 16 > ws->cap && (ws->fixed || pk_scratch_ensure(ws, bytes))) return NULL;
     return (void *)(((uintptr_t)ws->mem + 15) & ~(uintptr_t)15);
 }
 

@@ -43,14 +43,14 @@ static int weight_code(const pldr_matrix *W, const void *block, int i) {
 
 /* Quantized rows: the activations are quantized too (pk_quantize_act) and each block's integer
  * dot product is scaled by both scales, y = Σ_b d_w·d_x·Σ_i w_i x_i: llama.cpp's q8_0/q4_0 dot. */
-static void matmul_quant(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n) {
+static void matmul_quant(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n, int r0, int r1) {
     int rows = W->rows, cols = W->cols, nb = (cols + PK_QBLOCK - 1) / PK_QBLOCK;
     size_t block_bytes = W->format == PLDR_DTYPE_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
     int8_t q[nb * PK_QBLOCK];
     float d[nb];
     for (int t = 0; t < n; t++) {
         pk_quantize_act(X + (size_t)t * cols, q, d, cols);
-        for (int r = 0; r < rows; r++) {
+        for (int r = r0; r < r1; r++) {
             const unsigned char *row = (const unsigned char *)W->data + (size_t)r * nb * block_bytes;
             float y = 0.0f;
             for (int b = 0; b < nb; b++) {
@@ -66,18 +66,29 @@ static void matmul_quant(float *Y, const float *X, const pldr_matrix *W, const f
     }
 }
 
-void pk_ref_matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n, pk_scratch *ws) {
+void pk_ref_matmul_rows(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n, int r0, int r1,
+                        pk_scratch *ws) {
     (void)ws; /* the reference needs no work memory */
     if (W->format != PLDR_DTYPE_F32) {
-        matmul_quant(Y, X, W, bias, n);
+        matmul_quant(Y, X, W, bias, n, r0, r1);
         return;
     }
     int rows = W->rows, cols = W->cols;
-    for (int r = 0; r < rows; r++) {
+    for (int r = r0; r < r1; r++) {
         const float *row = (const float *)W->data + (size_t)r * cols;
         for (int t = 0; t < n; t++)
             Y[(size_t)t * rows + r] = pk_ref_dot(X + (size_t)t * cols, row, cols) + (bias ? bias[r] : 0.0f);
     }
+}
+
+void pk_ref_matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n, pk_scratch *ws) {
+    pk_ref_matmul_rows(Y, X, W, bias, n, 0, W->rows, ws);
+}
+
+size_t pk_ref_matmul_scratch(const pldr_matrix *W, int n) {
+    (void)W;
+    (void)n;
+    return 0;
 }
 
 void pk_ref_vecmat(float *y, const float *x, const float *A, int n, int m) {

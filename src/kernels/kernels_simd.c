@@ -144,13 +144,19 @@ static void pack_panel(float *panel, const float *W, int cols) {
         for (int j = 0; j < PANEL; j++) panel[(size_t)k * PANEL + j] = W[(size_t)j * cols + k];
 }
 
+/* Rows [r0, r1) of Y [n][rows]. Which path computes a row depends only on where it lies among
+ * the rows (a full panel of 8, a tile of 4, the rest), so a range starting at a multiple of
+ * PK_SPLIT_ROWS computes its rows as the whole product does. */
+_Static_assert(PK_SPLIT_ROWS % PANEL == 0 && PK_SPLIT_ROWS % 4 == 0, "split rows at whole panels and tiles");
+_Static_assert(PK_SPLIT_TOKENS >= 8, "parts of a product of 8 tokens or more must take the panel path too");
+
 static void matmul_f32(float *Y, const float *X, const float *W, const float *bias, int n, int rows,
-                       int cols, pk_scratch *ws) {
-    int r = 0;
-    int panels = n >= 8 && rows >= PANEL; /* below 8 tokens packing costs more than it saves */
+                       int cols, int r0, int r1, pk_scratch *ws) {
+    int r = r0;
+    int panels = n >= 8 && r1 - r0 >= PANEL; /* below 8 tokens packing costs more than it saves */
     float *panel = panels ? pk_scratch_reserve(ws, (size_t)PANEL * cols * sizeof(float)) : NULL;
     if (panel) {
-        for (; r + PANEL <= rows; r += PANEL) {
+        for (; r + PANEL <= r1; r += PANEL) {
             pack_panel(panel, W + (size_t)r * cols, cols);
             int t = 0;
             for (; t + PANEL_T <= n; t += PANEL_T) panel_tile(Y, X, panel, bias, r, t, rows, cols, PANEL_T);
@@ -158,16 +164,16 @@ static void matmul_f32(float *Y, const float *X, const float *W, const float *bi
         }
     }
     if (n == 1) {
-        int q = (rows - r) / 4;
+        int q = (r1 - r) / 4;
         for (int j = 0; j < q; j++) tile_4x1(Y, X, W, bias, r + j, q, 0, rows, cols);
         r += 4 * q;
     }
-    for (; r + 4 <= rows; r += 4) {
+    for (; r + 4 <= r1; r += 4) {
         int t = 0;
         for (; t + 2 <= n; t += 2) tile_4x2(Y, X, W, bias, r, t, rows, cols);
         for (; t < n; t++) tile_4x1(Y, X, W, bias, r, 1, t, rows, cols);
     }
-    for (; r < rows; r++)
+    for (; r < r1; r++)
         for (int t = 0; t < n; t++)
             Y[(size_t)t * rows + r] =
                 pk_simd_dot(X + (size_t)t * cols, W + (size_t)r * cols, cols) + (bias ? bias[r] : 0.0f);
@@ -385,25 +391,26 @@ ALWAYS_INLINE void quant_quad(float *Y, const act_blocks *a, const unsigned char
 }
 
 /* Decode: quant_quad. Several tokens: one row at a time, tokens in tiles of 4, 2, 1, so a row's
- * unpacked block serves 4 tokens (each row is read once per chunk of tokens). */
+ * unpacked block serves 4 tokens (each row is read once per chunk of tokens). Rows [r0, r1): every
+ * path computes a row alike, so any range gives the rows the whole product gives. */
 static void quant_rows(float *Y, const act_blocks *a, const pldr_matrix *W, const float *bias, int n,
-                       int q4) {
+                       int r0, int r1, int q4) {
     const unsigned char *w = W->data;
     int rows = W->rows;
     size_t row_bytes = pk_matrix_bytes(W->format, 1, W->cols);
     if (n == 1) {
-        int q = rows / 4;
-        for (int r = 0; r < q; r++) {
+        int q = (r1 - r0) / 4;
+        for (int r = r0; r < r0 + q; r++) {
             if (q4) quant_quad(Y, a, w, row_bytes, bias, r, q, 1);
             else quant_quad(Y, a, w, row_bytes, bias, r, q, 0);
         }
-        for (int r = 4 * q; r < rows; r++) {
+        for (int r = r0 + 4 * q; r < r1; r++) {
             if (q4) quant_tile(Y, a, w, row_bytes, rows, bias, r, 0, 1, 1);
             else quant_tile(Y, a, w, row_bytes, rows, bias, r, 0, 1, 0);
         }
         return;
     }
-    for (int r = 0; r < rows; r++) {
+    for (int r = r0; r < r1; r++) {
         int t = 0;
         if (q4) {
             for (; t + 4 <= n; t += 4) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 4, 1);
@@ -421,13 +428,19 @@ static void quant_rows(float *Y, const act_blocks *a, const pldr_matrix *W, cons
  * weight row is then read once per chunk of tokens, not once per token. */
 #define ACT_CHUNK 64
 
-static void matmul_quant(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n, pk_scratch *ws) {
+static size_t quant_scratch_bytes(const pldr_matrix *W, int n) {
+    int nb = (W->cols + PK_QBLOCK - 1) / PK_QBLOCK, chunk = n < ACT_CHUNK ? n : ACT_CHUNK;
+    size_t per_token = (size_t)nb * (ACT_BYTES + 4 * sizeof(float) + 4 * sizeof(int32_t));
+    return (size_t)chunk * per_token + 64;
+}
+
+static void matmul_quant(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n, int r0, int r1,
+                         pk_scratch *ws) {
     int cols = W->cols, nb = (cols + PK_QBLOCK - 1) / PK_QBLOCK, q4 = W->format == PLDR_DTYPE_Q4_0;
     int chunk = n < ACT_CHUNK ? n : ACT_CHUNK;
-    size_t per_token = (size_t)nb * (ACT_BYTES + 4 * sizeof(float) + 4 * sizeof(int32_t));
-    unsigned char *base = pk_scratch_reserve(ws, (size_t)chunk * per_token + 64);
+    unsigned char *base = pk_scratch_reserve(ws, quant_scratch_bytes(W, n));
     if (!base) { /* no memory for the packed activations: the reference needs none */
-        pk_ref_matmul(Y, X, W, bias, n, NULL);
+        pk_ref_matmul_rows(Y, X, W, bias, n, r0, r1, NULL);
         return;
     }
     for (int t0 = 0; t0 < n; t0 += chunk) {
@@ -437,7 +450,7 @@ static void matmul_quant(float *Y, const float *X, const pldr_matrix *W, const f
         a.d = (float *)(base + (size_t)m * nb * ACT_BYTES);
         a.corr = (int32_t *)(a.d + (size_t)m * nb * 4);
         for (int t = 0; t < m; t++) pack_act(&a, t, X + (size_t)(t0 + t) * cols, cols, q4);
-        quant_rows(Y + (size_t)t0 * W->rows, &a, W, bias, m, q4);
+        quant_rows(Y + (size_t)t0 * W->rows, &a, W, bias, m, r0, r1, q4);
     }
 }
 
@@ -448,11 +461,21 @@ void pk_simd_matrix_row(float *out, const pldr_matrix *W, int row) {
         pk_ref_matrix_row(out, W, row);
 }
 
-void pk_simd_matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n, pk_scratch *ws) {
+void pk_simd_matmul_rows(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n, int r0, int r1,
+                         pk_scratch *ws) {
     if (W->format == PLDR_DTYPE_F32)
-        matmul_f32(Y, X, (const float *)W->data, bias, n, W->rows, W->cols, ws);
+        matmul_f32(Y, X, (const float *)W->data, bias, n, W->rows, W->cols, r0, r1, ws);
     else
-        matmul_quant(Y, X, W, bias, n, ws);
+        matmul_quant(Y, X, W, bias, n, r0, r1, ws);
+}
+
+void pk_simd_matmul(float *Y, const float *X, const pldr_matrix *W, const float *bias, int n, pk_scratch *ws) {
+    pk_simd_matmul_rows(Y, X, W, bias, n, 0, W->rows, ws);
+}
+
+size_t pk_simd_matmul_scratch(const pldr_matrix *W, int n) {
+    if (W->format != PLDR_DTYPE_F32) return quant_scratch_bytes(W, n);
+    return n >= 8 ? (size_t)PANEL * W->cols * sizeof(float) : 0;
 }
 
 /* y = x · A: rows of A scaled and summed, 16 columns at a time in registers */

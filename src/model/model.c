@@ -183,6 +183,12 @@ int pldr_model_vocab_size(const pldr_model *m) { return m ? m->hp.vocab : 0; }
 int pldr_model_context_max(const pldr_model *m) { return m ? m->hp.max_pos : 0; }
 int pldr_model_eos_id(const pldr_model *m) { return m ? m->hp.eos_id : -1; }
 size_t pldr_model_weight_bytes(const pldr_model *m) { return m ? m->bytes : 0; }
+int pldr_model_set_threads(pldr_model *m, pldr_threads *pool) {
+    if (!m) return PLDR_ERR_INVALID_ARGUMENT;
+    m->threads = pool;
+    return PLDR_OK;
+}
+int pldr_model_threads(const pldr_model *m) { return m ? pldr_threads_count(m->threads) : 1; }
 int64_t pldr_model_anet_runs(const pldr_model *m) { return m ? atomic_load(&m->gcache.anet_runs) : 0; }
 double pldr_model_anet_ms(const pldr_model *m) { return m ? (double)atomic_load(&m->gcache.anet_ns) / 1e6 : 0.0; }
 

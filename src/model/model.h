@@ -126,6 +126,7 @@ struct pldr_model {
     float *rope_cos, *rope_sin;      /* [max_pos][dk/2] */
     model_gcache gcache;
     size_t bytes;                    /* weights + tables + G-cache */
+    pldr_threads *threads;           /* the pool its runs' kernels split across, or NULL */
 };
 
 /* errors: format the message into the handle, return code */

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../threads/matmul.h"
 #include "profile.h"
 #include "session.h"
 
@@ -17,10 +18,13 @@ const int pldr_profile_count = PROF_N;
 
 static float *row(float *buf, int t, int width) { return buf + (size_t)t * width; }
 
-/* y [n][rows] = x [n][cols] · Wᵀ + b */
-static void project(pldr_session *s, float *y, const float *x, const pldr_matrix *w, const float *b, int n) {
+static pldr_threads *pool_of(const pldr_session *s) { return s->model->threads; }
+
+/* y_i [n][rows] = x [n][cols] · W_iᵀ + b_i for `count` products of the same x, their rows split
+ * across the thread pool */
+static void project(pldr_session *s, const float *x, int n, const par_product *p, int count) {
     PROFILE_SCOPE(PROF_PROJ);
-    pk_matmul(y, x, w, b, n, &s->kernel);
+    par_matmuls(pool_of(s), &s->kernel, x, n, p, count);
 }
 
 /* RoPE on the head vectors of q and k, rows at positions pos.. (spec §2.2; not on v) */
@@ -33,32 +37,66 @@ static void rope_rows(const pldr_model *m, float *q, float *k, int pos, int n) {
     }
 }
 
+static size_t floats4(size_t n) { return (n + 3) / 4 * 4; }
+
+size_t forward_work_bytes(const pldr_hparams *hp, int ctx) {
+    int ok = 1;
+    size_t bytes = size_mul(floats4((size_t)hp->head_dim) + floats4((size_t)ctx), sizeof(float), &ok);
+    return ok ? bytes : 0;
+}
+
 /* One query q at position p against the cached keys 0..p of one head (spec §2.5):
  * E[t] = (q·G)·k_t / sqrt(dk), pads masked in a full pass, softmax, Σ E[t] v_t. q·G is computed
- * once per head and query; the rest is linear in the cached length. */
-static void attend_head(pldr_session *s, const prefill_run *r, int layer, int h, const float *q, int p, float *out) {
+ * once per head and query; the rest is linear in the cached length. qg [dk], scores [p+1]. */
+static void attend_head(const pldr_session *s, const prefill_run *r, int layer, int h, const float *q, int p, float *out,
+                        float *qg, float *scores) {
     const pldr_hparams *hp = &s->model->hp;
     int dk = hp->head_dim;
     const float *g = r->g + ((size_t)layer * hp->n_heads + h) * dk * dk;
-    pk_vecmat(s->qg, q, g, dk, dk); /* q row times G */
-    kv_dot_keys(&s->kv, hp, layer, h, s->qg, p + 1, s->scores, &s->kernel);
+    pk_vecmat(qg, q, g, dk, dk); /* q row times G */
+    kv_dot_keys(&s->kv, hp, layer, h, qg, p + 1, scores, NULL); /* one token: no work memory */
     float scale = sqrtf((float)dk);
     for (int t = 0; t <= p; t++) {
-        s->scores[t] /= scale;
-        if (r->mask_pads && s->ids[t] == hp->pad_id) s->scores[t] += MASK_VALUE;
+        scores[t] /= scale;
+        if (r->mask_pads && s->ids[t] == hp->pad_id) scores[t] += MASK_VALUE;
     }
-    pk_softmax(s->scores, p + 1);
-    kv_sum_values(&s->kv, hp, layer, h, s->scores, p + 1, out);
+    pk_softmax(scores, p + 1);
+    kv_sum_values(&s->kv, hp, layer, h, scores, p + 1, out);
 }
 
-/* s->att [n][D]: every head of rows t0.. attending over the KV-cache */
+typedef struct {
+    pldr_session *s;
+    const prefill_run *r;
+    int layer, t0, n;
+} attention_job;
+
+/* Part p attends the (row, head) pairs u = p, p + parts, ... (row u / H, head u % H): later rows
+ * attend over more keys, so interleaved parts are even. Each pair is one thread's, whole. */
+static void attention_part(void *ctx, const pool_part *part) {
+    const attention_job *j = ctx;
+    const pldr_session *s = j->s;
+    const pldr_hparams *hp = &s->model->hp;
+    int D = hp->d_model, dk = hp->head_dim, H = hp->n_heads;
+    float *qg = pk_scratch_reserve(part->work, forward_work_bytes(hp, s->ctx)); /* readied before the run */
+    if (!qg) return;
+    float *scores = qg + floats4((size_t)dk);
+    for (int u = part->part; u < j->n * H; u += part->parts) {
+        int i = u / H, h = u % H, t = j->t0 + i;
+        attend_head(s, j->r, j->layer, h, row(s->q, t, D) + h * dk, j->r->start + t, row(s->att, i, D) + h * dk, qg, scores);
+    }
+}
+
+/* s->att [n][D]: every head of rows t0.. attending over the KV-cache, the (row, head) pairs split
+ * across the thread pool */
 static void attention(pldr_session *s, const prefill_run *r, int layer, int t0, int n) {
     PROFILE_SCOPE(PROF_ATTN);
     const pldr_hparams *hp = &s->model->hp;
-    int D = hp->d_model, dk = hp->head_dim;
-    for (int i = 0; i < n; i++)
-        for (int h = 0; h < hp->n_heads; h++)
-            attend_head(s, r, layer, h, row(s->q, t0 + i, D) + h * dk, r->start + t0 + i, row(s->att, i, D) + h * dk);
+    attention_job j = {s, r, layer, t0, n};
+    int pairs = n * hp->n_heads, keys = r->start + t0 + n;
+    double macs = (double)pairs * hp->head_dim * (hp->head_dim + 2.0 * keys);
+    pool_need need = {.parts = pool_parts_worth(macs, pairs), .work_bytes = forward_work_bytes(hp, s->ctx)};
+    pool_part alone = {0, 1, &s->kernel, &s->work};
+    pool_run(pool_of(s), &alone, need, attention_part, &j);
 }
 
 /* x = LayerNorm(f + x) row by row (post-LN, spec §1) */
@@ -71,13 +109,14 @@ static void residual_norm(float *x, float *f, const float *g, const float *b, in
     }
 }
 
-/* s->xb [n][D] = W3(silu(W1 x + b1) ⊙ (W2 x + b2)) + b3: SwiGLU, D → dff → D (spec §1) */
+/* s->xb [n][D] = W3(silu(W1 x + b1) ⊙ (W2 x + b2)) + b3: SwiGLU, D → dff → D (spec §1); the
+ * products split across the thread pool (W1 and W2 together) */
 static void ffn(pldr_session *s, const pldr_glu *f, const float *x, int n) {
     PROFILE_SCOPE(PROF_FFN);
-    pk_matmul(s->hb, x, &f->w1, f->b1, n, &s->kernel);
-    pk_matmul(s->hb2, x, &f->w2, f->b2, n, &s->kernel);
+    par_product up[2] = {{s->hb, &f->w1, f->b1}, {s->hb2, &f->w2, f->b2}};
+    par_matmuls(pool_of(s), &s->kernel, x, n, up, 2);
     pk_silu_mul(s->hb, s->hb2, n * f->w1.rows);
-    pk_matmul(s->xb, s->hb, &f->w3, f->b3, n, &s->kernel);
+    par_matmul(pool_of(s), &s->kernel, s->xb, s->hb, &f->w3, f->b3, n);
 }
 
 /* ---- the steps ----------------------------------------------------------------------------------- */
@@ -103,9 +142,8 @@ void forward_qkv(pldr_session *s, const prefill_run *r, int l, int t0, int n) {
     const pldr_layer *ly = &m->layers[l];
     int D = m->hp.d_model;
     float *x = row(s->x, t0, D), *q = row(s->q, t0, D);
-    project(s, q, x, &ly->wq, ly->bq, n);                        // q, k, v = Linear(h)
-    project(s, s->k, x, &ly->wk, ly->bk, n);
-    project(s, s->v, x, &ly->wv, ly->bv, n);
+    par_product qkv[3] = {{q, &ly->wq, ly->bq}, {s->k, &ly->wk, ly->bk}, {s->v, &ly->wv, ly->bv}};
+    project(s, x, n, qkv, 3);                                    // q, k, v = Linear(h)
     rope_rows(m, q, s->k, r->start + t0, n);                     // RoPE on q and k
     kv_store(&s->kv, &m->hp, l, r->start + t0, s->k, s->v, n);   // k, v into the KV-cache
 }
@@ -117,7 +155,7 @@ void forward_attend(pldr_session *s, const prefill_run *r, int l, int t0, int n)
     int D = m->hp.d_model;
     float eps = (float)m->hp.ln_eps, *x = row(s->x, t0, D);
     attention(s, r, l, t0, n);                                   // o = softmax((q·G)·kᵀ/√dk)·v per head
-    project(s, s->xb, s->att, &ly->wo, ly->bo, n);               // a = dense(o)
+    project(s, s->att, n, &(par_product){s->xb, &ly->wo, ly->bo}, 1); // a = dense(o)
     residual_norm(x, s->xb, ly->ln1_g, ly->ln1_b, n, D, eps);    // h1 = LayerNorm_l1(a + h)
     ffn(s, &ly->ffn, x, n);                                      // f = W3(silu(W1 h1) ⊙ W2 h1)
     residual_norm(x, s->xb, ly->ln2_g, ly->ln2_b, n, D, eps);    // h = LayerNorm_l2(f + h1)
@@ -129,5 +167,5 @@ void forward_head(pldr_session *s, const prefill_run *r, int t0, int n) {
     PROFILE_SCOPE(PROF_HEAD);
     const pldr_model *m = s->model;
     float *out = r->all_logits ? row(r->all_logits, t0 - (r->n - r->n_new), m->hp.vocab) : s->logits;
-    pk_matmul(out, row(s->x, t0, m->hp.d_model), &m->head, m->head_b, n, &s->kernel);
+    par_matmul(pool_of(s), &s->kernel, out, row(s->x, t0, m->hp.d_model), &m->head, m->head_b, n);
 }

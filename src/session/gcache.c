@@ -54,7 +54,7 @@ static int alloc_anet(pldr_session *s) {
     size_t bytes = anet_scratch_bytes(&s->model->hp);
     s->anet_mem = bytes ? malloc(bytes) : NULL;
     if (!s->anet_mem) return session_fail(s, PLDR_ERR_OUT_OF_MEMORY, "out of memory for the A-net work space");
-    anet_scratch_bind(&s->anet, &s->model->hp, s->anet_mem, &s->kernel);
+    anet_scratch_bind(&s->anet, &s->model->hp, s->anet_mem, &s->kernel, &s->work);
     s->anet_bytes = bytes;
     return PLDR_OK;
 }

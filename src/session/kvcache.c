@@ -153,9 +153,11 @@ COLD static void rotate_key(pldr_session *s, void *key, int n) {
     }
     const float *f16 = pk_f16_table();
     uint16_t *h = key;
-    for (int i = 0; i < hp->head_dim; i++) s->qg[i] = f16[h[i]]; /* qg: a free [dk] row between runs */
-    rope_rotate(s->model, s->qg, 1, n, -1.0f);
-    s->kv.nonfinite |= pk_f32_to_f16_row(h, s->qg, hp->head_dim);
+    float *row = pk_scratch_reserve(&s->work, (size_t)hp->head_dim * sizeof(float)); /* [dk], free between runs */
+    if (!row) return; /* cannot happen: s->work holds attention's q·G [dk] since session_create */
+    for (int i = 0; i < hp->head_dim; i++) row[i] = f16[h[i]];
+    rope_rotate(s->model, row, 1, n, -1.0f);
+    s->kv.nonfinite |= pk_f32_to_f16_row(h, row, hp->head_dim);
 }
 
 /* Context shift (spec §3.3): cached keys carry RoPE at their old positions; moving a key back by

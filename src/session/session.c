@@ -38,6 +38,13 @@ void *session_alloc(size_t n, size_t size, size_t *counter) {
     return p;
 }
 
+/* s->work for every kernel that takes buffers from it: attention, the A-net's per-head step. */
+static int ensure_work(pldr_session *s) {
+    size_t attention = forward_work_bytes(&s->model->hp, s->ctx), anet = anet_work_bytes(&s->model->hp);
+    if (!attention || !anet) return PLDR_ERR_OUT_OF_MEMORY;
+    return pk_scratch_ensure(&s->work, attention > anet ? attention : anet) ? PLDR_ERR_OUT_OF_MEMORY : PLDR_OK;
+}
+
 pldr_session *session_create(pldr_model *m, int ctx, int kv_format, int force_own) {
     const pldr_hparams *hp = &m->hp;
     pldr_session *s = calloc(1, sizeof *s);
@@ -48,9 +55,7 @@ pldr_session *session_create(pldr_model *m, int ctx, int kv_format, int force_ow
     s->gc.epoch = model_gcache_epoch(m);
     s->ids = session_alloc((size_t)ctx, sizeof(int32_t), &s->scratch_bytes);
     s->logits = session_alloc((size_t)hp->vocab, sizeof(float), &s->scratch_bytes);
-    s->scores = session_alloc((size_t)ctx, sizeof(float), &s->scratch_bytes);
-    s->qg = session_alloc((size_t)hp->head_dim, sizeof(float), &s->scratch_bytes);
-    if (kv_alloc(&s->kv, hp, ctx, kv_format) || !s->ids || !s->logits || !s->scores || !s->qg) {
+    if (kv_alloc(&s->kv, hp, ctx, kv_format) || !s->ids || !s->logits || ensure_work(s)) {
         pldr_session_free(s);
         return NULL;
     }
@@ -114,10 +119,9 @@ void pldr_session_free(pldr_session *s) {
     free_chunk_buffers(s);
     free(s->anet_mem);
     pk_scratch_free(&s->kernel);
+    pk_scratch_free(&s->work);
     free(s->ids);
     free(s->logits);
-    free(s->scores);
-    free(s->qg);
     free(s);
 }
 
@@ -190,5 +194,5 @@ const int32_t *pldr_session_tokens(const pldr_session *s) { return pldr_session_
 int pldr_session_context_length(const pldr_session *s) { return s ? s->ctx : 0; }
 
 size_t pldr_session_scratch_bytes(const pldr_session *s) {
-    return s ? s->scratch_bytes + s->act_bytes + s->anet_bytes + s->gc.bytes + s->kernel.cap : 0;
+    return s ? s->scratch_bytes + s->act_bytes + s->anet_bytes + s->gc.bytes + s->kernel.cap + s->work.cap : 0;
 }

@@ -60,11 +60,11 @@ struct pldr_session {
     float *k, *v;         /* [chunk_cap][D] keys and values of one chunk, before they are cached */
     float *att, *xb;      /* [chunk_cap][D] attention output, a work row */
     float *hb, *hb2;      /* [chunk_cap][dff] */
-    float *scores;        /* [ctx] */
-    float *qg;            /* [dk]  q·G of one head */
     anet_scratch anet;
     void *anet_mem;       /* the block anet's buffers are carved from */
     pk_scratch kernel;    /* work memory the matrix kernels pack into */
+    pk_scratch work;      /* buffers of kernels run on this thread alone: attention's q·G [dk] and
+                             scores [ctx], the A-net's per-head [dk][dk] twice (forward_work_bytes) */
     size_t scratch_bytes, act_bytes, anet_bytes;
     uint64_t model_id;    /* state.c: fingerprint of the model, once computed */
     int model_id_valid;
@@ -88,6 +88,8 @@ void *session_alloc(size_t n, size_t size, size_t *counter);
 uint64_t session_bytes_needed(const pldr_model *m, int ctx, int kv_format);
 
 /* forward.c: the steps of a run (prefill.c orders them; the A-net step is gcache_layer) */
+/* Bytes of s->work attention needs at context ctx (0 when that does not fit a size_t). */
+size_t forward_work_bytes(const pldr_hparams *hp, int ctx);
 void forward_embed(pldr_session *s, const prefill_run *r);
 void forward_qkv(pldr_session *s, const prefill_run *r, int layer, int t0, int n);
 void forward_attend(pldr_session *s, const prefill_run *r, int layer, int t0, int n);
