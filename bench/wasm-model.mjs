@@ -1,9 +1,11 @@
-// The product's path: dist/pldr.wasm through js/runtime/model.js, single-threaded in Node. Runs the same
+// The product's path: dist/pldr.wasm through js/runtime/model.js in Node (with --threads N > 1 the
+// threaded module, dist/pldr-threads.wasm, and its pool of worker_threads). Runs the same
 // measurements, in the same order, as `pldr-native bench model` (src/cli/bench.c) and prints one
 // JSON line of the same shape.
 //   node bench/wasm-model.mjs (--shape release | --model DIR) [--quant f32|q8|q4] [--gcache first|off]
-//        [--kv-cache f32|f16] [--variant simd128|relaxed] [--prefill 128] [--ctx 16,256,1000]
-//        [--steps 8] [--reps 3] [--answer 64]
+//        [--kv-cache f32|f16] [--variant simd128|relaxed|threads] [--prefill 128] [--ctx 16,256,1000]
+//        [--steps 8] [--reps 3] [--answer 64] [--threads 1]
+// --threads N > 1 runs the threaded module (its pool of N threads) unless --variant says another.
 // The same measurements run in a browser page (bench/peers/page.js imports runModelBench).
 import { createRuntime } from '../js/runtime/wasm.js';
 import { Model, modelSink } from '../js/runtime/model.js';
@@ -17,7 +19,7 @@ const median = (xs) => {
 const argmax = (x) => { let b = 0; for (let i = 1; i < x.length; i++) if (x[i] > x[b]) b = i; return b; };
 
 function parseArgs(argv) {
-  const o = { quant: 'f32', gcache: 'first', kvCache: 'f32', variant: undefined, prefill: 128, ctx: [16, 256, 1000], steps: 8, reps: 3, answer: 64, warmup: true };
+  const o = { quant: 'f32', gcache: 'first', kvCache: 'f32', variant: undefined, prefill: 128, ctx: [16, 256, 1000], steps: 8, reps: 3, answer: 64, warmup: true, threads: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i], v = argv[i + 1];
     if (a === '--no-warmup') { o.warmup = false; continue; }
@@ -29,7 +31,7 @@ function parseArgs(argv) {
     else if (a === '--kv-cache') o.kvCache = v;
     else if (a === '--variant') o.variant = v;
     else if (a === '--ctx') o.ctx = v.split(',').map(Number);
-    else if (['--prefill', '--steps', '--reps', '--answer'].includes(a)) o[a.slice(2)] = Number(v);
+    else if (['--prefill', '--steps', '--reps', '--answer', '--threads'].includes(a)) o[a.slice(2)] = Number(v);
     else throw new Error(`unknown option ${a}`);
   }
   if (!o.shape && !o.model) throw new Error('--shape release or --model DIR');
@@ -38,7 +40,8 @@ function parseArgs(argv) {
 
 /** A fresh runtime and model (synthetic or from a folder). */
 async function openModel(o, gcache, shape = o.shape) {
-  const rt = await createRuntime({ variant: o.variant ?? 'simd128' });
+  const rt = await createRuntime({ variant: o.variant ?? (o.threads > 1 ? 'threads' : 'simd128'), threads: o.threads });
+  if (rt.threads !== o.threads) throw new Error(`asked for ${o.threads} threads, got ${rt.threads}: ${rt.threadsNote}`);
   if (shape) {
     const model = Model.create(rt, configFor(shape), { gcache, quant: o.quant });
     uploadSynthetic(model, shape);
@@ -65,7 +68,7 @@ function answer(model, ids, n, kv = 'f32') {
  * module's hot functions up to its optimizing compiler before anything is timed. */
 async function warmUp(o) {
   const small = { ...RELEASE, L: 1, V: 1024, ctx: 64 };
-  const { model } = await openModel(o, 'first', small);
+  const { rt, model } = await openModel(o, 'first', small);
   const ids = benchIds(48, small.V);
   for (let r = 0; r < 3; r++) {
     answer(model, ids, 24, o.kvCache);
@@ -73,6 +76,7 @@ async function warmUp(o) {
     await new Promise((resolve) => setTimeout(resolve, 100)); // background compilation
   }
   model.free();
+  rt.close();
 }
 
 async function main() {
@@ -81,7 +85,7 @@ async function main() {
   const off = o.gcache === 'off';
   const t0 = performance.now();
   const { rt, model } = await openModel(o, off ? 'off' : 'first');
-  const r = { engine: 'wasm', variant: rt.variant, kv_cache: o.kvCache, quant: o.quant, gcache: o.gcache, load_ms: performance.now() - t0, weight_bytes: model.weightBytes };
+  const r = { engine: 'wasm', variant: rt.variant, kv_cache: o.kvCache, quant: o.quant, gcache: o.gcache, threads: rt.threads, load_ms: performance.now() - t0, weight_bytes: model.weightBytes };
   const V = model.vocabSize;
   const fillTo = Math.max(o.prefill, ...o.ctx);
   const ids = benchIds(fillTo + o.steps, V);
@@ -134,6 +138,7 @@ async function main() {
   }
   r.wasm_memory_mb = rt.x.memory.buffer.byteLength / 2 ** 20;
   model.free();
+  rt.close();
   process.stdout.write(`${JSON.stringify(r)}\n`);
 }
 

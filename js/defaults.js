@@ -19,11 +19,23 @@ export const WEIGHT_FORMATS = /** @type {readonly ['f32', 'q8', 'q4']} */ (Objec
 /** The `kvCache` values PLDR.load accepts: how the KV-cache stores keys and values (f16: half the memory). */
 export const KV_CACHE_FORMATS = /** @type {readonly ['f32', 'f16']} */ (Object.freeze(['f32', 'f16']));
 
-/** PLDR.load when `gcache`, `quant` or `kvCache` is not given. kvCache f32, by measurement: f16 reads
+/** PLDR.load when `gcache`, `quant`, `kvCache` or `threads` is not given. kvCache f32, by measurement: f16 reads
  * half the bytes per decode step (a gain only at long contexts: bench/results.md) and keeps
  * perplexity within 0.001 %, but its logits leave the float32 contract's tolerance (pldr-tiny: up to
- * 1.8e-3 from f32, against 4× the reference's float32 error): it is the choice for memory and long chats. */
-export const DEFAULT_LOAD = Object.freeze({ gcache: 'first', quant: 'f32', kvCache: 'f32' });
+ * 1.8e-3 from f32, against 4× the reference's float32 error): it is the choice for memory and long chats.
+ * threads 'auto': autoThreads of the machine. */
+export const DEFAULT_LOAD = Object.freeze({ gcache: 'first', quant: 'f32', kvCache: 'f32', threads: 'auto' });
+
+/**
+ * The threads `threads: 'auto'` runs the kernels on, for a machine of `cores` logical processors:
+ * half of them, rounded up (two logical processors of one core share its arithmetic, and the
+ * page, the browser and the rest of the machine keep the other half), at most 8 (decode is bound
+ * by memory bandwidth long before that).
+ * @param {number} cores @returns {number}
+ */
+export function autoThreads(cores) {
+  return Math.max(1, Math.min(8, Math.ceil((Number(cores) || 1) / 2)));
+}
 
 // The default model, pldr-tiny, relative to the runtime's own files (a file: URL under Node):
 //

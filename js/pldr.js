@@ -3,7 +3,7 @@
 // are free to change.
 //
 //   import { PLDR } from './js/pldr.js';
-//   const engine = await PLDR.load('models/pldr-tiny', { onProgress, gcache: 'first', quant: 'f32' });
+//   const engine = await PLDR.load('models/pldr-tiny', { onProgress, gcache: 'first', quant: 'f32', threads: 'auto' });
 //   for await (const { text } of engine.generate('Once upon a time', { maxTokens: 64 })) ...
 //   const { text, finishReason } = await engine.respond([{ role: 'user', content: 'Hi' }]).result;
 //   await engine.chat.completions.create({ messages, stream: true, max_tokens: 64 });
@@ -11,7 +11,7 @@
 // Loading a model and generating: generate/respond return a Generation (iterate it, await .result, abort())
 export { PLDR, Engine } from './generation/engine.js';
 export { Generation } from './generation/generation.js';
-export { DEFAULT_SAMPLING, DEFAULT_MAX_TOKENS, DEFAULT_LOAD, DEFAULT_MODEL_URL, GCACHE_MODES, WEIGHT_FORMATS } from './defaults.js';
+export { DEFAULT_SAMPLING, DEFAULT_MAX_TOKENS, DEFAULT_LOAD, DEFAULT_MODEL_URL, GCACHE_MODES, WEIGHT_FORMATS, autoThreads } from './defaults.js';
 
 // The deductive outputs (spec §6): engine.deductive() returns them; the figures of any G_LM
 export { deductiveFigures, headFigures, slogdet, energyShare, gOnlySaving } from './generation/deductive.js';
@@ -25,6 +25,7 @@ export { SentencePieceTokenizer } from './tokenizer/tokenizer.js';
 export { loadModel } from './loading/loader.js';
 export { inspectModel } from './loading/inspect.js';
 export { createRuntime } from './runtime/wasm.js';
+export { detectFeatures } from './runtime/features.js';
 export { Model } from './runtime/model.js';
 export { Session } from './runtime/session.js';
 

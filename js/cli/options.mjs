@@ -44,6 +44,7 @@ export const MODEL_OPTIONS = {
   quant: { type: 'string', default: DEFAULT_LOAD.quant },
   'kv-cache': { type: 'string', default: DEFAULT_LOAD.kvCache },
   context: { type: 'string' },
+  threads: { type: 'string', default: String(DEFAULT_LOAD.threads) },
   'cache-dir': { type: 'string' },
   'no-progress': { type: 'boolean', default: false },
 };
@@ -73,6 +74,7 @@ export const MODEL_HELP = `model:
   --quant FORMAT         ${WEIGHT_FORMATS.map((f) => marked(f, DEFAULT_LOAD.quant)).join(' | ')}: weight format in memory
   --kv-cache FORMAT      ${KV_CACHE_FORMATS.map((f) => marked(f, DEFAULT_LOAD.kvCache)).join(' | ')}: how the KV-cache stores keys and values (f16: half the memory)
   --context N            context length (default: the model's)
+  --threads N|auto       threads the kernels run on (default ${DEFAULT_LOAD.threads}: half the logical processors, at most 8)
   --cache-dir DIR        keep downloaded files here (the default model: ${defaultCacheDir().replace(homedir(), '~')})
   --no-progress          no progress bar
 `;
@@ -154,6 +156,7 @@ export function parseCommandLine(argv, options, { allowPositionals = false } = {
 export function loadOptions(values) {
   return {
     gcache: values.gcache, quant: values.quant, kvCache: values['kv-cache'], contextLength: number(values, 'context', true),
+    threads: values.threads === undefined || values.threads === 'auto' ? values.threads : number(values, 'threads', true),
     cacheDir: values['cache-dir'] ?? downloadCacheDir(values.model),
   };
 }

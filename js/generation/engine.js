@@ -1,13 +1,13 @@
 // The engine: PLDR.load (model folder → Engine) and the Engine (generate, respond, the OpenAI-style
 // facade, stats, the G-cache). Re-exported by js/pldr.js, the public entry:
-//   const engine = await PLDR.load(source, {onProgress, signal, contextLength, gcache, quant, kvCache});
+//   const engine = await PLDR.load(source, {onProgress, signal, contextLength, gcache, quant, kvCache, threads});
 //   for await (const {text} of engine.generate('Once upon a time', {maxTokens: 64})) ...
 //   const {text, finishReason} = await engine.respond([{role: 'user', content: 'Hi'}]).result;
 //   await engine.chat.completions.create({messages, stream: true, max_tokens: 64});
 import { chatApi } from './openai.js';
 import { checkMessages, makeTemplate, renderMessages } from './chat-template.js';
 import { Conversation } from './conversation.js';
-import { DEFAULT_LOAD, DEFAULT_MAX_TOKENS, DEFAULT_SAMPLING, GCACHE_MODES, KV_CACHE_FORMATS, WEIGHT_FORMATS } from '../defaults.js';
+import { DEFAULT_LOAD, DEFAULT_MAX_TOKENS, DEFAULT_SAMPLING, GCACHE_MODES, KV_CACHE_FORMATS, WEIGHT_FORMATS, autoThreads } from '../defaults.js';
 import { Generation, checkGenerateOptions } from './generation.js';
 import { Model, modelSink } from '../runtime/model.js';
 import { checkModelMemory } from '../runtime/memory.js';
@@ -20,13 +20,15 @@ import { TextStream } from './text-stream.js';
 import { createRuntime } from '../runtime/wasm.js';
 import { deductiveFigures, gOnlySaving } from './deductive.js';
 import { checkState, packState } from './engine-state.js';
+import { logicalCores } from '../runtime/features.js';
+import { MAX_THREADS } from '../runtime/threads.js';
 
 /**
  * @typedef {import('./sampler.js').SamplingOptions & {maxTokens?: number, stop?: string[],
  *           signal?: AbortSignal, onLogits?: (step: number, logits: Float32Array) => void}} GenerateOptions
  * @typedef {{onProgress?: (p: import('../loading/loader.js').LoadProgress) => void, signal?: AbortSignal,
  *   contextLength?: number, gcache?: 'first'|'prompt'|'off'|'empty', quant?: 'f32'|'q8'|'q4', kvCache?: 'f32'|'f16',
- *   wasmUrl?: string|URL, cache?: boolean, cacheDir?: string, name?: string,
+ *   threads?: number|'auto', wasmUrl?: string|URL, cache?: boolean, cacheDir?: string, name?: string,
  *   template?: Partial<import('./chat-template.js').Template>,
  *   onContextShift?: (info: {dropped: number, kept: number}) => void,
  *   onConfig?: (config: Record<string, any>, needed: {weights: number, session: number}) => void}} LoadOptions
@@ -64,7 +66,15 @@ function checkLoadOptions(options) {
   if (o.contextLength !== undefined && !(Number.isInteger(o.contextLength) && o.contextLength > 0)) {
     throw new PldrError('E_OPTION', `invalid contextLength ${JSON.stringify(o.contextLength)}: expected a positive integer`);
   }
+  if (o.threads !== undefined && o.threads !== 'auto' && !(Number.isInteger(o.threads) && o.threads >= 1 && o.threads <= MAX_THREADS)) {
+    throw new PldrError('E_OPTION', `invalid threads ${JSON.stringify(o.threads)}: expected 'auto' or an integer from 1 to ${MAX_THREADS}`);
+  }
   return o;
+}
+
+/** The thread count of a `threads` option: 'auto' is autoThreads of this machine. */
+async function resolveThreads(threads) {
+  return threads === 'auto' ? autoThreads(await logicalCores()) : threads;
 }
 
 function checkContextLength(contextLength, contextMax) {
@@ -80,7 +90,18 @@ export class PLDR {
    */
   static async load(source, options) {
     options = checkLoadOptions(options);
-    const rt = await createRuntime({ wasmUrl: options.wasmUrl });
+    const threads = await resolveThreads(options.threads ?? DEFAULT_LOAD.threads);
+    const rt = await createRuntime({ wasmUrl: options.wasmUrl, threads });
+    try {
+      return await PLDR.#loadOn(rt, source, options);
+    } catch (err) {
+      rt.close(); // its model is freed already: nothing uses the thread pool
+      throw err;
+    }
+  }
+
+  /** @param {import('../runtime/wasm.js').Runtime} rt @param {string|URL} source @param {LoadOptions} options */
+  static async #loadOn(rt, source, options) {
     const gcache = options.gcache ?? DEFAULT_LOAD.gcache;
     const modelOptions = { gcache: gcache === 'empty' ? 'first' : gcache, quant: options.quant ?? DEFAULT_LOAD.quant };
     const sink = modelSink(rt, { ...modelOptions, beforeAlloc: (model, config) => { // right after config.json: before any shard
@@ -275,6 +296,10 @@ export class Engine {
       gcacheRuns: this.model.anetRuns,
       gcacheComputedThisCall: l.gcacheComputed ?? false,
       gcacheMode: this.model.gcacheMode,
+      // the threads the kernels run on, and why fewer than asked for (the single-thread module)
+      threads: this.model.threads,
+      threadsNote: this.model.rt.threadsNote,
+      wasmVariant: this.model.rt.variant,
       contextShifts: this.conversation.shifts,
       contextUsed: this.session.position,
       contextLength: this.session.contextLength,
@@ -366,8 +391,10 @@ export class Engine {
     this.#segments = [];
   }
 
+  /** Frees the model, then stops the runtime's thread pool. */
   free() {
     this.model.free();
+    this.model.rt.close();
   }
 }
 

@@ -1,11 +1,15 @@
-// Which of the runtime's modules (js/runtime/wasm-location.js) this engine should run: feature tests
-// by WebAssembly.validate of tiny hand-assembled modules, and for relaxed SIMD a run as well. A
+// Which of the runtime's modules (js/runtime/wasm-location.js) this engine should run — the one
+// function that chooses, chooseVariant — from what it can do: threads (shared WebAssembly memory
+// that workers can be given: Node, a cross-origin isolated page) and relaxed SIMD (feature tests
+// by WebAssembly.validate of tiny hand-assembled modules, and for relaxed SIMD a run as well). A
 // relaxed instruction may validate and still compute something else: Node 20's V8 (behind
 // --experimental-wasm-relaxed-simd) returns twice the int8 dot product, which would silently
 // corrupt every q8/q4 matrix product. The probe checks a dot product with negative and extreme
 // operands, so such an engine gets the baseline module.
 
 /** @typedef {keyof typeof import('./wasm-location.js').WASM_URLS} WasmVariant */
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
 /** unsigned LEB128 @param {number} n */
 const leb = (n) => (n < 0x80 ? [n] : [(n & 0x7f) | 0x80, ...leb(n >>> 7)]);
@@ -63,16 +67,71 @@ export function relaxedSimdWorks() {
 }
 
 /**
- * The module variant to run: the relaxed-SIMD build where relaxed SIMD works, else the baseline.
- * `relaxed: false` forces the baseline. (`threads` is for the threaded variants, which the module
- * list does not have yet: they will be chosen here too.)
+ * Whether the threaded module can run here: WebAssembly shared memory — browsers lend it only to
+ * cross-origin isolated pages, i.e. served with COOP and COEP headers (WebKitGTK creates it
+ * without exposing the SharedArrayBuffer constructor: the memory itself is what is tried) — and
+ * workers to run its threads (worker_threads in Node; Web Workers, nested in the engine's).
+ * @returns {{threads: boolean, why: string}} why: the reason when threads is false, else ''
+ */
+export function detectFeatures() {
+  if (!isNode && globalThis.crossOriginIsolated !== true) {
+    return { threads: false, why: 'the page is not cross-origin isolated (it needs the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)' };
+  }
+  if (!isNode && typeof Worker !== 'function') return { threads: false, why: 'this context cannot start Web Workers' };
+  let memory;
+  try {
+    memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    if (typeof Atomics !== 'object') throw new Error('no Atomics');
+  } catch {
+    return { threads: false, why: 'this JavaScript engine has no shared WebAssembly memory' };
+  }
+  if (!isNode && !canPostShared(memory)) {
+    return { threads: false, why: 'this browser cannot pass shared WebAssembly memory to workers (DataCloneError)' };
+  }
+  return { threads: true, why: '' };
+}
+
+/** Whether a shared memory can be posted to another agent (WebKitGTK 2.50 creates one but refuses that). */
+function canPostShared(memory) {
+  const channel = new MessageChannel();
+  try {
+    channel.port1.postMessage(memory);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    channel.port1.close();
+  }
+}
+
+/**
+ * The module variant to run: the threaded build when threads are wanted (and detectFeatures()
+ * allows them), else the single-thread one; relaxed SIMD where it works, else the baseline.
+ * `relaxed: false` forces the baseline kernels. The threaded build has the baseline kernels only
+ * (see wasm-location.js), so threads take precedence over relaxed SIMD: on a machine of several
+ * cores, threads gain more than the relaxed kernels' fused multiply-add and int8 dot products.
  * @param {{threads?: boolean, relaxed?: boolean}} [wanted]
  * @returns {WasmVariant}
  */
 export function chooseVariant(wanted = {}) {
+  if (wanted.threads) return 'threads';
   const useRelaxed = (wanted.relaxed ?? true) && relaxedSimdWorks();
   return useRelaxed ? 'relaxed' : 'simd128';
 }
 
 /** For tests: the probe module and the value its function returns on a correct engine. */
 export const RELAXED_PROBE_MODULE = Object.freeze({ bytes: RELAXED_PROBE, expected: DOT_EXPECTED });
+
+/** Logical processors of this machine (navigator.hardwareConcurrency, os.availableParallelism()). */
+export async function logicalCores() {
+  if (isNode) {
+    const os = await import('node:os');
+    return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  }
+  return Math.max(1, Number(globalThis.navigator?.hardwareConcurrency) || 1);
+}
+
+/** True on a browser's main (window) thread, where Atomics.wait is not allowed. */
+export function onBrowserMainThread() {
+  return !isNode && typeof window !== 'undefined' && typeof document !== 'undefined';
+}

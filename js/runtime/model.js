@@ -80,6 +80,7 @@ export class Model {
     if (!handle) throw new EngineError('PLDR_ERR_OUT_OF_MEMORY', 'out of memory creating the model');
     const model = new Model(rt, handle);
     try {
+      if (rt.poolHandle) model.#check(rt.x.pldr_model_set_threads(handle, rt.poolHandle), 'threads');
       model.#applyConfig(config);
     } catch (err) {
       model.free();
@@ -348,6 +349,8 @@ export class Model {
   get contextMax() { return this.rt.x.pldr_model_context_max(this.handle); }
   get eosId() { return this.rt.x.pldr_model_eos_id(this.handle); }
   get weightBytes() { return this.rt.x.pldr_model_weight_bytes(this.handle) >>> 0; }
+  /** Threads its kernels run on (the runtime's pool). */
+  get threads() { return this.rt.x.pldr_model_threads(this.handle); }
   /** How many times the A-net ran (all sessions): 1 after the first prompt in mode "first". */
   get anetRuns() { return Number(this.rt.x.pldr_model_anet_runs(this.handle)); }
   /** Milliseconds spent computing G with the A-net (all runs). */

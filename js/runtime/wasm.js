@@ -1,9 +1,12 @@
 // Instantiates the runtime's WebAssembly module (standalone: no Emscripten glue) in Node and
 // browsers — the variant js/runtime/features.js chooses for this engine (wasm-location.js lists
-// them), or the one asked for — checks that it speaks the C API these modules were written for,
-// and gives typed access to its memory. One Runtime per module instance.
+// them), or the one asked for; a threaded one over a shared memory, with its pool of workers
+// (threads.js) — checks that it speaks the C API these modules were written for, and gives typed
+// access to its memory. One Runtime per module instance.
 import { EngineError, PldrError } from '../errors.js';
-import { chooseVariant } from './features.js';
+import { chooseVariant, detectFeatures } from './features.js';
+import { WASM_MEMORY_MAX } from './memory.js';
+import { MAX_THREADS, importedMemory, sharedMemory, startPool } from './threads.js';
 import { DEFAULT_WASM_URL, WASM_URLS } from './wasm-location.js';
 
 /** The C API these modules call: include/pldr.h PLDR_ABI_VERSION (the module's pldr_abi_version()). */
@@ -20,32 +23,80 @@ export const PARAMS_FIELDS = {
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
-/** @param {URL} url */
-async function compileModule(url) {
+/** Variants whose module imports no memory (compiled while they download). */
+const SINGLE_THREAD = new Set(['simd128', 'relaxed']);
+
+/**
+ * The compiled module at url, and the memory it imports (a threaded module: the host creates it;
+ * read from its import section, so a module whose variant is not known is read whole first).
+ * @param {URL} url @param {string} variant
+ * @returns {Promise<{module: WebAssembly.Module, memory: ReturnType<typeof importedMemory>}>}
+ */
+async function compileModule(url, variant) {
   if (isNode && url.protocol === 'file:') {
     const { readFile } = await import('node:fs/promises');
-    return WebAssembly.compile(await readFile(url));
+    const bytes = await readFile(url);
+    return { module: await WebAssembly.compile(bytes), memory: importedMemory(bytes) };
   }
   const response = await fetch(url);
   if (!response.ok) throw new EngineError('E_WASM', `cannot load ${url}: HTTP ${response.status}`);
-  if (WebAssembly.compileStreaming && response.headers.get('content-type')?.startsWith('application/wasm')) {
-    return WebAssembly.compileStreaming(response);
+  if (SINGLE_THREAD.has(variant) && WebAssembly.compileStreaming && response.headers.get('content-type')?.startsWith('application/wasm')) {
+    return { module: await WebAssembly.compileStreaming(response), memory: null };
   }
-  return WebAssembly.compile(await response.arrayBuffer());
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  return { module: await WebAssembly.compile(bytes), memory: importedMemory(bytes) };
 }
 
+/** @type {Map<string, ReturnType<typeof compileModule>>} */
 const moduleCache = new Map();
 
 /** A WebAssembly instance of the runtime with helpers to move data in and out of its memory. */
 export class Runtime {
-  /** @param {WebAssembly.Instance} instance @param {string} [variant] which module (WASM_URLS), or 'custom' */
-  constructor(instance, variant = 'custom') {
+  /**
+   * @param {WebAssembly.Instance} instance @param {string} [variant] which module (WASM_URLS), or 'custom'
+   * @param {WebAssembly.Memory|null} [memory] the memory it imports (a threaded module's shared memory)
+   */
+  constructor(instance, variant = 'custom', memory = null) {
     /** @type {Record<string, Function> & {memory: WebAssembly.Memory}} */
-    this.x = /** @type {any} */ (instance.exports);
-    /** the module variant this runtime runs: a key of WASM_URLS, or 'custom' (a wasmUrl) */
-    this.variant = variant;
+    this.x = /** @type {any} */ (memory ? { ...instance.exports, memory } : instance.exports);
     this.encoder = new TextEncoder();
     this.decoder = new TextDecoder();
+    /** whether the memory is shared (the threaded module): browsers decode no text from it in place */
+    this.shared = !!memory;
+    /** bytes the memory may grow to: 4 GiB, or what the threaded module's shared memory reserved
+     * (threads.js sharedMemory: less where the engine would not reserve 4 GiB) */
+    this.memoryLimit = WASM_MEMORY_MAX;
+    /** the module variant this runtime runs: a key of WASM_URLS, or 'custom' (a wasmUrl that is none of them) */
+    this.variant = variant;
+    /** threads the kernels run on */
+    this.threads = 1;
+    /** why there are fewer threads than asked for ('' when there are not) */
+    this.threadsNote = '';
+    /** @type {{pool: number, threads: number, close(): void}|null} */
+    this.pool = null;
+    /** @type {WebAssembly.Module|null} the compiled module (createRuntime sets it) */
+    this.module = null;
+    /** where the module came from */
+    this.url = '';
+  }
+
+  /**
+   * A pool thread stopped (thread-worker.js told the pool: the others take its share, the
+   * results keep their bits): said in threadsNote. @param {number} index @param {string} message
+   */
+  noteLostThread(index, message) {
+    const note = `thread ${index} stopped (${message}): the other threads run its share`;
+    this.threadsNote = this.threadsNote ? `${this.threadsNote}; ${note}` : note;
+  }
+
+  /** The pldr_threads pool its models run on (0: none). */
+  get poolHandle() { return this.pool?.pool ?? 0; }
+
+  /** Stops the thread pool's workers. Call it after freeing the models (they use the pool). */
+  close() {
+    this.pool?.close();
+    this.pool = null;
+    this.threads = 1;
   }
 
   /** Views are made afresh: memory growth replaces the buffer. */
@@ -87,7 +138,7 @@ export class Runtime {
     const u8 = this.u8;
     let end = ptr;
     while (u8[end] !== 0) end++;
-    return this.decoder.decode(u8.subarray(ptr, end));
+    return this.decoder.decode(this.shared ? u8.slice(ptr, end) : u8.subarray(ptr, end));
   }
 
   /**
@@ -152,49 +203,115 @@ export class Runtime {
   }
 }
 
-/** @param {URL} url @param {string} variant */
-async function instantiate(url, variant) {
-  let module = moduleCache.get(url.href);
-  if (!module) {
-    module = compileModule(url);
-    moduleCache.set(url.href, module);
-    module.catch(() => moduleCache.delete(url.href));
+/** The compiled module at url, compiled once per URL. @param {URL} url @param {string} variant */
+function cachedModule(url, variant) {
+  let compiled = moduleCache.get(url.href);
+  if (!compiled) {
+    compiled = compileModule(url, variant);
+    moduleCache.set(url.href, compiled);
+    compiled.catch(() => moduleCache.delete(url.href));
   }
-  const imports = { env: { emscripten_notify_memory_growth() {}, pldr_host_now_ms: () => performance.now() } };
-  let instance;
+  return compiled;
+}
+
+/**
+ * An instance of the module at url (over a shared memory, for a threaded module), ABI checked.
+ * @param {URL} url @param {string} variant @param {() => {threads: boolean, why: string}} features
+ */
+async function instantiate(url, variant, features) {
+  let module, memory = null, shared = null, instance;
   try {
-    instance = await WebAssembly.instantiate(await module, imports);
+    const compiled = await cachedModule(url, variant);
+    module = compiled.module;
+    shared = compiled.memory ? threadedMemory(url, compiled.memory, features()) : null;
+    memory = shared?.memory ?? null;
+    const imports = { env: { emscripten_notify_memory_growth() {}, pldr_host_now_ms: () => performance.now(), ...(memory && { memory }) } };
+    instance = await WebAssembly.instantiate(module, imports);
   } catch (err) {
     if (err instanceof EngineError) throw err;
     throw new EngineError('E_WASM', `${url.href} cannot be compiled or started here (${variant === 'relaxed'
       ? 'the relaxed-SIMD module needs an engine with relaxed SIMD: ' : ''}${err?.message ?? err})`, { cause: err });
   }
-  const rt = new Runtime(instance, variant);
+  const rt = new Runtime(instance, variant, memory);
+  if (shared) rt.memoryLimit = shared.maximum * 65536;
   rt.checkAbi(url.href);
+  rt.module = module;
+  rt.url = url.href;
   return rt;
+}
+
+/** The shared memory a threaded module imports (and its maximum in pages), or E_WASM naming what is missing. */
+function threadedMemory(url, limits, features) {
+  if (!limits.shared) throw new EngineError('E_WASM', `${url.href} imports a memory that is not shared: not a pldr runtime module`);
+  if (!features.threads) throw new EngineError('E_WASM', `${url.href} is the threaded module, which cannot run here: ${features.why}`);
+  try {
+    return sharedMemory(limits);
+  } catch (err) {
+    throw new EngineError('PLDR_ERR_OUT_OF_MEMORY', `cannot reserve the shared WebAssembly memory of ${url.href}: ${err.message}`);
+  }
 }
 
 const base = () => (isNode ? `file://${process.cwd()}/` : globalThis.location?.href);
 
+/** The variant whose URL is url, or 'custom'. @param {URL} url */
+function variantOf(url) {
+  return Object.entries(WASM_URLS).find(([, u]) => u.href === url.href)?.[0] ?? 'custom';
+}
+
 /**
- * Loads and instantiates the runtime. The compiled module is cached per URL. Without `wasmUrl`
- * the module is the `variant` asked for, or the best this engine runs (features.js chooseVariant):
- * when a chosen variant other than the baseline cannot be loaded (a site that ships only
- * pldr.wasm), the baseline is loaded instead.
- * @param {{wasmUrl?: string|URL, variant?: import('./features.js').WasmVariant}} [options]
+ * Loads and instantiates the runtime. The compiled module is cached per URL.
+ *
+ * threads (default 1): how many threads the kernels run on. More than 1 loads the threaded module
+ * (WASM_URLS.threads) where this environment can run it (features.js detectFeatures: Node, a
+ * cross-origin isolated page whose workers can be given shared memory) and starts its pool;
+ * elsewhere a single-thread module — same API, same results. `rt.threads` says how many it got,
+ * `rt.threadsNote` why not more.
+ *
+ * Without `wasmUrl` or `variant` the module is the best this engine runs (features.js
+ * chooseVariant); when it cannot be loaded (a site that ships only pldr.wasm, no room for a
+ * shared memory) the next best is: the single-thread choice, then the baseline (whose own failure
+ * is then reported). `variant` asks for one module (no fallback); `wasmUrl` for a module file
+ * (a threaded one is recognised by the shared memory it imports).
+ * @param {{wasmUrl?: string|URL, variant?: import('./features.js').WasmVariant, threads?: number}} [options]
  * @returns {Promise<Runtime>}
  */
 export async function createRuntime(options = {}) {
-  if (options.wasmUrl !== undefined) return instantiate(new URL(String(options.wasmUrl), base()), 'custom');
+  const wanted = options.threads === undefined ? 1 : options.threads;
+  if (!Number.isInteger(wanted) || wanted < 1 || wanted > MAX_THREADS) {
+    throw new EngineError('E_OPTION', `invalid threads ${JSON.stringify(wanted)}: expected an integer from 1 to ${MAX_THREADS}`);
+  }
   if (options.variant !== undefined && !Object.hasOwn(WASM_URLS, options.variant)) {
     throw new PldrError('E_OPTION', `unknown WebAssembly variant ${JSON.stringify(options.variant)}: expected ${Object.keys(WASM_URLS).join(' or ')}`);
   }
-  const variant = options.variant ?? chooseVariant();
-  const url = /** @type {URL} */ (WASM_URLS[variant]);
-  if (options.variant !== undefined || url.href === DEFAULT_WASM_URL.href) return instantiate(url, variant);
-  try {
-    return await instantiate(url, variant);
-  } catch { // missing, unreachable or unusable: the baseline (whose own failure is then reported)
-    return instantiate(DEFAULT_WASM_URL, 'simd128');
+  let features = null;
+  const detect = () => (features ??= detectFeatures());
+  let rt, note = '';
+  if (options.wasmUrl !== undefined || options.variant !== undefined) {
+    const url = options.wasmUrl !== undefined ? new URL(String(options.wasmUrl), base()) : /** @type {URL} */ (WASM_URLS[options.variant]);
+    rt = await instantiate(url, options.variant ?? variantOf(url), detect);
+  } else {
+    const threaded = wanted > 1 && detect().threads;
+    if (wanted > 1 && !threaded) note = detect().why;
+    const choices = [...new Set([chooseVariant({ threads: threaded }), chooseVariant(), 'simd128'])];
+    for (const [i, variant] of choices.entries()) {
+      try {
+        rt = await instantiate(/** @type {URL} */ (WASM_URLS[variant]), variant, detect);
+        break;
+      } catch (err) {
+        if (i === choices.length - 1) throw err;
+        if (variant.startsWith('threads')) note = `the threaded module could not be started (${err.message})`;
+      }
+    }
   }
+  if (wanted > 1 && rt.shared) {
+    try {
+      rt.pool = await startPool(rt.x, rt.module, rt.x.memory, wanted, { onLost: (i, message) => rt.noteLostThread(i, message) });
+      rt.threads = wanted;
+    } catch (err) {
+      rt.threadsNote = `the thread pool could not start (${err.message})`;
+    }
+  } else if (wanted > 1) {
+    rt.threadsNote = note || `${rt.url} runs one thread`;
+  }
+  return rt;
 }

@@ -3,7 +3,7 @@
  *   bench bandwidth [--mb N] [--reps N]         streaming-read bandwidth (the decode ceiling)
  *   bench model (--shape release | --model DIR) [--quant f32|q8|q4] [--gcache first|off]
  *               [--prefill N] [--ctx 16,256,1000] [--steps N] [--reps N] [--answer N]
- *               [--parts]                       decode/prefill/G-cache timings as one JSON line
+ *               [--threads N] [--parts]         decode/prefill/G-cache timings as one JSON line
  *
  * The synthetic release shape is generated here from a fixed-seed PRNG over the runtime's own
  * tensor table, with the same recipe as tools/testkit/synthetic.mjs, so WebAssembly and native run
@@ -261,13 +261,13 @@ typedef struct {
     const char *model_dir, *quant, *gcache;
     shape shp;
     int synthetic;
-    int prefill, steps, reps, answer, parts, n_ctx;
+    int prefill, steps, reps, answer, parts, n_ctx, threads;
     int ctx[8];
 } model_opts;
 
 static int parse_model_opts(int argc, char **argv, model_opts *o) {
     *o = (model_opts){.quant = "f32", .gcache = "first", .prefill = 128, .steps = 8, .reps = 3, .answer = 64,
-                      .n_ctx = 3, .ctx = {16, 256, 1000}};
+                      .n_ctx = 3, .ctx = {16, 256, 1000}, .threads = 1};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--parts")) { o->parts = 1; continue; }
@@ -284,6 +284,7 @@ static int parse_model_opts(int argc, char **argv, model_opts *o) {
         else if (!strcmp(a, "--steps")) o->steps = atoi(v);
         else if (!strcmp(a, "--reps")) o->reps = atoi(v);
         else if (!strcmp(a, "--answer")) o->answer = atoi(v);
+        else if (!strcmp(a, "--threads")) o->threads = atoi(v);
         else if (!strcmp(a, "--ctx")) {
             o->n_ctx = 0;
             for (const char *s = v; *s && o->n_ctx < 8;) {
@@ -295,8 +296,9 @@ static int parse_model_opts(int argc, char **argv, model_opts *o) {
         } else { fprintf(stderr, "bench model: unknown option %s\n", a); return -1; }
     }
     if (!o->synthetic && !o->model_dir) { fprintf(stderr, "bench model: --shape release or --model DIR\n"); return -1; }
-    if (o->steps < 1 || o->steps > 64 || o->reps < 1 || o->reps > 64 || o->prefill < 1 || o->answer < 1) {
-        fprintf(stderr, "bench model: --steps/--reps 1..64, --prefill and --answer ≥ 1\n");
+    if (o->steps < 1 || o->steps > 64 || o->reps < 1 || o->reps > 64 || o->prefill < 1 || o->answer < 1 ||
+        o->threads < 1 || o->threads > 64) {
+        fprintf(stderr, "bench model: --steps/--reps/--threads 1..64, --prefill and --answer ≥ 1\n");
         return -1;
     }
     return 0;
@@ -345,20 +347,29 @@ static int cmd_model(int argc, char **argv) {
     model_opts o;
     if (parse_model_opts(argc, argv, &o)) return 2;
     int off = !strcmp(o.gcache, "off");
+    pldr_threads *pool = pldr_threads_new(o.threads, 0);
+    if (!pool) { fprintf(stderr, "bench model: cannot start %d threads\n", o.threads); return 1; }
     double t0 = pldr_now_ms();
     pldr_model *m = open_bench_model(&o, off ? PLDR_GCACHE_OFF : PLDR_GCACHE_FIRST);
     pldr_session *s = NULL;
-    if (!m) return 1;
+    if (!m) { pldr_threads_free(pool); return 1; }
     double load_ms = pldr_now_ms() - t0;
+    pldr_model_set_threads(m, pool);
     int V = pldr_model_vocab_size(m), ctx_max = pldr_model_context_max(m);
     int max_ctx = 0;
     for (int i = 0; i < o.n_ctx; i++) if (o.ctx[i] > max_ctx) max_ctx = o.ctx[i];
     int fill_to = max_ctx > o.prefill ? max_ctx : o.prefill;
-    if (fill_to + o.steps > ctx_max) { fprintf(stderr, "bench model: contexts past %d\n", ctx_max); pldr_model_free(m); return 2; }
+    if (fill_to + o.steps > ctx_max) {
+        fprintf(stderr, "bench model: contexts past %d\n", ctx_max);
+        pldr_model_free(m);
+        pldr_threads_free(pool);
+        return 2;
+    }
     int32_t *ids = bench_ids(fill_to + o.steps, V, 7);
     int first = 1;
     printf("{\"engine\": \"native\", \"quant\": \"%s\", \"gcache\": \"%s\"", o.quant, o.gcache);
     first = 0;
+    jnum("threads", pldr_model_threads(m), &first);
     jnum("load_ms", load_ms, &first);
     jnum("weight_bytes", (double)pldr_model_weight_bytes(m), &first);
 
@@ -441,12 +452,14 @@ static int cmd_model(int argc, char **argv) {
     printf("}\n");
     free(ids);
     pldr_model_free(m);
+    pldr_threads_free(pool);
     return 0;
 fail:
     printf("}\n");
     pldr_session_free(s);
     free(ids);
     pldr_model_free(m);
+    pldr_threads_free(pool);
     return 1;
 }
 

@@ -88,15 +88,6 @@ int pldr_threads_work(pldr_threads *t, int index) {
     return PLDR_OK;
 }
 
-typedef struct { pldr_threads *t; int index; } thread_arg;
-
-static void *native_thread(void *arg) {
-    thread_arg a = *(thread_arg *)arg;
-    free(arg);
-    pldr_threads_work(a.t, a.index);
-    return NULL;
-}
-
 static void free_memory(pldr_threads *t) {
     for (int i = 0; t->kernel && i < t->n; i++) pk_scratch_free(&t->kernel[i]);
     for (int i = 0; t->work && i < t->n; i++) pk_scratch_free(&t->work[i]);
@@ -105,6 +96,16 @@ static void free_memory(pldr_threads *t) {
     free(t->stacks);
     free(t->os_threads);
     free(t);
+}
+
+#if !defined(__wasm__)
+typedef struct { pldr_threads *t; int index; } thread_arg;
+
+static void *native_thread(void *arg) {
+    thread_arg a = *(thread_arg *)arg;
+    free(arg);
+    pldr_threads_work(a.t, a.index);
+    return NULL;
 }
 
 /* Native: the pool's threads, started here; 0 on success. */
@@ -121,6 +122,7 @@ static int start_native_threads(pldr_threads *t) {
     }
     return 0;
 }
+#endif
 
 /* Waits for pool threads to leave (all started: native threads joined, host threads counted). */
 static void stop_threads(pldr_threads *t, int started) {
