@@ -6,7 +6,8 @@
 // Attributes (all optional): model (folder URL, relative to the page; default: models/pldr-tiny/
 // beside this script's js/ folder), temperature, top-k, top-p, min-p, repetition-penalty,
 // frequency-penalty, presence-penalty, max-tokens, seed (unset ones take js/defaults.js's values),
-// quant (f32|q8|q4), gcache (first|prompt|off|empty), kv-cache (f32|f16), context-length, mode (chat|complete),
+// quant (f32|q8|q4), gcache (first|prompt|off|empty), kv-cache (f32|f16), context-length, threads (a
+// count or auto: the threads the kernels run on, where the page is cross-origin isolated), mode (chat|complete),
 // system (a system prompt), placeholder, greeting, lazy (load the model on first focus instead
 // of at once), heading (the box's title).
 // Events: pldr-load (detail: model info), pldr-progress, pldr-token, pldr-done (detail: result),
@@ -85,7 +86,7 @@ const TEMPLATE = `
 const NUMBER_ATTRIBUTES = { temperature: 'temperature', 'top-k': 'topK', 'top-p': 'topP', 'min-p': 'minP',
   'repetition-penalty': 'repetitionPenalty', 'frequency-penalty': 'frequencyPenalty', 'presence-penalty': 'presencePenalty',
   'max-tokens': 'maxTokens', seed: 'seed' };
-const LOAD_ATTRIBUTES = ['model', 'quant', 'gcache', 'kv-cache', 'context-length'];
+const LOAD_ATTRIBUTES = ['model', 'quant', 'gcache', 'kv-cache', 'context-length', 'threads'];
 
 export class PldrChat extends HTMLElement {
   static observedAttributes = [...LOAD_ATTRIBUTES, 'placeholder', 'greeting', 'heading', 'mode'];
@@ -238,9 +239,11 @@ export class PldrChat extends HTMLElement {
   #ensureLoaded() {
     if (!this.#loaded && this.#chat) {
       const contextLength = Number(this.getAttribute('context-length')) || undefined;
+      const threads = this.getAttribute('threads') ?? undefined; // a count, or 'auto'; anything else is E_OPTION
       this.#loaded = this.#chat.load(this.modelUrl, {
         quant: this.getAttribute('quant') ?? undefined, gcache: this.getAttribute('gcache') ?? undefined,
         kvCache: this.getAttribute('kv-cache') ?? undefined, contextLength,
+        threads: /^\d+$/.test(threads ?? '') ? Number(threads) : threads,
       }).then((info) => { if (!info) this.#loaded = null; }, () => { this.#loaded = null; });
     }
     return this.#loaded;

@@ -1,8 +1,11 @@
 /* threads_test.c — pldr.h's thread-safety statement, checked: sessions of one model run at the
- * same time on different threads and give exactly what they give one after another. Built with
- * ThreadSanitizer (make build/threads-test), which fails the run on any data race — on the
+ * same time on different threads and give exactly what they give one after another; and the
+ * kernels' thread pool (pldr_threads) gives the bits of one thread with any number of threads,
+ * also when four sessions share one pool at once (a region that finds it busy runs alone). Built
+ * with ThreadSanitizer (make build/threads-test), which fails the run on any data race — on the
  * model's G-cache of mode "first" published by concurrent first prefills, on the A-net counters,
- * on the half-precision table of the quantized kernels.
+ * on the half-precision table of the quantized kernels, on the pool's job descriptor, barrier and
+ * per-thread memory.
  *
  *   threads-test MODEL_DIR    prints "ok: ..." and exits 0, or names what differed */
 #include <pthread.h>
@@ -87,11 +90,15 @@ static int run_jobs(job *jobs, int concurrent) {
     return 0;
 }
 
-/* One scenario: the same jobs on a model run concurrently and, on a fresh model, one by one. */
+/* One scenario: the same jobs on a model run concurrently and, on a fresh model, one by one; the
+ * concurrent sessions share a pool of pool_threads kernel threads (1: none). */
 static int scenario(const char *dir, const char *name, pldr_gcache_mode mode, pldr_weight_format format,
-                    int same_prompt, int warm_first) {
+                    int same_prompt, int warm_first, int pool_threads) {
     pldr_model *models[2] = {open_model(dir, mode, format), open_model(dir, mode, format)};
     if (!models[0] || !models[1]) return -1;
+    pldr_threads *pool = pool_threads > 1 ? pldr_threads_new(pool_threads, 0) : NULL;
+    if (pool_threads > 1 && !pool) return -1;
+    pldr_model_set_threads(models[1], pool);
     int V = pldr_model_vocab_size(models[0]), rc = 0;
     job *jobs[2];
     for (int r = 0; r < 2; r++) {
@@ -126,7 +133,44 @@ static int scenario(const char *dir, const char *name, pldr_gcache_mode mode, pl
         free(jobs[r]);
         pldr_model_free(models[r]);
     }
+    pldr_threads_free(pool);
     if (!rc) printf("  %s: %d threads = one by one\n", name, THREADS);
+    return rc;
+}
+
+/* One session's run (a prompt, then decode steps) on pools of
+ * 1 to 4 threads: the same bits every time. */
+static int pool_sizes(const char *dir, const char *name, pldr_gcache_mode mode, pldr_weight_format format) {
+    float *first = NULL;
+    int rc = 0, V = 0;
+    for (int n = 1; n <= 4 && !rc; n++) {
+        pldr_threads *pool = pldr_threads_new(n, 0);
+        pldr_model *m = pool ? open_model(dir, mode, format) : NULL;
+        if (!m) {
+            pldr_threads_free(pool);
+            return -1;
+        }
+        pldr_model_set_threads(m, pool);
+        V = pldr_model_vocab_size(m);
+        job j = {.model = m, .logits = malloc((size_t)STEPS * V * sizeof(float))};
+        fill_prompt(&j, 5, 0, V);
+        run_job(&j);
+        if (j.rc) {
+            fprintf(stderr, "threads-test: %s, pool of %d: %s\n", name, n, j.error);
+            rc = -1;
+        } else if (!first) {
+            first = j.logits;
+            j.logits = NULL;
+        } else if (memcmp(first, j.logits, (size_t)STEPS * V * sizeof(float))) {
+            fprintf(stderr, "threads-test: %s: a pool of %d threads differs from one thread\n", name, n);
+            rc = -1;
+        }
+        free(j.logits);
+        pldr_model_free(m);
+        pldr_threads_free(pool);
+    }
+    free(first);
+    if (!rc) printf("  %s: pools of 1-4 threads give the same bits\n", name);
     return rc;
 }
 
@@ -138,10 +182,16 @@ int main(int argc, char **argv) {
     const char *dir = argv[1];
     /* concurrent first prefills race to publish the model's G (the same prompt: any winner's G is
      * the same); q8 and q4 first use the half-precision table in every thread at once */
-    int rc = scenario(dir, "mode first, concurrent first prefills, q8", PLDR_GCACHE_FIRST, PLDR_WEIGHTS_Q8, 1, 0) ||
-             scenario(dir, "mode first, G already there, q4", PLDR_GCACHE_FIRST, PLDR_WEIGHTS_Q4, 0, 1) ||
-             scenario(dir, "mode prompt, f32", PLDR_GCACHE_PROMPT, PLDR_WEIGHTS_F32, 0, 0);
+    int rc = scenario(dir, "mode first, concurrent first prefills, q8", PLDR_GCACHE_FIRST, PLDR_WEIGHTS_Q8, 1, 0, 1) ||
+             scenario(dir, "mode first, G already there, q4", PLDR_GCACHE_FIRST, PLDR_WEIGHTS_Q4, 0, 1, 1) ||
+             scenario(dir, "mode prompt, f32", PLDR_GCACHE_PROMPT, PLDR_WEIGHTS_F32, 0, 0, 1) ||
+             /* the same, the four sessions sharing one pool of 3 kernel threads */
+             scenario(dir, "mode first, concurrent first prefills, q8, one pool of 3", PLDR_GCACHE_FIRST, PLDR_WEIGHTS_Q8, 1, 0, 3) ||
+             scenario(dir, "mode prompt, f32, one pool of 3", PLDR_GCACHE_PROMPT, PLDR_WEIGHTS_F32, 0, 0, 3) ||
+             pool_sizes(dir, "pool, mode off, f32", PLDR_GCACHE_OFF, PLDR_WEIGHTS_F32) ||
+             pool_sizes(dir, "pool, mode first, q8", PLDR_GCACHE_FIRST, PLDR_WEIGHTS_Q8) ||
+             pool_sizes(dir, "pool, mode prompt, q4", PLDR_GCACHE_PROMPT, PLDR_WEIGHTS_Q4);
     if (rc) return 1;
-    printf("ok: sessions of one model on %d threads give what they give one by one\n", THREADS);
+    printf("ok: sessions of one model on %d threads give what they give one by one, with and without a kernel pool\n", THREADS);
     return 0;
 }

@@ -8,7 +8,7 @@
 //
 // URL parameters: ?model=<folder URL> (relative to this page or absolute; one on another site is
 // loaded only after the user agrees), ?quant=f32|q8|q4, ?gcache=first|prompt|off|empty,
-// ?kv-cache=f32|f16.
+// ?kv-cache=f32|f16, ?threads=N|auto (the kernels' threads; default auto).
 // `document.body.dataset.state` is starting | loading | ready | generating | error (no model),
 // for CSS and for tests.
 import { ChatController } from '../js/browser/chat-controller.js';
@@ -204,7 +204,9 @@ function loadModel(source) {
   requested = { source: url, quant: ui.quant.value, gcache: ui.gcache.value, kvCache: ui.kvCache.value };
   showProgress({ file: 'config.json', fromCache: false }, { fraction: null, text: 'Starting…' });
   if (chat.model) ui.status.textContent = `${modelLabel(chat.model)} stays loaded until the new model is ready.`;
-  chat.load(url, { quant: ui.quant.value, gcache: ui.gcache.value, kvCache: ui.kvCache.value }).catch(() => {}); // shown by the 'error' event
+  const threads = new URLSearchParams(location.search).get('threads') ?? undefined;
+  chat.load(url, { quant: ui.quant.value, gcache: ui.gcache.value, kvCache: ui.kvCache.value,
+    threads: /^\d+$/.test(threads ?? '') ? Number(threads) : threads }).catch(() => {}); // shown by the 'error' event
 }
 
 /** Words for where the loaded model's G_LM comes from. @param {import('../js/browser/worker.js').ModelInfo} info */

@@ -7,7 +7,8 @@
 // imports from the entry modules, and the wasm modules are wherever js/runtime/wasm-location.js says.
 const CACHE = 'pldr-app-v1';
 const PAGES = ['./', './index.html', './embed.html', './app.css', './icon.svg'];
-const ENTRY_MODULES = ['./app.js', '../js/browser/worker-client.js', '../js/browser/worker.js', '../js/pldr-chat.js'];
+const ENTRY_MODULES = ['./app.js', '../js/browser/worker-client.js', '../js/browser/worker.js', '../js/pldr-chat.js',
+  '../js/runtime/thread-worker.js'];
 const WASM_LOCATION = '../js/runtime/wasm-location.js';
 const NETWORK_TIMEOUT_MS = 4000;
 const APP_FILE = /(\/|\.html|\.m?js|\.css|\.wasm|\.svg|\.png|\.ico|\.webmanifest)$/;

@@ -30,7 +30,8 @@ import { canKeepBoth, safeMemoryBudget } from './memory-budget.js';
 
 /**
  * @typedef {{type: 'load', id: number, source: string, options?: {gcache?: string, quant?: string,
- *   kvCache?: string, contextLength?: number, cache?: boolean, wasmUrl?: string, template?: object, memoryBudget?: number}}} LoadRequest
+ *   kvCache?: string, contextLength?: number, threads?: number|'auto', cache?: boolean, wasmUrl?: string,
+ *   template?: object, memoryBudget?: number}}} LoadRequest
  *   memoryBudget: bytes two models may hold together (default safeMemoryBudget())
  * @typedef {{type: 'generate', id: number, mode: 'chat'|'complete',
  *   messages?: {role: string, content: string}[], prompt?: string, options?: Record<string, any>}} GenerateRequest
@@ -40,14 +41,15 @@ import { canKeepBoth, safeMemoryBudget } from './memory-budget.js';
  *   |{type: 'restore-state', id: number, state: import('../generation/engine-state.js').EngineState}} Request
  * @typedef {{name: string, source: string, bytes: number, fromCache: boolean, loadMs: number,
  *   contextLength: number, gcacheMode: string, gcacheFrom: 'anet'|'empty'|'predefined'|'none',
- *   gcacheRequested: string, quant: string, quantRequested: string, kvCache: string, weights: Record<string, string|null>,
+ *   gcacheRequested: string, quant: string, quantRequested: string, kvCache: string, threads: number, weights: Record<string, string|null>,
  *   config: Record<string, any>,
  *   stats: ReturnType<import('../generation/engine.js').Engine['stats']>}} ModelInfo   the result of a load:
  *   gcacheMode the model's real mode (first | prompt | off | fixed); gcacheFrom where its G comes
  *   from (the A-net, the empty prompt, the checkpoint's predefined G, or nowhere: mode off); quant
  *   the format the large matrices are stored in (a q8 folder is q8 whatever was asked), weights
  *   the format of each kind (embedding, attention, ffn, head, anet); kvCache how the KV-cache stores keys
- *   and values (f32 | f16)
+ *   and values (f32 | f16); threads those the kernels run on (nested workers of this one; 1 where
+ *   the page is not cross-origin isolated: stats.threadsNote says why)
  */
 
 /** @type {import('../generation/engine.js').Engine|null} */
@@ -147,6 +149,7 @@ async function load({ id, source, options = {} }, signal) {
     ...storedWeights(loaded.model),
     quantRequested: options.quant ?? DEFAULT_LOAD.quant,
     kvCache: loaded.session.kvCache,
+    threads: loaded.stats().threads,
     config: {
       hidden_size: c.hidden_size, num_hidden_layers: c.num_hidden_layers, num_attention_heads: c.num_attention_heads,
       vocab_size: c.vocab_size, max_position_embeddings: c.max_position_embeddings, torch_dtype: c.torch_dtype,

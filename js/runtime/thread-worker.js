@@ -3,6 +3,7 @@
 // module over the engine's shared memory, moves its stack pointer to the stack the pool gave it,
 // says it is ready and calls pldr_threads_work, which returns only when the pool is freed.
 //
+//   thread → engine  {type: 'loaded'}                      listening (a message sent before is lost)
 //   engine → thread  {module, memory, pool, index, stack}
 //   thread → engine  {type: 'ready'} | {type: 'exit'} | {type: 'error', message}
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
@@ -28,3 +29,4 @@ onMessage(async ({ module, memory, pool, index, stack }) => {
   }
   if (!isNode) self.close();
 });
+port.postMessage({ type: 'loaded' });

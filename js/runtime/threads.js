@@ -89,12 +89,17 @@ async function spawnWorker(onMessage) {
     w.unref(); // after the listeners (a listener added later refs it again): a pool left running does not keep the process alive
     return { post: (m) => w.postMessage(m), terminate: () => { w.terminate(); } };
   }
-  // a worker script of another origin (the package on a CDN) cannot be started directly: a
-  // same-origin blob that imports it can
-  const sameOrigin = WORKER_URL.origin === globalThis.location?.origin;
-  const url = sameOrigin ? WORKER_URL
-    : URL.createObjectURL(new Blob([`import ${JSON.stringify(WORKER_URL.href)};`], { type: 'text/javascript' }));
-  const w = new Worker(url, { type: 'module', name: 'pldr-thread' });
+  // a blob that imports the script: it shares its creator's service worker (offline, the script
+  // comes from the page's cache) and may import a script of another origin (a CDN) that sends CORS
+  let w;
+  try {
+    const code = `import(${JSON.stringify(WORKER_URL.href)}).catch((e) => postMessage({ type: 'error', message: String(e?.message ?? e) }));`;
+    const blob = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
+    w = new Worker(blob, { type: 'module', name: 'pldr-thread' });
+    setTimeout(() => URL.revokeObjectURL(blob), 60_000);
+  } catch {
+    w = new Worker(WORKER_URL, { type: 'module', name: 'pldr-thread' }); // e.g. a CSP without blob: workers
+  }
   w.addEventListener('message', (e) => onMessage(e.data));
   w.addEventListener('error', (e) => {
     e.preventDefault?.();
@@ -128,8 +133,14 @@ export async function startPool(x, module, memory, n) {
           else if (m?.type === 'error') reject(new Error(`thread ${i}: ${m.message}`));
         };
       }));
-      workers.push(await spawnWorker((m) => settle(m)));
-      workers.at(-1).post({ module, memory, pool, index: i, stack: x.pldr_threads_stack(pool, i) >>> 0 });
+      const init = { module, memory, pool, index: i, stack: x.pldr_threads_stack(pool, i) >>> 0 };
+      let w = null, loaded = false;
+      const start = () => { if (w && loaded) w.post(init); }; // once the worker listens
+      w = await spawnWorker((m) => {
+        if (m?.type === 'loaded') { loaded = true; start(); } else settle(m);
+      });
+      workers.push(w);
+      start();
     }
     await Promise.all(started);
   } catch (err) {

@@ -22,6 +22,7 @@ export function describeStats(s) {
   const rate = (v) => (v == null ? '–' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
   if (s.prefillTokens) out.push(`prefill ${s.prefillTokens} tok at ${rate(s.prefillTokensPerSec)} tok/s`);
   if (s.decodeTokens) out.push(`decode ${rate(s.decodeTokensPerSec)} tok/s`);
+  if (s.threads > 1) out.push(`${s.threads} threads`);
   const ms = s.gcacheMs >= 10 ? s.gcacheMs.toFixed(0) : (s.gcacheMs ?? 0).toFixed(1);
   out.push(gcachePhrase(s.gcacheMode, s.gcacheRuns, ms, s.gcacheFrom));
   if (s.contextLength) out.push(`context ${s.contextUsed}/${s.contextLength}`);

@@ -4,15 +4,17 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRuntime } from '../../js/runtime/wasm.js';
 import { modelSink } from '../../js/runtime/model.js';
 import { loadModel } from '../../js/loading/loader.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-/** The native CLI the tests run: build/pldr-native, or its ASan + UBSan build when PLDR_NATIVE=asan (make test-asan). */
-export const NATIVE = join(ROOT, process.env.PLDR_NATIVE === 'asan' ? 'build/pldr-native-asan' : 'build/pldr-native');
+/** The native CLI the tests run: build/pldr-native; its ASan + UBSan build when PLDR_NATIVE=asan
+ * (make test-asan); any other PLDR_NATIVE is a path (make tsan: the ThreadSanitizer build). */
+export const NATIVE = process.env.PLDR_NATIVE === 'asan' ? join(ROOT, 'build/pldr-native-asan')
+  : process.env.PLDR_NATIVE ? resolve(ROOT, process.env.PLDR_NATIVE) : join(ROOT, 'build/pldr-native');
 
 /** Loads a model folder into a fresh WebAssembly instance. */
 export async function loadWasmModel(dir, options = {}) {
