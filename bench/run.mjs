@@ -1,9 +1,11 @@
 // `make bench`: the runtime's speed, WebAssembly (the product: dist/pldr.wasm via js/runtime/model.js in
-// Node, single-threaded) against native (build/pldr-native, the same C through SIMDe), for the
-// released 110M shape (synthetic weights, tools/testkit/synthetic.mjs) and pldr-tiny (real weights), in
-// f32, q8 and q4; the memory-bandwidth ceiling; the G-cache; the quality of the formats. Writes
-// bench/results.json, bench/results.md and the summary in README.md. About 7 minutes on a 2-core
-// machine (--quick: 1); --render only rewrites the Markdown from bench/results.json.
+// Node) against native (build/pldr-native, the same C through SIMDe), for the released 110M shape
+// (synthetic weights, tools/testkit/synthetic.mjs) and pldr-tiny (real weights), in f32, q8 and q4,
+// on one thread and, side by side in the same rounds, on 2 (and 4 where the machine has 4 cores:
+// dist/pldr-threads.wasm and its worker pool; the native pool); the memory-bandwidth ceiling; the
+// G-cache; the quality of the formats. Writes bench/results.json, bench/results.md and the summary
+// in README.md. About 12 minutes on a 2-core machine (--quick: 2); --render only rewrites the
+// Markdown from bench/results.json.
 import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -55,6 +57,10 @@ const ratio = (a, b) => (a && b ? a / b : null);
 /** Rounds of each (model, format, engine) measurement; each time is the best of the rounds'
  * medians (the machine's other load only ever slows a run down). */
 const ROUNDS = QUICK ? 1 : 3;
+/** Thread counts measured side by side at the release shape: 1 and 2, and 4 on 4 cores or more. */
+const THREADS = [1, 2, ...(cpus().length >= 4 ? [4] : [])];
+/** The last run's results (the single-thread figures must not get slower), when there is one. */
+const PREVIOUS = existsSync(`${ROOT}bench/results.json`) ? JSON.parse(readFileSync(`${ROOT}bench/results.json`, 'utf8')) : null;
 const TIMES = ['load_ms', 'e2e_first_ms', 'anet_first_ms', 'prefill_ms', 'anet_ms', 'step_anet_ms', 'e2e_off_ms'];
 
 /** One result from several runs: every time the lowest of the runs, the rest from the first. */
@@ -86,7 +92,7 @@ async function main() {
       node: process.version, emcc: versionOf('emcc'), cc: versionOf(process.env.CC || 'gcc'),
     },
     notes: [
-      'Single thread everywhere. WebAssembly: dist/pldr.wasm through js/runtime/model.js in Node (the product path), after a warm-up that lets V8 tier the hot functions up; native: build/pldr-native (gcc -O3 -march=native, the same SIMD128 C through SIMDe).',
+      'One thread except in the Threads section. WebAssembly: dist/pldr.wasm through js/runtime/model.js in Node (the product path), after a warm-up that lets V8 tier the hot functions up; native: build/pldr-native (gcc -O3 -march=native, the same SIMD128 C through SIMDe). Threads: dist/pldr-threads.wasm with its pool of worker_threads (createRuntime({threads})), and the native pool (--threads), in the same rounds as the single-thread runs.',
       `Each time is the median of the repetitions within a run (12 decode steps, 3 prefills, 3 A-net runs), and the best of ${ROUNDS} interleaved runs of WebAssembly and native: the machine is shared and noisy (whole runs can be 1.5× slower), and its other load only ever slows a run down.`,
     ],
   };
@@ -110,13 +116,20 @@ async function main() {
   for (const q of FORMATS) {
     measureBandwidth();
     const runs = { wasm: [], native: [] };
+    const threaded = Object.fromEntries(THREADS.slice(1).map((t) => [t, { wasm: [], native: [] }]));
     for (let round = 0; round < ROUNDS; round++) { // interleaved, so slow spells of the machine hit both
       log(`release shape ${q}: WebAssembly (round ${round + 1}/${ROUNDS})`);
       runs.wasm.push(wasm(['--shape', 'release', '--quant', q, ...modelArgs]));
       log(`release shape ${q}: native (round ${round + 1}/${ROUNDS})`);
       runs.native.push(native(['model', '--shape', 'release', '--quant', q, ...modelArgs]));
+      for (const t of THREADS.slice(1)) {
+        log(`release shape ${q}: WebAssembly and native on ${t} threads (round ${round + 1}/${ROUNDS})`);
+        threaded[t].wasm.push(wasm(['--shape', 'release', '--quant', q, '--threads', String(t), ...modelArgs]));
+        threaded[t].native.push(native(['model', '--shape', 'release', '--quant', q, '--threads', String(t), ...modelArgs]));
+      }
     }
-    results.release.formats[q] = { wasm: best(runs.wasm), native: best(runs.native), decode_bytes: decodeBytes(RELEASE, q), runs };
+    results.release.formats[q] = { wasm: best(runs.wasm), native: best(runs.native), decode_bytes: decodeBytes(RELEASE, q), runs,
+      threads: Object.fromEntries(Object.entries(threaded).map(([t, r]) => [t, { wasm: best(r.wasm), native: best(r.native), runs: r }])) };
   }
   results.bandwidth = { native: fastestBandwidth(bwRuns.native), wasm: fastestBandwidth(bwRuns.wasm), runs: bwRuns };
   const ceiling = Math.max(results.bandwidth.native.ceiling_gbs, results.bandwidth.wasm.ceiling_gbs);
@@ -173,6 +186,12 @@ async function main() {
     greedy_vs_f32: Object.fromEntries(FORMATS.map((q) => [q, agreement(greedy[q], greedy.f32)])),
   };
 
+  if (PREVIOUS?.release) {
+    results.previous = { date: PREVIOUS.date, formats: Object.fromEntries(FORMATS.filter((q) => PREVIOUS.release.formats[q]).map((q) => {
+      const w = PREVIOUS.release.formats[q].wasm;
+      return [q, { prefill_tok_s: w.prefill_tok_s, decode16_tok_s: decodeAt(w, 16)?.tok_s }];
+    })) };
+  }
   results.targets = targets(results, ceiling);
   results.elapsed_s = (performance.now() - started) / 1e3;
   writeFileSync(`${ROOT}bench/results.json`, `${JSON.stringify(results, null, 1)}\n`);
@@ -276,6 +295,22 @@ function targets(r, ceiling) {
       add(`[chromium] 110M ${q} decode @1000, relaxed + f16 KV ≥ 1.3× simd128 + f32 KV`, `${fmt(k)}×`, k >= 1.3);
     }
   }
+  // threads (issue 14): the speed-up of 2 threads over 1, WebAssembly, at the release shape
+  for (const q of FORMATS) {
+    const one = r.release.formats[q].wasm, two = r.release.formats[q].threads?.[2]?.wasm;
+    if (!two) continue;
+    const pre = two.prefill_tok_s / one.prefill_tok_s, dec = decodeAt(two, 16).tok_s / decodeAt(one, 16).tok_s;
+    add(`[wasm] 110M ${q} prefill 128, 2 threads ≥ 1.7× 1 thread`, `${fmt(pre)}× (${fmt(two.prefill_tok_s, 0)} vs ${fmt(one.prefill_tok_s, 0)} tok/s)`, pre >= 1.7);
+    add(`[wasm] 110M ${q} decode @16, 2 threads ≥ 1.3× 1 thread`, `${fmt(dec)}× (${fmt(decodeAt(two, 16).tok_s, 1)} vs ${fmt(decodeAt(one, 16).tok_s, 1)} tok/s)`, dec >= 1.3);
+  }
+  const before = r.previous?.formats;
+  if (before) { // the single-thread path did not get slower than at the last run (a noisy comparison: two runs)
+    const ratios = FORMATS.flatMap((q) => (before[q] ? [
+      [`${q} prefill`, r.release.formats[q].wasm.prefill_tok_s / before[q].prefill_tok_s],
+      [`${q} decode@16`, decodeAt(r.release.formats[q].wasm, 16).tok_s / before[q].decode16_tok_s]] : []));
+    const worst = ratios.reduce((a, b) => (b[1] < a[1] ? b : a), ['', Infinity]);
+    if (ratios.length) add(`[wasm] 110M single thread ≥ 0.97× the last run (${r.previous.date.slice(0, 10)})`, `lowest ${fmt(worst[1])} (${worst[0]})`, worst[1] >= 0.97);
+  }
   const p = r.quality.perplexity;
   add('q8 perplexity within 1 % of f32', `${fmt(100 * p.q8.vs_f32)} %`, p.q8.vs_f32 <= 0.01);
   add('q4 perplexity within 5 % of f32', `${fmt(100 * p.q4.vs_f32)} %`, p.q4.vs_f32 <= 0.05);
@@ -297,6 +332,44 @@ function speedRows(set) {
   return rows;
 }
 
+/** The speed-up of `many` threads over one (r: a format's results), per measure. */
+function scaling(set, t, eng) {
+  const one = set[eng], many = set.threads?.[t]?.[eng];
+  if (!many) return null;
+  const dec = (x, c) => decodeAt(x, c)?.tok_s;
+  return {
+    prefill: many.prefill_tok_s / one.prefill_tok_s, anet: one.anet_ms / many.anet_ms,
+    decode: Object.fromEntries([16, 256, 1000].map((c) => [c, dec(many, c) / dec(one, c)])), one, many,
+  };
+}
+
+/** results.md's Threads section: 1 against 2 (and 4) threads, WebAssembly and native, and what limits the scaling. */
+function threadsSection(L, r) {
+  const f = r.release.formats, counts = Object.keys(f.f32.threads ?? {});
+  if (!counts.length) return;
+  L.push('## Threads (110M shape)', '');
+  L.push('Tokens per second on 1 and N threads in the same rounds, the speed-up (N threads / 1) and the scaling efficiency (speed-up / N). The results are bitwise those of one thread (tests/threads-bitwise.test.mjs).', '');
+  L.push('| format | engine | threads | prefill 128 | decode @16 | decode @256 | decode @1000 | A-net ms | efficiency (prefill, decode @16) |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const q of FORMATS) {
+    for (const eng of ['wasm', 'native']) {
+      const one = f[q][eng];
+      L.push(`| ${q} | ${eng} | 1 | ${f1(one.prefill_tok_s, 0)} | ${[16, 256, 1000].map((c) => f1(decodeAt(one, c)?.tok_s, 1)).join(' | ')} | ${f1(one.anet_ms, 0)} | |`);
+      for (const t of counts) {
+        const s = scaling(f[q], t, eng), m = s.many;
+        const cell = (v, x) => `${f1(v, v >= 100 ? 0 : 1)} (${f1(x, 2)}×)`;
+        L.push(`| ${q} | ${eng} | ${t} | ${cell(m.prefill_tok_s, s.prefill)} | ${[16, 256, 1000].map((c) => cell(decodeAt(m, c)?.tok_s, s.decode[c])).join(' | ')} | ${f1(m.anet_ms, 0)} (${f1(s.anet, 2)}×) | ${f1(100 * s.prefill / t, 0)} %, ${f1(100 * s.decode[16] / t, 0)} % |`);
+      }
+    }
+  }
+  const bw = r.bandwidth, one = f.f32.wasm, gbs = f.f32.decode_bytes / (decodeAt(one, 16).ms / 1e3) / 1e9;
+  L.push('', 'What limits the scaling:', '');
+  L.push(`- **Memory bandwidth (decode).** A decode step streams every weight once (${f1(f.f32.decode_bytes / 1e6, 0)} MB in f32, ${f1(f.q8.decode_bytes / 1e6, 0)} MB in q8, ${f1(f.q4.decode_bytes / 1e6, 0)} MB in q4). One thread already streams f32 at ${f1(gbs)} GB/s, ${f1(100 * gbs / bw.ceiling_gbs, 0)} % of the measured ceiling (${f1(bw.ceiling_gbs)} GB/s, one or four streams of one core): a second core adds only the bandwidth one core cannot draw alone. q8 and q4 stream less and compute more per byte (integer products, unpacking), so they gain more from a second core.`);
+  L.push('- **Barriers.** Every kernel ends at a barrier: 5 per layer in a decode step (q/k/v together, attention, the output projection, W1 and W2 together, W3) and one for the logits, 26 per token at the 110M shape, each costing a wake-up when a thread slept and the wait for the slowest thread; on a machine shared with other work a descheduled thread holds the others at the next barrier. Prefill runs the same barriers over 64 tokens at a time, so they weigh little there.');
+  L.push('- **The work that stays on one thread.** LayerNorms, RoPE, the KV-cache writes, the SiLU gating and the embedding lookup run on the engine\'s thread between the kernels (a few per cent of a step); the A-net\'s per-head part splits by heads (14 at the 110M shape: 7 + 7 on 2 threads, 4 + 4 + 3 + 3 on 4).');
+  L.push('- **The head matrix.** The logits (32000 × 896) are the largest single product: one region split by rows, bandwidth-bound like the rest of decode; in prefill only the last token\'s logits are computed.');
+  L.push('');
+}
+
 /** README.md's summary: the 110M table, the G-cache saving and the targets missed. */
 function readmeSummary(r) {
   const pct = (x) => `${x >= 0 ? '+' : ''}${f1(100 * x, 2)} %`;
@@ -304,6 +377,10 @@ function readmeSummary(r) {
   L.push(...speedRows(r.release.formats), '');
   const f = r.release.formats.f32.wasm, step = decodeAt(f, 16)?.ms;
   L.push(`G-cache: the A-net runs once (${f1(f.anet_ms, 0)} ms, f32 WebAssembly); a decode step then takes ${f1(step, 1)} ms instead of ${f1(f.step_anet_ms, 0)} ms. Perplexity of pldr-tiny against f32: q8 ${pct(r.quality.perplexity.q8.vs_f32)}, q4 ${pct(r.quality.perplexity.q4.vs_f32)}.`);
+  const two = FORMATS.map((q) => [q, scaling(r.release.formats[q], 2, 'wasm')]).filter(([, s]) => s);
+  if (two.length) {
+    L.push('', `Threads (WebAssembly, 2 threads against 1): ${two.map(([q, s]) => `${q} prefill ${f1(s.prefill, 2)}×, decode ${f1(s.decode[16], 2)}×`).join('; ')} (bitwise the same logits; [bench/results.md](bench/results.md#threads-110m-shape)).`);
+  }
   const missed = r.targets.filter((t) => !t.pass);
   L.push('', `Targets: ${r.targets.length - missed.length} of ${r.targets.length} met${missed.length ? `; missed: ${missed.map((t) => `${t.name} (${t.value})`).join('; ')}` : ''}. Everything else: [bench/results.md](bench/results.md).`, '');
   return `${L.join('\n')}\n`;
@@ -353,6 +430,7 @@ function markdown(r) {
     }
     L.push('');
   }
+  threadsSection(L, r);
 
   L.push('## G-cache (110M shape)', '');
   L.push('The A-net (≈2.3 GMAC) computes G once; with the G-cache every later step skips it. "Step re-running the A-net" is a one-token step that computes G first (pldr_model_compute_gcache on one token); "answer" is a 16-token prompt and 64 generated tokens.', '');
