@@ -20,7 +20,9 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const ENTRY_MODULES = ['web/app.js', 'js/browser/worker.js', 'js/browser/worker-client.js', 'js/pldr-chat.js'];
+// thread-worker.js: started by js/runtime/threads.js as a worker (new URL), never imported
+const ENTRY_MODULES = ['web/app.js', 'js/browser/worker.js', 'js/browser/worker-client.js', 'js/pldr-chat.js',
+  'js/runtime/thread-worker.js'];
 const BUDGET = 300 * 1024;   // wasm + js, model excluded
 
 /** Relative specifiers of static `import … from '…'`, `import '…'`, `export … from '…'`. */
