@@ -135,7 +135,14 @@ export async function startPool(x, module, memory, n) {
       }));
       const init = { module, memory, pool, index: i, stack: x.pldr_threads_stack(pool, i) >>> 0 };
       let w = null, loaded = false;
-      const start = () => { if (w && loaded) w.post(init); }; // once the worker listens
+      const start = () => { // once the worker listens
+        if (!w || !loaded) return;
+        try {
+          w.post(init);
+        } catch (err) { // e.g. DataCloneError: the memory cannot be shared with this worker
+          settle({ type: 'error', message: `its module and memory cannot be sent to it (${err?.message ?? err})` });
+        }
+      };
       w = await spawnWorker((m) => {
         if (m?.type === 'loaded') { loaded = true; start(); } else settle(m);
       });
