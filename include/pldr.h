@@ -16,6 +16,8 @@
  *                              copy up to cap bytes to dst; pldr_model_upload_commit(m, n); }
  *         pldr_model_upload_end(m);
  *     pldr_model_finalize(m);                                    // every tensor present?
+ *     pldr_threads *pool = pldr_threads_new(4, 0);               // optional: the kernels on 4
+ *     pldr_model_set_threads(m, pool);                           // threads, bitwise the same
  *
  *     pldr_session_params sp = pldr_session_default_params();
  *     sp.context_length = 512;
@@ -28,6 +30,7 @@
  *     }
  *     pldr_session_free(s);
  *     pldr_model_free(m);
+ *     pldr_threads_free(pool);
  *
  * A long prompt can be run in steps instead (pldr_session_prefill_begin / _step / _cancel), so
  * that a caller with an event loop can stop it between steps.

@@ -92,27 +92,32 @@ typedef struct {
     float *g, *a_lm;
 } anet_job;
 
-/* Part p's rows: runs of PK_SPLIT_TOKENS, the last part taking the remainder. */
-static void rows_part(void *ctx, const pool_part *part) {
+/* Runs of PK_SPLIT_TOKENS rows of A (the last run takes the remainder: at least PK_SPLIT_TOKENS
+ * rows whenever A has that many), so that every slice's products take the path of all rows'. */
+static int row_runs(const pldr_hparams *hp) {
+    int runs = hp->n_heads * hp->head_dim / PK_SPLIT_TOKENS;
+    return runs > 1 ? runs : 1;
+}
+
+/* The runs of rows [u0, u1) */
+static void rows_part(void *ctx, int u0, int u1, const pool_part *part) {
     const anet_job *j = ctx;
-    int rows = j->m->hp.n_heads * j->m->hp.head_dim, runs = rows / PK_SPLIT_TOKENS, u0, u1;
-    pool_span(runs, part->part, part->parts, &u0, &u1);
-    int r0 = part->part == 0 ? 0 : u0 * PK_SPLIT_TOKENS, r1 = part->part == part->parts - 1 ? rows : u1 * PK_SPLIT_TOKENS;
-    if (r0 < r1) anet_rows(j->m, j->ly, j->q, j->n, j->ws, r0, r1, part->kernel);
+    int rows = j->m->hp.n_heads * j->m->hp.head_dim;
+    int r0 = u0 * PK_SPLIT_TOKENS, r1 = u1 == row_runs(&j->m->hp) ? rows : u1 * PK_SPLIT_TOKENS;
+    anet_rows(j->m, j->ly, j->q, j->n, j->ws, r0, r1, part->kernel);
 }
 
 static size_t floats4(size_t n) { return (n + 3) / 4 * 4; }
 
-/* Part p's heads, each whole */
-static void heads_part(void *ctx, const pool_part *part) {
+/* Heads [h0, h1), each whole */
+static void heads_part(void *ctx, int h0, int h1, const pool_part *part) {
     const anet_job *j = ctx;
     const pldr_hparams *hp = &j->m->hp;
-    int dk = hp->head_dim, h0, h1;
+    int dk = hp->head_dim;
     size_t dk2 = (size_t)dk * dk;
     float *z = pk_scratch_reserve(part->work, anet_work_bytes(hp)); /* readied by the caller */
     if (!z) return;
     float *t = z + floats4(dk2);
-    pool_span(hp->n_heads, part->part, part->parts, &h0, &h1);
     for (int h = h0; h < h1; h++)
         energy_curvature(j->ly, h, dk, j->ws->a + h * dk2, z, t, part->kernel, j->g + h * dk2, j->a_lm + h * dk2);
 }
@@ -122,14 +127,17 @@ void anet_layer(const pldr_model *m, const pldr_layer *ly, const float *q, int n
     const pldr_hparams *hp = &m->hp;
     int dk = hp->head_dim, rows = hp->n_heads * dk;
     anet_job j = {m, ly, q, n, ws, g, a_lm};
-    pool_part alone = {0, 1, ws->kernel, ws->work};
+    pool_part alone = {ws->kernel, ws->work};
     const pldr_glu *glu = &ly->anet[0];
     size_t k1 = pk_matmul_scratch(&glu->w1, rows), k3 = pk_matmul_scratch(&glu->w3, rows);
-    pool_need by_rows = {.parts = rows / PK_SPLIT_TOKENS, .kernel_bytes = k1 > k3 ? k1 : k3};
+    int runs = row_runs(hp), threads = pldr_threads_count(m->threads);
+    /* two chunks per thread: each chunk's products pack their weight panels once */
+    pool_need by_rows = {.units = runs, .parts = runs, .grain = (runs + 2 * threads - 1) / (2 * threads),
+                         .kernel_bytes = k1 > k3 ? k1 : k3};
     pool_run(m->threads, &alone, by_rows, rows_part, &j);
     pldr_matrix square = {NULL, PLDR_DTYPE_F32, dk, dk};
-    pool_need by_heads = {.parts = hp->n_heads, .kernel_bytes = pk_matmul_scratch(&square, dk),
-                          .work_bytes = anet_work_bytes(hp)};
+    pool_need by_heads = {.units = hp->n_heads, .parts = hp->n_heads, .grain = 1,
+                          .kernel_bytes = pk_matmul_scratch(&square, dk), .work_bytes = anet_work_bytes(hp)};
     pool_run(m->threads, &alone, by_heads, heads_part, &j);
 }
 

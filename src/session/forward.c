@@ -70,9 +70,8 @@ typedef struct {
     int layer, t0, n;
 } attention_job;
 
-/* Part p attends the (row, head) pairs u = p, p + parts, ... (row u / H, head u % H): later rows
- * attend over more keys, so interleaved parts are even. Each pair is one thread's, whole. */
-static void attention_part(void *ctx, const pool_part *part) {
+/* The (row, head) pairs [u0, u1): row u / H, head u % H, each pair one thread's, whole. */
+static void attention_part(void *ctx, int u0, int u1, const pool_part *part) {
     const attention_job *j = ctx;
     const pldr_session *s = j->s;
     const pldr_hparams *hp = &s->model->hp;
@@ -80,7 +79,7 @@ static void attention_part(void *ctx, const pool_part *part) {
     float *qg = pk_scratch_reserve(part->work, forward_work_bytes(hp, s->ctx)); /* readied before the run */
     if (!qg) return;
     float *scores = qg + floats4((size_t)dk);
-    for (int u = part->part; u < j->n * H; u += part->parts) {
+    for (int u = u0; u < u1; u++) {
         int i = u / H, h = u % H, t = j->t0 + i;
         attend_head(s, j->r, j->layer, h, row(s->q, t, D) + h * dk, j->r->start + t, row(s->att, i, D) + h * dk, qg, scores);
     }
@@ -94,8 +93,8 @@ static void attention(pldr_session *s, const prefill_run *r, int layer, int t0, 
     attention_job j = {s, r, layer, t0, n};
     int pairs = n * hp->n_heads, keys = r->start + t0 + n;
     double macs = (double)pairs * hp->head_dim * (hp->head_dim + 2.0 * keys);
-    pool_need need = {.parts = pool_parts_worth(macs, pairs), .work_bytes = forward_work_bytes(hp, s->ctx)};
-    pool_part alone = {0, 1, &s->kernel, &s->work};
+    pool_need need = {.units = pairs, .parts = pool_parts_worth(macs, pairs), .work_bytes = forward_work_bytes(hp, s->ctx)};
+    pool_part alone = {&s->kernel, &s->work};
     pool_run(pool_of(s), &alone, need, attention_part, &j);
 }
 

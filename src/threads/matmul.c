@@ -13,11 +13,9 @@ typedef struct {
 
 static int row_units(const pldr_matrix *w) { return (w->rows + PK_SPLIT_ROWS - 1) / PK_SPLIT_ROWS; }
 
-/* Part p computes the units [u0, u1) of the products laid end to end. */
-static void matmuls_part(void *ctx, const pool_part *part) {
+/* Units [u0, u1) of the products laid end to end. */
+static void matmuls_part(void *ctx, int u0, int u1, const pool_part *part) {
     const matmuls_job *j = ctx;
-    int u0, u1;
-    pool_span(j->units, part->part, part->parts, &u0, &u1);
     for (int i = 0; i < j->count; i++) {
         int a = u0 > j->first_unit[i] ? u0 : j->first_unit[i], b = u1 < j->first_unit[i + 1] ? u1 : j->first_unit[i + 1];
         if (a >= b) continue;
@@ -30,7 +28,7 @@ static void matmuls_part(void *ctx, const pool_part *part) {
 void par_matmuls(pldr_threads *t, pk_scratch *own, const float *x, int n, const par_product *p, int count) {
     for (; count > MAX_PRODUCTS; count -= MAX_PRODUCTS, p += MAX_PRODUCTS) par_matmuls(t, own, x, n, p, MAX_PRODUCTS);
     matmuls_job j = {.x = x, .n = n, .count = count, .p = p};
-    pool_need need = {.parts = 1};
+    pool_need need = {.parts = 1, .units = 0};
     double macs = 0;
     for (int i = 0; i < count; i++) {
         j.first_unit[i] = j.units;
@@ -40,8 +38,9 @@ void par_matmuls(pldr_threads *t, pk_scratch *own, const float *x, int n, const 
         macs += (double)p[i].w->rows * p[i].w->cols * n;
     }
     j.first_unit[count] = j.units;
+    need.units = j.units;
     need.parts = pool_parts_worth(macs, j.units);
-    pool_part alone = {0, 1, own, NULL};
+    pool_part alone = {own, NULL};
     pool_run(t, &alone, need, matmuls_part, &j);
 }
 

@@ -9,14 +9,19 @@
  * each a Web Worker or worker_thread that instantiates the module over the same shared memory,
  * moves its stack pointer to its own stack (pldr_threads_stack) and calls pldr_threads_work.
  *
- * A region: the caller writes task/ctx/parts, resets `remaining`, bumps `generation` and wakes
- * the threads asleep on it; every pool thread runs its part (or, past `parts`, nothing) and
- * counts itself out of `remaining`; the caller runs part 0 and waits for `remaining` to reach 0.
- * Waiting is spinning a little, then sleeping on the word (memory.atomic.wait32 / futex); a
- * sleeper counter lets the other side skip the wake-up call when nobody sleeps. Every access to
- * the counters is sequentially consistent: a thread that goes to sleep announces it before it
- * looks at the word again, the waker changes the word before it looks for sleepers, so one of
- * the two always sees the other (no lost wake-up). */
+ * A region: the caller resets `claim` to (generation g, unit 0) and `done` to 0, writes the
+ * descriptor (task, ctx, units, grain), bumps `generation` to g and wakes the threads asleep on
+ * it. Every thread, the caller's included, then claims chunks of `grain` units by a
+ * compare-and-swap on `claim` — (g, next) to (g, next + grain) — runs them, and adds them to
+ * `done`; the caller returns once `done` reaches `units`. The generation in `claim` is what makes a
+ * late thread harmless: one that read region g's descriptor only after the caller moved on to
+ * g+1 (whose `claim` is reset before its descriptor is written) fails its swap and takes nothing,
+ * and a thread the system has not scheduled simply claims no chunk — the others take them. Waiting
+ * is spinning a little, then sleeping on the word (memory.atomic.wait32 / futex); a sleeper
+ * counter lets the waker skip the wake-up call when nobody sleeps. Every access to the shared
+ * words is sequentially consistent: a thread that goes to sleep announces it before it looks at
+ * the word again, the waker changes the word before it looks for sleepers, so one of the two
+ * always sees the other (no lost wake-up). */
 #include "pool.h"
 
 #include <limits.h>
@@ -26,7 +31,8 @@
 
 #include "../platform.h"
 
-#define POOL_SPIN 20000                /* spins (~20-50 µs) before sleeping: regions come close together */
+#define POOL_SPIN_MS 0.05               /* spin this long before sleeping: a decode step's regions come
+                                          tens of µs apart, waking a sleeper costs about as much */
 #define POOL_STACK_BYTES (256 * 1024)  /* a WebAssembly pool thread's stack: kernels need a few KiB */
 #define POOL_MAX_THREADS 64
 
@@ -34,17 +40,18 @@ struct pldr_threads {
     int n;                     /* threads, the caller's included */
     int caller_spins;          /* PLDR_THREADS_CALLER_SPINS: the caller never sleeps */
     atomic_int busy;           /* 1 while a region runs: one session's region at a time */
-    atomic_int generation;     /* +1 per region (and once more to stop) */
-    atomic_int remaining;      /* pool threads not yet done with the region */
+    atomic_int generation;     /* the region's number, +1 per region (and once more to stop) */
+    atomic_ullong claim;       /* (generation << 32) | next unit to claim */
+    atomic_int done;           /* units of the region done */
     atomic_int sleepers;       /* pool threads asleep on generation */
-    atomic_int caller_asleep;  /* the caller is asleep on remaining */
+    atomic_int caller_asleep;  /* the caller is asleep on done */
     atomic_int stopping;
     atomic_int exited;         /* pool threads that left pldr_threads_work */
-    /* the region: written by the caller before it bumps generation, read by the threads after */
-    pool_task task;
-    void *ctx;
-    int parts;
-    pk_scratch *kernel, *work; /* [n] the parts' memory, grown by the caller only */
+    /* the region's descriptor: written after claim is reset, read before a chunk is claimed */
+    _Atomic(pool_task) task;
+    _Atomic(void *) ctx;
+    atomic_int units, grain;
+    pk_scratch *kernel, *work; /* [n] each thread's memory, grown by the caller only */
     unsigned char *stacks;     /* [n-1][POOL_STACK_BYTES] WebAssembly pool threads' stacks */
     void **os_threads;         /* [n-1] native threads */
 };
@@ -53,35 +60,59 @@ int pldr_threads_supported(void) { return pldr_platform_threads(); }
 
 int pldr_threads_count(const pldr_threads *t) { return t ? t->n : 1; }
 
-/* Waits until *word differs from `seen`; returns its new value. */
-static int wait_change(atomic_int *word, int seen, atomic_int *sleepers, int may_sleep) {
+/* Spins up to POOL_SPIN_MS while *word == seen (the clock read every 64 spins); its last value. */
+static int spin_while(atomic_int *word, int seen) {
     int v;
-    for (int i = 0; i < POOL_SPIN; i++) {
-        if ((v = atomic_load(word)) != seen) return v;
+    double until = 0;
+    for (int i = 0; (v = atomic_load(word)) == seen; i++) {
+        if ((i & 63) == 0) {
+            double now = pldr_now_ms();
+            if (until == 0) until = now + POOL_SPIN_MS;
+            else if (now > until) break;
+        }
         pldr_spin_pause();
     }
-    if (!may_sleep) {
-        while ((v = atomic_load(word)) == seen) pldr_spin_pause();
-        return v;
-    }
+    return v;
+}
+
+/* Waits until *word differs from `seen` (spinning, then asleep); returns its new value. */
+static int wait_change(atomic_int *word, int seen, atomic_int *sleepers) {
+    int v = spin_while(word, seen);
+    if (v != seen) return v;
     atomic_fetch_add(sleepers, 1);
     while ((v = atomic_load(word)) == seen) pldr_word_wait(word, seen);
     atomic_fetch_sub(sleepers, 1);
     return v;
 }
 
+static unsigned long long claim_word(unsigned gen, int next) { return (unsigned long long)gen << 32 | (unsigned)next; }
+
+/* Claims and runs chunks of region `gen` until none is left (or the region is another's). */
+static void run_chunks(pldr_threads *t, unsigned gen, const pool_part *me) {
+    pool_task task = atomic_load(&t->task);
+    void *ctx = atomic_load(&t->ctx);
+    int units = atomic_load(&t->units), grain = atomic_load(&t->grain);
+    unsigned long long c = atomic_load(&t->claim);
+    for (;;) {
+        int next = (int)(unsigned)c;
+        if ((unsigned)(c >> 32) != gen || next >= units) return;
+        int end = units - next > grain ? next + grain : units;
+        if (!atomic_compare_exchange_weak(&t->claim, &c, claim_word(gen, end))) continue; /* c reloaded */
+        task(ctx, next, end, me); /* the swap succeeded: the descriptor read above is region gen's */
+        if (atomic_fetch_add(&t->done, end - next) + (end - next) == units && atomic_load(&t->caller_asleep))
+            pldr_word_wake(&t->done, 1);
+        c = atomic_load(&t->claim);
+    }
+}
+
 int pldr_threads_work(pldr_threads *t, int index) {
     if (!t || index < 1 || index >= t->n) return PLDR_ERR_INVALID_ARGUMENT;
-    int seen = 0; /* regions are generations 1, 2, ...: none can pass before every thread ran it */
+    pool_part me = {&t->kernel[index], &t->work[index]};
+    int seen = 0; /* regions are generations 1, 2, ... */
     for (;;) {
-        seen = wait_change(&t->generation, seen, &t->sleepers, 1);
+        seen = wait_change(&t->generation, seen, &t->sleepers);
         if (atomic_load(&t->stopping)) break;
-        if (index < t->parts) {
-            pool_part p = {index, t->parts, &t->kernel[index], &t->work[index]};
-            t->task(t->ctx, &p);
-        }
-        if (atomic_fetch_sub(&t->remaining, 1) == 1 && atomic_load(&t->caller_asleep))
-            pldr_word_wake(&t->remaining, 1);
+        run_chunks(t, (unsigned)seen, &me);
     }
     atomic_fetch_add(&t->exited, 1);
     pldr_word_wake(&t->exited, 1);
@@ -186,46 +217,53 @@ void pldr_threads_free(pldr_threads *t) {
 
 /* ---- regions ----------------------------------------------------------------------------------- */
 
-/* Grows the memory of parts 0..parts-1 (the caller holds the pool); 0 on success. */
-static int ready_memory(pldr_threads *t, int parts, const pool_need *need) {
-    for (int i = 0; i < parts; i++)
+/* Grows every thread's memory (the caller holds the pool); 0 on success. */
+static int ready_memory(pldr_threads *t, const pool_need *need) {
+    for (int i = 0; i < t->n; i++)
         if (pk_scratch_ensure(&t->kernel[i], need->kernel_bytes) || pk_scratch_ensure(&t->work[i], need->work_bytes))
             return -1;
     return 0;
 }
 
-static void run_alone(const pool_part *own, pool_task task, void *ctx) {
-    pool_part p = {0, 1, own->kernel, own->work};
-    task(ctx, &p);
+static int run_alone(const pool_part *own, const pool_need *need, pool_task task, void *ctx) {
+    task(ctx, 0, need->units, own);
+    return 1;
+}
+
+/* Waits for every unit of the region to be done: spinning while chunks keep finishing, asleep
+ * once none has for POOL_SPIN_MS (where the caller may sleep). */
+static void wait_done(pldr_threads *t, int units) {
+    int d;
+    while ((d = atomic_load(&t->done)) != units) {
+        if (spin_while(&t->done, d) != d || t->caller_spins) continue;
+        atomic_store(&t->caller_asleep, 1);
+        while ((d = atomic_load(&t->done)) != units) pldr_word_wait(&t->done, d);
+        atomic_store(&t->caller_asleep, 0);
+    }
 }
 
 int pool_run(pldr_threads *t, const pool_part *own, pool_need need, pool_task task, void *ctx) {
     int parts = !t ? 1 : need.parts < t->n ? need.parts : t->n, idle = 0;
-    if (parts <= 1 || !atomic_compare_exchange_strong(&t->busy, &idle, 1)) {
-        run_alone(own, task, ctx);
-        return 1;
-    }
-    if (ready_memory(t, parts, &need)) {
+    if (need.units < 1) return 1;
+    if (parts <= 1 || need.units == 1 || !atomic_compare_exchange_strong(&t->busy, &idle, 1))
+        return run_alone(own, &need, task, ctx);
+    if (ready_memory(t, &need)) {
         atomic_store(&t->busy, 0);
-        run_alone(own, task, ctx);
-        return 1;
+        return run_alone(own, &need, task, ctx);
     }
-    t->task = task;
-    t->ctx = ctx;
-    t->parts = parts;
-    atomic_store(&t->remaining, t->n - 1);
-    atomic_fetch_add(&t->generation, 1);
+    int grain = need.grain > 0 ? need.grain : (need.units + 4 * parts - 1) / (4 * parts); /* ~4 chunks per thread */
+    unsigned gen = (unsigned)atomic_load(&t->generation) + 1;
+    atomic_store(&t->claim, claim_word(gen, 0)); /* before the descriptor: see run_chunks */
+    atomic_store(&t->done, 0);
+    atomic_store(&t->task, task);
+    atomic_store(&t->ctx, ctx);
+    atomic_store(&t->units, need.units);
+    atomic_store(&t->grain, grain);
+    atomic_store(&t->generation, (int)gen);
     if (atomic_load(&t->sleepers)) pldr_word_wake(&t->generation, INT_MAX);
-    pool_part p0 = {0, parts, &t->kernel[0], &t->work[0]};
-    task(ctx, &p0);
-    int left;
-    for (int i = 0; (left = atomic_load(&t->remaining)) != 0 && i < POOL_SPIN; i++) pldr_spin_pause();
-    if (left && !t->caller_spins) {
-        atomic_store(&t->caller_asleep, 1);
-        while ((left = atomic_load(&t->remaining)) != 0) pldr_word_wait(&t->remaining, left);
-        atomic_store(&t->caller_asleep, 0);
-    }
-    while (atomic_load(&t->remaining) != 0) pldr_spin_pause();
+    pool_part me = {&t->kernel[0], &t->work[0]};
+    run_chunks(t, gen, &me);
+    wait_done(t, need.units);
     atomic_store(&t->busy, 0);
     return parts;
 }
