@@ -348,7 +348,9 @@ size_t pldr_session_params_size(void);
  * or context 0: max_position_embeddings): its KV-cache, activations, scratch, the kernels' work
  * memory and, where its G-cache mode runs the A-net, a G-cache of its own and the A-net's work
  * space (not the caller's all_logits); the KV-cache in params->kv_format (PLDR_KV_F16: half the
- * bytes of PLDR_KV_F32). Bytes as doubles: exact, and said even when no 32-bit size
+ * bytes of PLDR_KV_F32); with a thread pool (pldr_model_set_threads), also the kernel and work
+ * memory each of the pool's other threads grows for its runs (the pool's stacks are allocated by
+ * pldr_threads_new, not counted here). Bytes as doubles: exact, and said even when no 32-bit size
  * could hold them (INFINITY past 2^64), so that a caller can refuse a model that cannot fit
  * before reading its weights. Works before pldr_model_alloc — it validates the hyperparameters
  * as pldr_model_alloc would and allocates nothing large; the model is left as it was — and after.

@@ -14,17 +14,28 @@ static int session_computes_g(const pldr_model *m) {
 
 static uint64_t floats(uint64_t n) { return u64_mul(n, sizeof(float)); }
 
+/* s->work (session.c ensure_work): attention's q·G and scores, the A-net's per-head buffers */
+static uint64_t work_bytes(const pldr_hparams *hp, int ctx) {
+    size_t attention = forward_work_bytes(hp, ctx), anet = anet_work_bytes(hp); /* 0: no size_t holds it */
+    if (!attention || !anet) return UINT64_MAX;
+    return u64_add(attention > anet ? attention : anet, 16); /* pk_scratch_ensure's alignment slack */
+}
+
 uint64_t session_bytes_needed(const pldr_model *m, int ctx, int kv_format) {
     const pldr_hparams *hp = &m->hp;
     uint64_t D = (uint64_t)hp->d_model, n = (uint64_t)ctx;
     uint64_t rows = ctx < CHUNK_MAX_ROWS ? n : CHUNK_MAX_ROWS;
-    uint64_t fixed = floats(2 * n + (uint64_t)hp->vocab + (uint64_t)hp->head_dim); /* ids, scores; logits; qg */
+    uint64_t fixed = floats(n + (uint64_t)hp->vocab);                               /* ids; logits */
     uint64_t kv = u64_mul(kv_bytes(hp, ctx, kv_format), 2);                       /* keys and values */
     uint64_t chunk = floats(u64_mul(rows, 4 * D + 2 * (uint64_t)hp->dff));          /* k, v, att, xb; hb, hb2 */
     uint64_t act = floats(u64_mul(2 * n, D));                                        /* x, q of every row */
     int widest = hp->d_model > hp->dff ? hp->d_model : hp->dff;
     if (hp->a_dff > widest) widest = hp->a_dff;
-    uint64_t total = u64_add(u64_add(fixed, kv), u64_add(u64_add(chunk, act), pk_scratch_bound(widest)));
+    uint64_t kernel = pk_scratch_bound(widest), work = work_bytes(hp, ctx);
+    uint64_t total = u64_add(u64_add(fixed, kv), u64_add(u64_add(chunk, act), u64_add(kernel, work)));
+    /* the pool's other threads each grow a kernel and a work memory of their own for its runs */
+    int others = pldr_threads_count(m->threads) - 1;
+    total = u64_add(total, u64_mul((uint64_t)others, u64_add(kernel, work)));
     if (session_computes_g(m)) {
         size_t anet = anet_scratch_bytes(hp);                                        /* 0: no size_t holds it */
         total = u64_add(total, u64_add(u64_mul(floats(g_count64(hp)), 4), anet ? anet : UINT64_MAX)); /* gcache.c */
