@@ -121,7 +121,7 @@ build/pldr-native: $(LIB_SRC) $(CLI_SRC) $(HEADERS) Makefile | build/stamp-setup
 # ThreadSanitizer: the native CLI built with -fsanitize=thread runs the tests that use the native
 # build (golden outputs, formats, the 110M scale) on a pool of 3 threads (PLDR_THREADS), then the
 # threads test (concurrent sessions sharing a pool). Any data race fails the run.
-TSAN_FLAGS := -O1 -g -march=native -Wno-format-truncation -fsanitize=thread -pthread
+TSAN_FLAGS := -O2 -g -march=native -Wno-format-truncation -fsanitize=thread -pthread
 TSAN_TESTS := tests/golden.test.mjs tests/quant.test.mjs tests/scale.test.mjs tests/threads.test.mjs
 build/pldr-native-tsan: $(LIB_SRC) $(CLI_SRC) $(HEADERS) Makefile | build/stamp-setup
 	@mkdir -p build

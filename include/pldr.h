@@ -539,12 +539,21 @@ pldr_threads *pldr_threads_new(int n_threads, int flags);
  * them and drops the pool instead. */
 void pldr_threads_free(pldr_threads *pool);
 
-/* Threads of the pool (1 for NULL). */
+/* Threads of the pool that run its kernels (1 for NULL): n_threads less those lost. */
 int pldr_threads_count(const pldr_threads *pool);
 
 /* WebAssembly hosts: the body of pool thread `index` (1 .. n_threads-1): runs its share of every
  * kernel until the pool is freed. PLDR_OK, or PLDR_ERR_INVALID_ARGUMENT for a bad index. */
 int pldr_threads_work(pldr_threads *pool, int index);
+
+/* WebAssembly hosts: pool thread `index` has stopped for good inside pldr_threads_work (an
+ * exception left it — a trap, a stack overflow — and its host caught it): the chunk of work it
+ * was running is counted as done and run again by the thread that waits for it, so nothing hangs
+ * and the results keep their bits; the pool's other threads take its share from then on, and
+ * pldr_threads_free does not wait for it. Call it on that thread (its stack pointer back at
+ * pldr_threads_stack) or on any other, never for a thread that still runs. PLDR_OK, or
+ * PLDR_ERR_INVALID_ARGUMENT for a bad index. */
+int pldr_threads_lost(pldr_threads *pool, int index);
 
 /* WebAssembly hosts: the top of pool thread index's stack (its stack pointer before it calls
  * pldr_threads_work), in memory the pool owns; NULL natively (pthreads have their own). */

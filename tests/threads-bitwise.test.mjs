@@ -13,7 +13,7 @@ import { createRuntime } from '../js/runtime/wasm.js';
 import { Model, modelSink } from '../js/runtime/model.js';
 import { WASM_URLS } from '../js/runtime/wasm-location.js';
 import { chooseVariant, detectFeatures } from '../js/runtime/features.js';
-import { importedMemory } from '../js/runtime/threads.js';
+import { importedMemory, startPool } from '../js/runtime/threads.js';
 import { loadModel } from '../js/loading/loader.js';
 import { RELEASE, benchIds, configFor, uploadSynthetic } from '../tools/testkit/synthetic.mjs';
 import { ROOT, argmax } from './helpers/engines.mjs';
@@ -164,6 +164,37 @@ test('without shared memory: the single-thread module and a note, or E_WASM for 
   assert.equal(chooseVariant({ threads: true }), 'threads');
   assert.equal(chooseVariant({ threads: false }), 'simd128');
 });
+
+test('a pool thread that fails inside the pool: the others take its share, the bits stay, stats() and free() know', async () => {
+  const base = await createRuntime();
+  const one = await loadWasm(base, 'prompt', 'q8');
+  const expected = observe(one, 'prompt');
+  one.free();
+  const rt = await createRuntime({ wasmUrl: WASM_URLS.threads });
+  const failing = new URL('./fixtures/threads/failing-worker.mjs', import.meta.url);
+  const lost = [];
+  rt.pool = await startPool(rt.x, rt.module, rt.x.memory, 4, {
+    workerUrl: (i) => (i === 2 ? failing : new URL('../js/runtime/thread-worker.js', import.meta.url)),
+    onLost: (i, message) => { lost.push(i); rt.noteLostThread(i, message); },
+  });
+  rt.threads = 4;
+  const model = await loadWasm(rt, 'prompt', 'q8');
+  assertSame(expected, observe(model, 'prompt'), 'a pool of 4 with thread 2 lost');
+  assert.equal(model.threads, 3, 'the pool counts the threads that run');
+  for (let i = 0; i < 200 && !lost.length; i++) await new Promise((r) => setTimeout(r, 10)); // its message
+  assert.deepEqual(lost, [2]);
+  assert.match(rt.threadsNote, /^thread 2 stopped \(this test thread fails\): the other threads run its share$/);
+  model.free();
+  rt.close(); // returns: pldr_threads_free does not wait for the lost thread
+  assert.equal(rt.pool, null);
+});
+
+/** pldr-tiny loaded on rt. */
+async function loadWasm(rt, gcache, quant) {
+  const sink = modelSink(rt, { gcache, quant });
+  await loadModel(TINY, sink, { cache: false });
+  return sink.model;
+}
 
 test("the threaded module imports a shared memory; the single-thread one imports none", () => {
   const limits = importedMemory(readFileSync(new URL(WASM_URLS.threads)));

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "../src/cli/load.h"
+#include "../src/platform.h"
+#include "../src/threads/pool.h"
 #include "pldr.h"
 
 #define THREADS 4
@@ -174,6 +176,62 @@ static int pool_sizes(const char *dir, const char *name, pldr_gcache_mode mode, 
     return rc;
 }
 
+/* ---- a pool thread lost in the middle of a chunk ------------------------------------------------ */
+
+#define LOST_UNITS 64
+
+typedef struct {
+    pldr_threads *pool;
+    int out[LOST_UNITS];
+    atomic_int thread1_died; /* pool thread 1 took a chunk and was lost in it */
+} lost_job;
+
+/* out[u] = u*u + 1; pool thread 1, at its first chunk, writes garbage, tells the pool it is lost
+ * and exits (as a WebAssembly worker does after an exception: thread-worker.js); the other
+ * threads' chunks wait (5 s at most) for that to happen, so that thread 1 surely takes one. */
+static void lost_task(void *ctx, int u0, int u1, const pool_part *part) {
+    lost_job *j = ctx;
+    if (part->index == 1 && !atomic_load(&j->thread1_died)) {
+        for (int u = u0; u < u1; u++) j->out[u] = -1;
+        atomic_store(&j->thread1_died, 1);
+        pldr_threads_lost(j->pool, 1);
+        pthread_exit(NULL);
+    }
+    double until = pldr_now_ms() + 5000;
+    while (!atomic_load(&j->thread1_died) && pldr_now_ms() < until) pldr_spin_pause();
+    for (int u = u0; u < u1; u++) j->out[u] = u * u + 1;
+}
+
+/* The chunk is run again by the caller (every output right), the region and the next ones end,
+ * the pool counts one thread less, and freeing it does not wait for the lost one. */
+static int lost_thread(void) {
+    lost_job j = {.pool = pldr_threads_new(3, 0)};
+    if (!j.pool) return -1;
+    pool_part own = {NULL, NULL, 0};
+    pool_need need = {.units = LOST_UNITS, .parts = 3, .grain = 1};
+    int rc = 0;
+    for (int round = 0; round < 3 && !rc; round++) {
+        memset(j.out, 0, sizeof j.out);
+        pool_run(j.pool, &own, need, lost_task, &j);
+        for (int u = 0; u < LOST_UNITS && !rc; u++)
+            if (j.out[u] != u * u + 1) {
+                fprintf(stderr, "threads-test: lost thread, round %d: unit %d is %d\n", round, u, j.out[u]);
+                rc = -1;
+            }
+    }
+    if (!rc && !atomic_load(&j.thread1_died)) {
+        fprintf(stderr, "threads-test: lost thread: pool thread 1 took no chunk in 5 s\n");
+        rc = -1;
+    }
+    if (!rc && pldr_threads_count(j.pool) != 2) {
+        fprintf(stderr, "threads-test: lost thread: the pool counts %d threads, not 2\n", pldr_threads_count(j.pool));
+        rc = -1;
+    }
+    pldr_threads_free(j.pool);
+    if (!rc) printf("  a pool thread lost inside a chunk: the caller redoes it, the pool goes on with 2\n");
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: threads-test MODEL_DIR\n");
@@ -182,7 +240,8 @@ int main(int argc, char **argv) {
     const char *dir = argv[1];
     /* concurrent first prefills race to publish the model's G (the same prompt: any winner's G is
      * the same); q8 and q4 first use the half-precision table in every thread at once */
-    int rc = scenario(dir, "mode first, concurrent first prefills, q8", PLDR_GCACHE_FIRST, PLDR_WEIGHTS_Q8, 1, 0, 1) ||
+    int rc = lost_thread() ||
+             scenario(dir, "mode first, concurrent first prefills, q8", PLDR_GCACHE_FIRST, PLDR_WEIGHTS_Q8, 1, 0, 1) ||
              scenario(dir, "mode first, G already there, q4", PLDR_GCACHE_FIRST, PLDR_WEIGHTS_Q4, 0, 1, 1) ||
              scenario(dir, "mode prompt, f32", PLDR_GCACHE_PROMPT, PLDR_WEIGHTS_F32, 0, 0, 1) ||
              /* the same, the four sessions sharing one pool of 3 kernel threads */

@@ -5,7 +5,11 @@
 //
 //   thread → engine  {type: 'loaded'}                      listening (a message sent before is lost)
 //   engine → thread  {module, memory, pool, index, stack}
-//   thread → engine  {type: 'ready'} | {type: 'exit'} | {type: 'error', message}
+//   thread → engine  {type: 'ready'} | {type: 'exit'} | {type: 'error', message, lost?: true}
+//
+// An exception inside pldr_threads_work (a trap) ends the thread: it tells the pool
+// (pldr_threads_lost: the chunk it held is run again by the engine's thread, the others take its
+// share) and says so with `lost`; before pldr_threads_work, the pool's start fails instead.
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 const port = isNode ? (await import('node:worker_threads')).parentPort : self;
 
@@ -16,16 +20,22 @@ function onMessage(handler) {
 }
 
 onMessage(async ({ module, memory, pool, index, stack }) => {
+  let x = null, working = false;
   try {
     const imports = { env: { memory, emscripten_notify_memory_growth() {}, pldr_host_now_ms: () => performance.now() } };
     const instance = await WebAssembly.instantiate(module, imports);
-    const x = instance.exports;
+    x = instance.exports;
     x.stackRestore(stack); // every instance starts on the same __stack_pointer: the engine's
     port.postMessage({ type: 'ready' });
+    working = true;
     x.pldr_threads_work(pool, index);
     port.postMessage({ type: 'exit' });
   } catch (err) {
-    port.postMessage({ type: 'error', message: String(err?.message ?? err) });
+    if (working) {
+      x.stackRestore(stack); // where the exception left it: anywhere
+      x.pldr_threads_lost(pool, index);
+    }
+    port.postMessage({ type: 'error', message: String(err?.message ?? err), ...(working && { lost: true }) });
   }
   if (!isNode) self.close();
 });

@@ -78,12 +78,12 @@ export function sharedMemory(limits) {
  * and failure to start, as {type: 'error'} — go to onMessage.
  * @param {(message: any) => void} onMessage @returns {Promise<{post(m: any): void, terminate(): void}>}
  */
-async function spawnWorker(onMessage) {
+async function spawnWorker(onMessage, url = WORKER_URL) {
   if (isNode) {
     const { Worker } = await import('node:worker_threads');
     // not the engine's --input-type (or -e): a worker started from a file with it fails
     const execArgv = process.execArgv.filter((a) => !/^--input-type(=|$)/.test(a));
-    const w = new Worker(WORKER_URL, { execArgv });
+    const w = new Worker(url, { execArgv });
     w.on('message', onMessage);
     w.on('error', (err) => onMessage({ type: 'error', message: String(err?.message ?? err) }));
     w.unref(); // after the listeners (a listener added later refs it again): a pool left running does not keep the process alive
@@ -93,12 +93,12 @@ async function spawnWorker(onMessage) {
   // comes from the page's cache) and may import a script of another origin (a CDN) that sends CORS
   let w;
   try {
-    const code = `import(${JSON.stringify(WORKER_URL.href)}).catch((e) => postMessage({ type: 'error', message: String(e?.message ?? e) }));`;
+    const code = `import(${JSON.stringify(url.href)}).catch((e) => postMessage({ type: 'error', message: String(e?.message ?? e) }));`;
     const blob = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
     w = new Worker(blob, { type: 'module', name: 'pldr-thread' });
     setTimeout(() => URL.revokeObjectURL(blob), 60_000);
   } catch {
-    w = new Worker(WORKER_URL, { type: 'module', name: 'pldr-thread' }); // e.g. a CSP without blob: workers
+    w = new Worker(url, { type: 'module', name: 'pldr-thread' }); // e.g. a CSP without blob: workers
   }
   w.addEventListener('message', (e) => onMessage(e.data));
   w.addEventListener('error', (e) => {
@@ -113,11 +113,15 @@ async function spawnWorker(onMessage) {
  * then n-1 workers over the same module and memory, each on its own stack. Resolves once every
  * worker runs (it has called, or is about to call, pldr_threads_work); rejects when one cannot
  * start — the pool is then dropped, not freed: a worker that started may still enter it.
+ * A worker that fails later (an exception inside pldr_threads_work) has told the pool itself
+ * (thread-worker.js: pldr_threads_lost); its message goes to onLost.
  * @param {Record<string, Function>} x the exports of the engine's instance
  * @param {WebAssembly.Module} module @param {WebAssembly.Memory} memory @param {number} n
+ * @param {{onLost?: (index: number, message: string) => void, workerUrl?: (index: number) => URL}} [options]
+ *   workerUrl: the script of thread i (default thread-worker.js; tests give one that fails)
  * @returns {Promise<{pool: number, threads: number, close(): void}>}
  */
-export async function startPool(x, module, memory, n) {
+export async function startPool(x, module, memory, n, { onLost = () => {}, workerUrl = () => WORKER_URL } = {}) {
   const flags = onBrowserMainThread() ? THREADS_FLAGS.CALLER_SPINS : 0;
   const pool = x.pldr_threads_new(n, flags) >>> 0;
   if (!pool) throw new Error(`pldr_threads_new(${n}) failed: out of WebAssembly memory for the pool's stacks`);
@@ -134,7 +138,7 @@ export async function startPool(x, module, memory, n) {
         };
       }));
       const init = { module, memory, pool, index: i, stack: x.pldr_threads_stack(pool, i) >>> 0 };
-      let w = null, loaded = false;
+      let w = null, loaded = false, ready = false;
       const start = () => { // once the worker listens
         if (!w || !loaded) return;
         try {
@@ -144,8 +148,9 @@ export async function startPool(x, module, memory, n) {
         }
       };
       w = await spawnWorker((m) => {
-        if (m?.type === 'loaded') { loaded = true; start(); } else settle(m);
-      });
+        if (m?.type === 'loaded') { loaded = true; start(); } else if (!ready) { ready = m?.type === 'ready'; settle(m); }
+        else if (m?.type === 'error') onLost(i, m.message);
+      }, workerUrl(i));
       workers.push(w);
       start();
     }

@@ -127,7 +127,7 @@ void anet_layer(const pldr_model *m, const pldr_layer *ly, const float *q, int n
     const pldr_hparams *hp = &m->hp;
     int dk = hp->head_dim, rows = hp->n_heads * dk;
     anet_job j = {m, ly, q, n, ws, g, a_lm};
-    pool_part alone = {ws->kernel, ws->work};
+    pool_part alone = {ws->kernel, ws->work, 0};
     const pldr_glu *glu = &ly->anet[0];
     size_t k1 = pk_matmul_scratch(&glu->w1, rows), k3 = pk_matmul_scratch(&glu->w3, rows);
     int runs = row_runs(hp), threads = pldr_threads_count(m->threads);

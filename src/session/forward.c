@@ -94,7 +94,7 @@ static void attention(pldr_session *s, const prefill_run *r, int layer, int t0, 
     int pairs = n * hp->n_heads, keys = r->start + t0 + n;
     double macs = (double)pairs * hp->head_dim * (hp->head_dim + 2.0 * keys);
     pool_need need = {.units = pairs, .parts = pool_parts_worth(macs, pairs), .work_bytes = forward_work_bytes(hp, s->ctx)};
-    pool_part alone = {&s->kernel, &s->work};
+    pool_part alone = {&s->kernel, &s->work, 0};
     pool_run(pool_of(s), &alone, need, attention_part, &j);
 }
 

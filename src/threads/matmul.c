@@ -40,7 +40,7 @@ void par_matmuls(pldr_threads *t, pk_scratch *own, const float *x, int n, const 
     j.first_unit[count] = j.units;
     need.units = j.units;
     need.parts = pool_parts_worth(macs, j.units);
-    pool_part alone = {own, NULL};
+    pool_part alone = {own, NULL, 0};
     pool_run(t, &alone, need, matmuls_part, &j);
 }
 

@@ -21,7 +21,14 @@
  * counter lets the waker skip the wake-up call when nobody sleeps. Every access to the shared
  * words is sequentially consistent: a thread that goes to sleep announces it before it looks at
  * the word again, the waker changes the word before it looks for sleepers, so one of the two
- * always sees the other (no lost wake-up). */
+ * always sees the other (no lost wake-up).
+ *
+ * A thread that dies (in WebAssembly: an exception leaves its pldr_threads_work; its host calls
+ * pldr_threads_lost) must not hang the caller on a chunk it will never count. The chunk a thread
+ * runs is in its `running` word, taken back by an exchange either by the thread when the chunk is
+ * done (it then counts it) or by pldr_threads_lost (which counts it and leaves it in `redo` for
+ * the caller to run again before the region returns): exactly one of the two counts it. A lost
+ * thread claims nothing more; the others share its part from then on. */
 #include "pool.h"
 
 #include <limits.h>
@@ -33,7 +40,8 @@
 
 #define POOL_SPIN_MS 0.05               /* spin this long before sleeping: a decode step's regions come
                                           tens of µs apart, waking a sleeper costs about as much */
-#define POOL_STACK_BYTES (256 * 1024)  /* a WebAssembly pool thread's stack: kernels need a few KiB */
+#define POOL_STACK_BYTES (256 * 1024)  /* a WebAssembly pool thread's stack: the kernels need a few KiB,
+                                          the scalar quantized product 72 KiB at the widest row */
 #define POOL_MAX_THREADS 64
 
 struct pldr_threads {
@@ -46,7 +54,11 @@ struct pldr_threads {
     atomic_int sleepers;       /* pool threads asleep on generation */
     atomic_int caller_asleep;  /* the caller is asleep on done */
     atomic_int stopping;
-    atomic_int exited;         /* pool threads that left pldr_threads_work */
+    atomic_int exited;         /* pool threads that left pldr_threads_work (or were lost) */
+    atomic_int lost;           /* pool threads lost (pldr_threads_lost) */
+    atomic_int redos;          /* chunks in redo not yet run again */
+    atomic_ullong *running;    /* [n] the chunk each thread runs: chunk_word(u0, u1), 0 when none */
+    atomic_ullong *redo;       /* [n] the chunk a lost thread left, for the caller to run again */
     /* the region's descriptor: written after claim is reset, read before a chunk is claimed */
     _Atomic(pool_task) task;
     _Atomic(void *) ctx;
@@ -58,7 +70,7 @@ struct pldr_threads {
 
 int pldr_threads_supported(void) { return pldr_platform_threads(); }
 
-int pldr_threads_count(const pldr_threads *t) { return t ? t->n : 1; }
+int pldr_threads_count(const pldr_threads *t) { return t ? t->n - atomic_load(&t->lost) : 1; }
 
 /* Spins up to POOL_SPIN_MS while *word == seen (the clock read every 64 spins); its last value. */
 static int spin_while(atomic_int *word, int seen) {
@@ -87,6 +99,14 @@ static int wait_change(atomic_int *word, int seen, atomic_int *sleepers) {
 
 static unsigned long long claim_word(unsigned gen, int next) { return (unsigned long long)gen << 32 | (unsigned)next; }
 
+/* A chunk [u0, u1) as one word (never 0: u1 > u0 >= 0). */
+static unsigned long long chunk_word(int u0, int u1) { return (unsigned long long)(unsigned)u0 << 32 | (unsigned)u1; }
+
+/* Counts `units` done; the one that completes the region wakes the caller if it sleeps. */
+static void count_done(pldr_threads *t, int units, int total) {
+    if (atomic_fetch_add(&t->done, units) + units == total && atomic_load(&t->caller_asleep)) pldr_word_wake(&t->done, 1);
+}
+
 /* Claims and runs chunks of region `gen` until none is left (or the region is another's). */
 static void run_chunks(pldr_threads *t, unsigned gen, const pool_part *me) {
     pool_task task = atomic_load(&t->task);
@@ -98,16 +118,16 @@ static void run_chunks(pldr_threads *t, unsigned gen, const pool_part *me) {
         if ((unsigned)(c >> 32) != gen || next >= units) return;
         int end = units - next > grain ? next + grain : units;
         if (!atomic_compare_exchange_weak(&t->claim, &c, claim_word(gen, end))) continue; /* c reloaded */
+        atomic_store(&t->running[me->index], chunk_word(next, end));
         task(ctx, next, end, me); /* the swap succeeded: the descriptor read above is region gen's */
-        if (atomic_fetch_add(&t->done, end - next) + (end - next) == units && atomic_load(&t->caller_asleep))
-            pldr_word_wake(&t->done, 1);
+        if (atomic_exchange(&t->running[me->index], 0)) count_done(t, end - next, units); /* else lost: counted */
         c = atomic_load(&t->claim);
     }
 }
 
 int pldr_threads_work(pldr_threads *t, int index) {
     if (!t || index < 1 || index >= t->n) return PLDR_ERR_INVALID_ARGUMENT;
-    pool_part me = {&t->kernel[index], &t->work[index]};
+    pool_part me = {&t->kernel[index], &t->work[index], index};
     int seen = 0; /* regions are generations 1, 2, ... */
     for (;;) {
         seen = wait_change(&t->generation, seen, &t->sleepers);
@@ -119,11 +139,27 @@ int pldr_threads_work(pldr_threads *t, int index) {
     return PLDR_OK;
 }
 
+int pldr_threads_lost(pldr_threads *t, int index) {
+    if (!t || index < 1 || index >= t->n) return PLDR_ERR_INVALID_ARGUMENT;
+    unsigned long long chunk = atomic_exchange(&t->running[index], 0);
+    atomic_fetch_add(&t->lost, 1);
+    if (chunk) { /* left for the caller, then counted: the region cannot end before the caller sees it */
+        atomic_store(&t->redo[index], chunk);
+        atomic_fetch_add(&t->redos, 1);
+        count_done(t, (int)(unsigned)chunk - (int)(chunk >> 32), atomic_load(&t->units));
+    }
+    atomic_fetch_add(&t->exited, 1);
+    pldr_word_wake(&t->exited, 1);
+    return PLDR_OK;
+}
+
 static void free_memory(pldr_threads *t) {
     for (int i = 0; t->kernel && i < t->n; i++) pk_scratch_free(&t->kernel[i]);
     for (int i = 0; t->work && i < t->n; i++) pk_scratch_free(&t->work[i]);
     free(t->kernel);
     free(t->work);
+    free(t->running);
+    free(t->redo);
     free(t->stacks);
     free(t->os_threads);
     free(t);
@@ -179,14 +215,16 @@ pldr_threads *pldr_threads_new(int n_threads, int flags) {
     t->caller_spins = (flags & PLDR_THREADS_CALLER_SPINS) != 0;
     t->kernel = calloc((size_t)n_threads, sizeof *t->kernel);
     t->work = calloc((size_t)n_threads, sizeof *t->work);
-    if (!t->kernel || !t->work) {
+    t->running = calloc((size_t)n_threads, sizeof *t->running);
+    t->redo = calloc((size_t)n_threads, sizeof *t->redo);
+    if (!t->kernel || !t->work || !t->running || !t->redo) {
         free_memory(t);
         return NULL;
     }
     for (int i = 0; i < n_threads; i++) t->kernel[i].fixed = t->work[i].fixed = 1; /* grown by ready_memory only */
     if (n_threads == 1) return t;
 #if defined(__wasm__)
-    t->stacks = malloc((size_t)(n_threads - 1) * POOL_STACK_BYTES + 16);
+    t->stacks = malloc((size_t)(n_threads - 1) * POOL_STACK_BYTES + 16); /* at most 63 × 256 KiB */
     if (!t->stacks) {
         free_memory(t);
         return NULL;
@@ -242,6 +280,16 @@ static void wait_done(pldr_threads *t, int units) {
     }
 }
 
+/* Runs again, on the caller, the chunks that threads lost in this region left. */
+static void redo_lost(pldr_threads *t, pool_task task, void *ctx, const pool_part *me) {
+    for (int i = 1; i < t->n; i++) {
+        unsigned long long chunk = atomic_exchange(&t->redo[i], 0);
+        if (!chunk) continue;
+        task(ctx, (int)(chunk >> 32), (int)(unsigned)chunk, me);
+        atomic_fetch_sub(&t->redos, 1);
+    }
+}
+
 int pool_run(pldr_threads *t, const pool_part *own, pool_need need, pool_task task, void *ctx) {
     int parts = !t ? 1 : need.parts < t->n ? need.parts : t->n, idle = 0;
     if (need.units < 1) return 1;
@@ -261,9 +309,10 @@ int pool_run(pldr_threads *t, const pool_part *own, pool_need need, pool_task ta
     atomic_store(&t->grain, grain);
     atomic_store(&t->generation, (int)gen);
     if (atomic_load(&t->sleepers)) pldr_word_wake(&t->generation, INT_MAX);
-    pool_part me = {&t->kernel[0], &t->work[0]};
+    pool_part me = {&t->kernel[0], &t->work[0], 0};
     run_chunks(t, gen, &me);
     wait_done(t, need.units);
+    if (atomic_load(&t->redos)) redo_lost(t, task, ctx, &me);
     atomic_store(&t->busy, 0);
     return parts;
 }

@@ -21,10 +21,13 @@
 typedef struct {
     pk_scratch *kernel;  /* kernel work memory (the ws of pk_matmul) */
     pk_scratch *work;    /* buffers (pk_scratch_reserve(work, need.work_bytes) succeeds) */
+    int index;           /* the thread's index in the pool (0: the caller) */
 } pool_part;
 
 /* Runs units [u0, u1) of a region; called any number of times, by any thread, for disjoint
- * ranges that together cover every unit once. */
+ * ranges that together cover every unit once. A task writes its units' outputs from inputs the
+ * region does not change, so that running a range again gives the same bits (the caller redoes
+ * the chunk of a thread lost in it: pldr_threads_lost). */
 typedef void (*pool_task)(void *ctx, int u0, int u1, const pool_part *part);
 
 /* A region. */
