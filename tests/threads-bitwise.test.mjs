@@ -15,6 +15,7 @@ import { WASM_URLS } from '../js/runtime/wasm-location.js';
 import { chooseVariant, detectFeatures } from '../js/runtime/features.js';
 import { importedMemory, startPool } from '../js/runtime/threads.js';
 import { loadModel } from '../js/loading/loader.js';
+import { checkModelMemory } from '../js/runtime/memory.js';
 import { RELEASE, benchIds, configFor, uploadSynthetic } from '../tools/testkit/synthetic.mjs';
 import { ROOT, argmax } from './helpers/engines.mjs';
 import { readFileSync } from 'node:fs';
@@ -188,6 +189,39 @@ test('a pool thread that fails inside the pool: the others take its share, the b
   rt.close(); // returns: pldr_threads_free does not wait for the lost thread
   assert.equal(rt.pool, null);
 });
+
+test('memory: a pool counts its threads\' work memory; a shared memory reserved smaller than 4 GiB is the limit PLDR.load checks', async () => {
+  const config = configFor(RELEASE);
+  const rt1 = await createRuntime(), rt3 = await createRuntime({ threads: 3 });
+  const n1 = configured(rt1, config, (m) => m.memoryNeeded(1024)), n3 = configured(rt3, config, (m) => m.memoryNeeded(1024));
+  rt3.close();
+  assert.equal(n3.weights, n1.weights);
+  assert.ok(n3.session > n1.session + 2 * 896 * 4, `a pool of 3: ${n3.session} > ${n1.session}`);
+  const Memory = WebAssembly.Memory;
+  WebAssembly.Memory = function (d) { // an engine that reserves at most 1 GiB of shared memory
+    if (d?.shared && d.maximum > 16384) throw new RangeError('could not reserve');
+    return new Memory(d);
+  };
+  try {
+    const rt = await createRuntime({ threads: 2 });
+    assert.equal(rt.memoryLimit, 2 ** 30);
+    const big = { ...config, vocab_size: 200000 }; // 0.7 GiB of embedding and head as f32, more with the rest
+    configured(rt, big, (model) => assert.throws(() => checkModelMemory(model, { quant: 'f32' }), (err) => err.code === 'E_OUT_OF_MEMORY'
+      && /more than the 1\.00 GiB this browser reserved for the threaded module's shared memory/.test(err.message)
+      && err.memory.limit === 2 ** 30, 'refused against the reservation'), 'f32');
+    rt.close();
+  } finally {
+    WebAssembly.Memory = Memory;
+  }
+});
+
+/** fn's result on a model configured from `config` on rt, never allocated (what PLDR.load's check sees). */
+function configured(rt, config, fn, quant = 'q8') {
+  let result;
+  const stop = new Error('not allocated');
+  assert.throws(() => Model.create(rt, config, { quant, beforeAlloc: (m) => { result = fn(m); throw stop; } }), (err) => err === stop);
+  return result;
+}
 
 /** pldr-tiny loaded on rt. */
 async function loadWasm(rt, gcache, quant) {

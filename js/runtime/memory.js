@@ -35,8 +35,10 @@ function gib(bytes) {
 
 /**
  * Throws E_OUT_OF_MEMORY, naming the sizes, when `model` (configured, not yet allocated) and a
- * session of `contextLength` with its KV-cache in `kvCache` cannot fit: more than 4 GiB of WebAssembly memory with what the
- * module holds already, or more than the engine grants (`probe`). The error carries `memory`:
+ * session of `contextLength` with its KV-cache in `kvCache` cannot fit: more than 4 GiB of
+ * WebAssembly memory with what the module holds already (the threaded module: more than its
+ * shared memory reserved; the pool's stacks are held already, each pool thread's work memory is
+ * in `session`), or more than the engine grants (`probe`). The error carries `memory`:
  * {weights, session, total, limit}. `others` gives what the other weight formats would need, for
  * the message.
  * @param {import('./model.js').Model} model
@@ -48,17 +50,19 @@ export function checkModelMemory(model, { contextLength, quant = 'f32', kvCache 
   const held = model.rt.x.memory.buffer.byteLength;
   const total = held + weights + session;
   const ctx = contextLength ?? model.contextMax;
-  const fits = total <= WASM_MEMORY_MAX;
+  const limit = Math.min(WASM_MEMORY_MAX, model.rt.memoryLimit ?? WASM_MEMORY_MAX);
+  const fits = total <= limit;
   if (fits && probe(total)) return { weights, session, total };
   const need = `this model needs ${gib(total)} of WebAssembly memory (weights ${gib(weights)} as ${quant}, ` +
     `a session of context ${ctx} (KV-cache ${kvCache}) ${gib(session)}, the module ${gib(held)})`;
   const why = fits ? `, but this browser would not grant that much (a test allocation of ${gib(total)} failed)`
-    : ', more than the 4 GiB a WebAssembly module can address';
+    : limit < WASM_MEMORY_MAX ? `, more than the ${gib(limit)} this browser reserved for the threaded module's shared memory (threads: 1 has the full 4 GiB)`
+      : ', more than the 4 GiB a WebAssembly module can address';
   const smaller = Object.entries(others?.() ?? {}).filter(([q, bytes]) => q !== quant && bytes + session + held < total)
     .map(([q, bytes]) => `${gib(bytes + session + held)} as ${q}`);
   const hint = smaller.length ? `; it would need ${smaller.join(', ')} (quant option)` : '';
   const shorter = ctx > 1 && session > weights / 4
     ? `; a shorter contextLength${kvCache === 'f32' ? " or kvCache 'f16'" : ''} needs less` : '';
   throw Object.assign(new EngineError('PLDR_ERR_OUT_OF_MEMORY', `${need}${why}${hint}${shorter}`),
-    { memory: { weights, session, total, limit: fits ? total : WASM_MEMORY_MAX } });
+    { memory: { weights, session, total, limit: fits ? total : limit } });
 }
