@@ -146,8 +146,8 @@ void anet_layer(const pldr_model *m, const pldr_layer *ly, const float *q, int n
 size_t anet_work_bytes(const pldr_hparams *hp) {
     int ok = 1;
     size_t dk2 = size_mul((size_t)hp->head_dim, (size_t)hp->head_dim, &ok);
-    size_t bytes = size_mul(2 * floats4(dk2), sizeof(float), &ok);
-    return ok && dk2 < SIZE_MAX / 4 ? bytes : 0;
+    size_t bytes = ok && dk2 <= SIZE_MAX - 3 ? size_mul(size_mul(2, floats4(dk2), &ok), sizeof(float), &ok) : 0;
+    return ok ? bytes : 0;
 }
 
 /* Floats of the buffers of anet_scratch in order, each rounded up to 4 (16 bytes); 0 when a

@@ -40,8 +40,8 @@ static void rope_rows(const pldr_model *m, float *q, float *k, int pos, int n) {
 static size_t floats4(size_t n) { return (n + 3) / 4 * 4; }
 
 size_t forward_work_bytes(const pldr_hparams *hp, int ctx) {
-    int ok = 1;
-    size_t bytes = size_mul(floats4((size_t)hp->head_dim) + floats4((size_t)ctx), sizeof(float), &ok);
+    int ok = 1; /* head_dim and ctx are bounded (hparams.c): floats4 cannot wrap */
+    size_t bytes = size_mul(size_add(floats4((size_t)hp->head_dim), floats4((size_t)ctx), &ok), sizeof(float), &ok);
     return ok ? bytes : 0;
 }
 

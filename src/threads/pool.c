@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "../platform.h"
+#include "../util/size.h"
 
 #define POOL_SPIN_MS 0.05               /* spin this long before sleeping: a decode step's regions come
                                           tens of µs apart, waking a sleeper costs about as much */
@@ -224,7 +225,9 @@ pldr_threads *pldr_threads_new(int n_threads, int flags) {
     for (int i = 0; i < n_threads; i++) t->kernel[i].fixed = t->work[i].fixed = 1; /* grown by ready_memory only */
     if (n_threads == 1) return t;
 #if defined(__wasm__)
-    t->stacks = malloc((size_t)(n_threads - 1) * POOL_STACK_BYTES + 16); /* at most 63 × 256 KiB */
+    int ok = 1;
+    size_t stacks = size_add(size_mul((size_t)n_threads - 1, POOL_STACK_BYTES, &ok), 16, &ok); /* [n-1][POOL_STACK_BYTES] */
+    t->stacks = ok ? malloc(stacks) : NULL;
     if (!t->stacks) {
         free_memory(t);
         return NULL;
