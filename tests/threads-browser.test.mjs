@@ -124,6 +124,29 @@ for (const engine of ENGINE_NAMES) {
       assert.deepEqual(got.text, (await loadStats(TINY, 1)).text);
     });
 
+    test('the chat page takes ?threads= and says how many threads run, and why not more', async () => {
+      const shown = async (base) => {
+        await browser.goto(new URL('web/?threads=2', base).href);
+        return browser.evaluate(async () => {
+          for (let i = 0; i < 600 && document.body.dataset.state !== 'ready'; i++) await new Promise((r) => setTimeout(r, 100));
+          const info = document.getElementById('model-info');
+          return { state: document.body.dataset.state, text: info.textContent, title: info.title };
+        });
+      };
+      const isolated = await shown(server.url);
+      assert.equal(isolated.state, 'ready');
+      assert.match(isolated.text, shares ? / · 2 threads · / : / · 1 thread · /);
+      if (!shares) assert.match(isolated.title, NO_SHARING);
+      const plain = await withoutIsolation(server.url);
+      try {
+        const got = await shown(plain.url);
+        assert.match(got.text, / · 1 thread · /);
+        assert.match(got.title, /not cross-origin isolated/);
+      } finally {
+        await plain.close();
+      }
+    });
+
     test('a page without COOP/COEP: the single-thread module, the same reply, and a note saying why', async () => {
       const plain = await withoutIsolation(server.url);
       try {

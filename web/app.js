@@ -240,8 +240,9 @@ function showLoaded(info) {
   ui.pill.parentElement.title = `${name} is ready: weights ${info.quant}, G-cache ${gcacheWords(info)}`;
   ui.modelInfo.textContent = `${name}: ${info.config.num_hidden_layers} layers, ${info.config.hidden_size} wide, ` +
     `vocabulary ${info.config.vocab_size}, context ${info.contextLength} · weights ${weightWords(info)} · G-cache ${gcacheWords(info)} · ` +
-    `KV-cache ${info.kvCache} · ` +
+    `KV-cache ${info.kvCache} · ${info.threads > 1 ? `${info.threads} threads` : '1 thread'} · ` +
     `${formatBytes(info.bytes)} ${where} in ${seconds} s`;
+  ui.modelInfo.title = info.stats.threadsNote ?? ''; // why fewer threads than asked (?threads=), e.g. no cross-origin isolation
   ui.status.textContent = `Loaded ${name} in ${seconds} s (${formatBytes(info.bytes)}, ${where}). ${gcacheSentence(info)}`;
   if (ui.log.querySelector('.reply')) addDivider(`${name} loaded — ${info.quant}, G-cache ${gcacheWords(info)}`);
   shareModelUrl(info.source);
