@@ -1,7 +1,8 @@
 # PLDR-LLM in-browser runtime.
 #   make          dist/pldr.wasm (Emscripten, SIMD128, standalone: no JS glue) and its variants:
 #                 dist/pldr-relaxed.wasm (relaxed SIMD: int8 dot products, fused multiply-add),
-#                 dist/pldr-threads.wasm (over shared memory, for the thread pool of src/threads)
+#                 dist/pldr-threads.wasm (over shared memory, for the thread pool of src/threads),
+#                 dist/pldr-threads-relaxed.wasm (both)
 #   make native   build/pldr-native (gcc -O3 -march=native, the same C sources)
 #   make test     every test (node --test, python unittest), WASM and native
 #   make bench    benchmarks: WASM vs native, 1 vs 2 threads, bandwidth ceiling, G-cache
@@ -45,7 +46,7 @@ VARIANT_LDFLAGS_pldr-threads := -Wl,--shared-memory -Wl,--import-memory -Wl,--un
 VARIANT_OPT_pldr-threads := --enable-threads
 
 .PHONY: all native test test-js test-py bench setup clean kernels-test types pack bench-peers tsan
-all: $(EMCC_VARIANTS) dist/pldr-relaxed.wasm web/pldrv51-110m-1.G_LM.f32
+all: $(EMCC_VARIANTS) dist/pldr-relaxed.wasm dist/pldr-threads-relaxed.wasm web/pldrv51-110m-1.G_LM.f32
 
 # The page's example G (web/deductive.js): a copy of the test fixture, so the repository holds it once
 web/%.G_LM.f32: tests/fixtures/gcache/%.G_LM.f32
@@ -111,6 +112,20 @@ build/relaxed/%.o: %.c $(HEADERS) Makefile | build/stamp-setup
 dist/pldr-relaxed.wasm: $(call relaxed_objs,$(LIB_SRC))
 	@mkdir -p dist
 	@$(RELAXED_LD) $(RELAXED_LDFLAGS) --no-entry $(RELAXED_EXPORTS) $^ $(EM_LIB)/crt1_reactor.o -lnoexit $(RELAXED_LIBS) -o $@
+	@echo "$(RELAXED_LD) … -o $@: $$(stat -c %s $@) bytes"
+
+# threads-relaxed: the relaxed objects again with atomics and bulk memory, linked as dist/pldr-threads.wasm
+# is: over a memory the host creates shared (imported; wasm-ld initialises the data segments once,
+# whichever instance starts first), stackRestore exported for each worker's own stack. The same
+# single-thread libraries: the pool's threads call none of them (no malloc, no errno).
+build/relaxed-threads/%.o: %.c $(HEADERS) Makefile | build/stamp-setup
+	@mkdir -p $(dir $@)
+	$(RELAXED_CC) $(RELAXED_CFLAGS) -matomics -mbulk-memory -c $< -o $@
+
+dist/pldr-threads-relaxed.wasm: $(patsubst %.c,build/relaxed-threads/%.o,$(LIB_SRC))
+	@mkdir -p dist
+	@$(RELAXED_LD) $(RELAXED_LDFLAGS) --shared-memory --import-memory --export=stackRestore --no-entry $(RELAXED_EXPORTS) \
+		$^ $(EM_LIB)/crt1_reactor.o -lnoexit $(RELAXED_LIBS) -o $@
 	@echo "$(RELAXED_LD) … -o $@: $$(stat -c %s $@) bytes"
 
 native: build/pldr-native

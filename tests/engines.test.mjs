@@ -243,7 +243,7 @@ for (const engine of ENGINE_NAMES) {
         assert.equal(reply, expected.reply, 'the element answers as the Node engine does');
         const fromCdn = (what) => cdn.requests.filter((r) => what.test(r.path)).map((r) => r.path);
         // the module this engine gets (js/runtime/features.js): relaxed SIMD in Chromium and Firefox
-        assert.ok(fromCdn(/\/npm\/pldr-web@[^/]+\/dist\/pldr(-relaxed)?\.wasm$/).length > 0, 'the wasm came from the CDN, beside the element');
+        assert.ok(fromCdn(/\/npm\/pldr-web@[^/]+\/dist\/pldr(-relaxed|-threads|-threads-relaxed)?\.wasm$/).length > 0, 'the wasm came from the CDN, beside the element');
         assert.ok(fromCdn(/\/npm\/pldr-web-tiny@[^/]+\/model-00001-of-00004\.safetensors$/).length > 0,
           'the default model came from the pldr-web-tiny package on the CDN');
         assert.deepEqual(site.requests.filter((u) => u !== '/favicon.ico'), ['/'], 'the page\'s own origin served only the page');

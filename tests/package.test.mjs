@@ -236,7 +236,7 @@ describe('the npm package, packed and installed', { skip: npmMissing }, () => {
       assert.equal(reply, expected.text, 'the element continues the prompt as the CLI does');
       assert.ok(server.requests.some((r) => r.path === '/node_modules/pldr-web-tiny/model-00001-of-00004.safetensors'),
         'the default model: node_modules/pldr-web-tiny/');
-      assert.ok(server.requests.some((r) => /^\/node_modules\/pldr-web\/dist\/pldr(-relaxed)?\.wasm$/.test(r.path)), 'the wasm from node_modules');
+      assert.ok(server.requests.some((r) => /^\/node_modules\/pldr-web\/dist\/pldr(-relaxed|-threads|-threads-relaxed)?\.wasm$/.test(r.path)), 'the wasm from node_modules');
       await b.screenshot('package-page');
     } finally {
       await b.close();

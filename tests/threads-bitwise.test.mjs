@@ -1,6 +1,6 @@
 // Multi-threaded inference gives the bits of one thread (issue 14): logits, G_LM and A_LM of a
 // prefill, decode steps and a stepped prefill are bitwise equal with 1, 2 and 3 threads (3 splits
-// nothing evenly) for every weight format and G-cache mode, on pldr-tiny (real weights) and at the
+// nothing evenly) for every weight format and G-cache mode (and the f16 KV-cache), on pldr-tiny (real weights) and at the
 // released 110M shape; the threads option through PLDR.load, stats() and the CLI; the fallback to
 // the single-thread module where shared memory is missing; a process whose engine was never freed
 // still exits. The same C under ThreadSanitizer: tests/threads.test.mjs, make tsan.
@@ -36,9 +36,9 @@ function sameBits(a, b, what) {
 }
 
 /** Everything a run shows: a prefill's logits of every position, G, A, greedy decode steps and a stepped prefill. */
-function observe(model, mode, contextLength = 140) {
+function observe(model, mode, contextLength = 140, kvCache = 'f32') {
   if (mode === 'empty') model.computeGcache([model.eosId]);
-  const s = model.newSession({ contextLength });
+  const s = model.newSession({ contextLength, kvCache });
   const out = { all: s.prefill(PROMPT, { allLogits: true }), G: s.gcache('G_LM'), A: s.gcache('A_LM'), steps: [] };
   let logits = out.all.subarray(out.all.length - model.vocabSize);
   for (let i = 0; i < 4; i++) out.steps.push(logits = s.decode(argmax(logits)));
@@ -65,6 +65,7 @@ async function tinyRuns(threads) {
       await loadModel(TINY, sink, { cache: false });
       assert.equal(sink.model.threads, threads);
       runs[`${quant} ${mode}`] = observe(sink.model, mode);
+      if (mode === 'prompt') runs[`${quant} ${mode} KV f16`] = observe(sink.model, mode, 140, 'f16'); // binary16 keys and values
       sink.model.free();
     }
   }
@@ -72,7 +73,7 @@ async function tinyRuns(threads) {
   return runs;
 }
 
-test('pldr-tiny: 2 and 3 threads give the bits of 1 in every weight format and G-cache mode', async () => {
+test('pldr-tiny: 2 and 3 threads give the bits of 1 in every weight format and G-cache mode, KV-cache f32 and f16', async () => {
   const one = await tinyRuns(1);
   for (const threads of [2, 3]) {
     const many = await tinyRuns(threads);

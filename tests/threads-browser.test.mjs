@@ -1,12 +1,14 @@
 // Multi-threaded inference in browsers (issue 14), in Chromium, Firefox and WebKit
-// (tests/helpers/browser.mjs): served cross-origin isolated by tools/serve.mjs (COOP/COEP), the
+// (tests/helpers/browser.mjs): served cross-origin isolated by tools/serve.mjs (COOP/COEP), a
 // threaded module runs its kernels' pool on module Web Workers nested in the engine's worker, and
-// gives the bits Node's single thread gives — every weight format and G-cache mode, 2 and 3
-// threads; on the page's main thread too (where the caller spins instead of Atomics.wait); the
-// engine worker (PldrWorker) and <pldr-chat threads> pick the option up; a page that is not
-// cross-origin isolated gets the single-thread module and a note saying why. WebKitGTK's
-// MiniBrowser (2.50) creates shared WebAssembly memory on an isolated page but refuses to post it
-// to a worker (DataCloneError): there the same checks expect one thread, the note, the same bits.
+// gives the bits of one thread of the same kernels — every weight format and G-cache mode, 2 and 3
+// threads: the relaxed-SIMD kernels (threads-relaxed against relaxed) where relaxed SIMD works,
+// the baseline ones (threads, against Node's single thread) everywhere; on the page's main thread
+// too (where the caller spins instead of Atomics.wait); the engine worker (PldrWorker), <pldr-chat
+// threads> and the chat page's ?threads= pick the option up; a page that is not cross-origin
+// isolated gets a single-thread module and a note saying why. WebKitGTK's MiniBrowser (2.50)
+// creates shared WebAssembly memory on an isolated page but refuses to post it to a worker
+// (DataCloneError): there the same checks expect one thread, the note, the same bits.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -47,12 +49,13 @@ const NO_SHARING = /cannot pass shared WebAssembly memory to workers/;
 
 for (const engine of ENGINE_NAMES) {
   describe(`${engine}: threads`, { skip: skipUnlessCI(engineMissing(engine)) }, () => {
-    let server, browser, node;
+    let server, browser, node, one;
     const shares = SHARES_MEMORY[engine];
-    /** What a runtime asked for `threads` threads reports in this engine. */
-    const expectInfo = (threads, info) => {
-      if (shares) return assert.deepEqual(info, { threads, variant: 'threads', note: '', isolated: true });
-      assert.deepEqual({ ...info, note: undefined }, { threads: 1, variant: 'simd128', note: undefined, isolated: true });
+    /** What a runtime asked for `threads` threads reports in this engine, whose single thread runs `single`. */
+    const expectInfo = (threads, info, single = one.info.variant) => {
+      const threaded = single === 'relaxed' ? 'threads-relaxed' : 'threads';
+      if (shares) return assert.deepEqual(info, { threads, variant: threaded, note: '', isolated: true });
+      assert.deepEqual({ ...info, note: undefined }, { threads: 1, variant: single, note: undefined, isolated: true });
       assert.match(info.note, NO_SHARING);
     };
 
@@ -78,16 +81,28 @@ for (const engine of ENGINE_NAMES) {
     /** In the page: one request to tests/fixtures/threads/probe.mjs in a module worker. */
     const inWorker = async (req) => (await import('/tests/fixtures/threads/probe.mjs')).inWorker(req);
 
+    test('one thread in a worker: the module this engine chooses (relaxed SIMD where it works)', async () => {
+      one = await inPage(server.url, inWorker, { threads: 1, runs: RUNS });
+      assert.match(one.info.variant, /^(simd128|relaxed)$/);
+      if (one.info.variant === 'simd128') assert.deepEqual(one.results, node.results, "the baseline kernels: Node's bits");
+    });
+
     for (const threads of shares ? [2, 3] : [2]) { // (without sharing, 3 would repeat 2's single thread)
-      test(`${threads} threads in a worker: the bits of Node's one thread, every weight format and G-cache mode`, async () => {
+      test(`${threads} threads in a worker: the bits of one thread of the same kernels, every weight format and G-cache mode`, async () => {
         const got = await inPage(server.url, inWorker, { threads, runs: RUNS });
         expectInfo(threads, got.info);
         for (const { quant, gcache } of RUNS) {
           const what = `${quant} ${gcache}`;
-          assert.deepEqual(got.results[what], node.results[what], `${threads} threads, ${what}`);
+          assert.deepEqual(got.results[what], one.results[what], `${threads} threads (${got.info.variant}), ${what}`);
         }
       });
     }
+
+    test("the threaded baseline module (variant threads), 2 threads: the bits of Node's one thread", { skip: !shares && 'no shared memory for workers here' }, async () => {
+      const got = await inPage(server.url, inWorker, { threads: 2, runs: RUNS, variant: 'threads' });
+      assert.deepEqual(got.info, { threads: 2, variant: 'threads', note: '', isolated: true });
+      for (const { quant, gcache } of RUNS) assert.deepEqual(got.results[`${quant} ${gcache}`], node.results[`${quant} ${gcache}`], `${quant} ${gcache}`);
+    });
 
     test("on the page's main thread (no Atomics.wait there): 2 threads, the same bits", async () => {
       const got = await inPage(server.url, async () => {
@@ -95,7 +110,7 @@ for (const engine of ENGINE_NAMES) {
         return runProbe(new URL('/models/pldr-tiny/', location.origin).href, 2, [{ quant: 'q8', gcache: 'prompt' }]);
       });
       expectInfo(2, got.info);
-      assert.deepEqual(got.results['q8 prompt'], node.results['q8 prompt']);
+      assert.deepEqual(got.results['q8 prompt'], one.results['q8 prompt']);
     });
 
     test('the engine worker (PldrWorker) and <pldr-chat threads="2"> run 2 threads, replying as Node does', async () => {
@@ -152,7 +167,7 @@ for (const engine of ENGINE_NAMES) {
       try {
         const got = await inPage(plain.url, inWorker, { kind: 'stats', threads: 2 });
         assert.equal(got.threads, 1);
-        assert.equal(got.variant, 'simd128');
+        assert.equal(got.variant, one.info.variant, 'the single-thread module this engine chooses');
         assert.match(got.note, /cross-origin isolated/);
         assert.deepEqual(got.ids, (await loadStats(TINY, 1)).ids);
       } finally {

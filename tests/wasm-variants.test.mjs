@@ -19,10 +19,10 @@ const browserSkip = process.env.PLDR_SKIP_BROWSER === '1' ? 'PLDR_SKIP_BROWSER=1
   : skipUnlessCI(relaxedBuilt ? false : 'dist/pldr-relaxed.wasm not built (make)');
 
 test('every listed module is built by make, under dist/', () => {
-  assert.deepEqual(Object.keys(WASM_URLS), ['simd128', 'relaxed']);
+  assert.deepEqual(Object.keys(WASM_URLS), ['simd128', 'relaxed', 'threads', 'threads-relaxed']);
   for (const [variant, url] of Object.entries(WASM_URLS)) {
     assert.match(url.href, /\/dist\/pldr(-[a-z-]+)?\.wasm$/, variant);
-    if (variant === 'simd128' || relaxedBuilt) assert.ok(existsSync(url), `${url.pathname} (make builds it)`);
+    if (!variant.endsWith('relaxed') || relaxedBuilt) assert.ok(existsSync(url), `${url.pathname} (make builds it)`);
   }
 });
 
@@ -107,7 +107,7 @@ for (const [engine, expected] of [['firefox', 'relaxed'], ['webkit', 'simd128']]
       const r = await b.evaluate(async () => {
         const { chooseVariant } = await import('/js/runtime/features.js');
         const { PLDR } = await import('/js/pldr.js');
-        const engine = await PLDR.load('/models/pldr-tiny/', { cache: false });
+        const engine = await PLDR.load('/models/pldr-tiny/', { cache: false, threads: 1 }); // the single-thread choice
         const ids = (await engine.generate('The Python language is', { maxTokens: 8, temperature: 0 }).result).ids;
         return { chosen: chooseVariant(), runtime: engine.stats().wasmVariant, ids };
       });

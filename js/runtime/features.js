@@ -105,17 +105,15 @@ function canPostShared(memory) {
 }
 
 /**
- * The module variant to run: the threaded build when threads are wanted (and detectFeatures()
- * allows them), else the single-thread one; relaxed SIMD where it works, else the baseline.
- * `relaxed: false` forces the baseline kernels. The threaded build has the baseline kernels only
- * (see wasm-location.js), so threads take precedence over relaxed SIMD: on a machine of several
- * cores, threads gain more than the relaxed kernels' fused multiply-add and int8 dot products.
+ * The module variant to run: a threaded build when threads are wanted (and detectFeatures()
+ * allows them), else a single-thread one; the relaxed-SIMD kernels where relaxed SIMD works, else
+ * the baseline. `relaxed: false` forces the baseline kernels.
  * @param {{threads?: boolean, relaxed?: boolean}} [wanted]
  * @returns {WasmVariant}
  */
 export function chooseVariant(wanted = {}) {
-  if (wanted.threads) return 'threads';
   const useRelaxed = (wanted.relaxed ?? true) && relaxedSimdWorks();
+  if (wanted.threads) return useRelaxed ? 'threads-relaxed' : 'threads';
   return useRelaxed ? 'relaxed' : 'simd128';
 }
 

@@ -16,8 +16,10 @@ export const WASM_URLS = Object.freeze({
   /** relaxed SIMD on top (int8 dot products, fused multiply-add): Chromium 114+, Firefox, Node 22+ */
   relaxed: new URL('../../dist/pldr-relaxed.wasm', import.meta.url),
   /** the baseline kernels over a shared memory, for the thread pool (src/threads): Node, and pages
-   * that are cross-origin isolated (SharedArrayBuffer); the relaxed kernels are not built threaded */
+   * that are cross-origin isolated (SharedArrayBuffer) */
   threads: new URL('../../dist/pldr-threads.wasm', import.meta.url),
+  /** the relaxed kernels over a shared memory: where both run */
+  'threads-relaxed': new URL('../../dist/pldr-threads-relaxed.wasm', import.meta.url),
 });
 
 /** The module that runs everywhere: the fallback of every choice. */

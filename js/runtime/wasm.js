@@ -229,7 +229,7 @@ async function instantiate(url, variant, features) {
     instance = await WebAssembly.instantiate(module, imports);
   } catch (err) {
     if (err instanceof EngineError) throw err;
-    throw new EngineError('E_WASM', `${url.href} cannot be compiled or started here (${variant === 'relaxed'
+    throw new EngineError('E_WASM', `${url.href} cannot be compiled or started here (${variant.endsWith('relaxed')
       ? 'the relaxed-SIMD module needs an engine with relaxed SIMD: ' : ''}${err?.message ?? err})`, { cause: err });
   }
   const rt = new Runtime(instance, variant, memory);
@@ -292,7 +292,9 @@ export async function createRuntime(options = {}) {
   } else {
     const threaded = wanted > 1 && detect().threads;
     if (wanted > 1 && !threaded) note = detect().why;
-    const choices = [...new Set([chooseVariant({ threads: threaded }), chooseVariant(), 'simd128'])];
+    // the best first; then without relaxed SIMD, then without threads, then the baseline
+    const choices = [...new Set([chooseVariant({ threads: threaded }), chooseVariant({ threads: threaded, relaxed: false }),
+      chooseVariant(), 'simd128'])];
     for (const [i, variant] of choices.entries()) {
       try {
         rt = await instantiate(/** @type {URL} */ (WASM_URLS[variant]), variant, detect);
