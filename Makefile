@@ -120,7 +120,7 @@ dist/pldr-relaxed.wasm: $(call relaxed_objs,$(LIB_SRC))
 # single-thread libraries: the pool's threads call none of them (no malloc, no errno).
 build/relaxed-threads/%.o: %.c $(HEADERS) Makefile | build/stamp-setup
 	@mkdir -p $(dir $@)
-	$(RELAXED_CC) $(RELAXED_CFLAGS) -matomics -mbulk-memory -c $< -o $@
+	$(RELAXED_CC) $(RELAXED_CFLAGS) $(call opt_for,$<) -matomics -mbulk-memory -c $< -o $@
 
 dist/pldr-threads-relaxed.wasm: $(patsubst %.c,build/relaxed-threads/%.o,$(LIB_SRC))
 	@mkdir -p dist

@@ -39,6 +39,14 @@
 #include "../platform.h"
 #include "../util/size.h"
 
+/* The single-thread WebAssembly modules (no atomics) never run a pool thread: every region runs
+ * on its caller, and the pool's machinery compiles away. */
+#if defined(__wasm__) && !defined(__wasm_atomics__)
+#define POOL_HAS_THREADS 0
+#else
+#define POOL_HAS_THREADS 1
+#endif
+
 #define POOL_SPIN_MS 0.05               /* spin this long before sleeping: a decode step's regions come
                                           tens of µs apart, waking a sleeper costs about as much */
 #define POOL_STACK_BYTES (256 * 1024)  /* a WebAssembly pool thread's stack: the kernels need a few KiB,
@@ -127,7 +135,7 @@ static void run_chunks(pldr_threads *t, unsigned gen, const pool_part *me) {
 }
 
 int pldr_threads_work(pldr_threads *t, int index) {
-    if (!t || index < 1 || index >= t->n) return PLDR_ERR_INVALID_ARGUMENT;
+    if (!POOL_HAS_THREADS || !t || index < 1 || index >= t->n) return PLDR_ERR_INVALID_ARGUMENT;
     pool_part me = {&t->kernel[index], &t->work[index], index};
     int seen = 0; /* regions are generations 1, 2, ... */
     for (;;) {
@@ -141,7 +149,7 @@ int pldr_threads_work(pldr_threads *t, int index) {
 }
 
 int pldr_threads_lost(pldr_threads *t, int index) {
-    if (!t || index < 1 || index >= t->n) return PLDR_ERR_INVALID_ARGUMENT;
+    if (!POOL_HAS_THREADS || !t || index < 1 || index >= t->n) return PLDR_ERR_INVALID_ARGUMENT;
     unsigned long long chunk = atomic_exchange(&t->running[index], 0);
     atomic_fetch_add(&t->lost, 1);
     if (chunk) { /* left for the caller, then counted: the region cannot end before the caller sees it */
@@ -252,7 +260,7 @@ void *pldr_threads_stack(const pldr_threads *t, int index) {
 
 void pldr_threads_free(pldr_threads *t) {
     if (!t) return;
-    if (t->n > 1) stop_threads(t, t->n - 1);
+    if (POOL_HAS_THREADS && t->n > 1) stop_threads(t, t->n - 1);
     free_memory(t);
 }
 
@@ -296,7 +304,7 @@ static void redo_lost(pldr_threads *t, pool_task task, void *ctx, const pool_par
 int pool_run(pldr_threads *t, const pool_part *own, pool_need need, pool_task task, void *ctx) {
     int parts = !t ? 1 : need.parts < t->n ? need.parts : t->n, idle = 0;
     if (need.units < 1) return 1;
-    if (parts <= 1 || need.units == 1 || !atomic_compare_exchange_strong(&t->busy, &idle, 1))
+    if (!POOL_HAS_THREADS || parts <= 1 || need.units == 1 || !atomic_compare_exchange_strong(&t->busy, &idle, 1))
         return run_alone(own, &need, task, ctx);
     if (ready_memory(t, &need)) {
         atomic_store(&t->busy, 0);
