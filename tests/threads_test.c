@@ -24,6 +24,7 @@
 
 typedef struct {
     pldr_model *model;
+    int kv_format;          /* pldr_kv_format of the session */
     int32_t prompt[PROMPT];
     int32_t out[STEPS];     /* greedy tokens */
     float *logits;          /* [STEPS][V] the logits they were picked from */
@@ -43,6 +44,7 @@ static void *run_job(void *arg) {
     int V = pldr_model_vocab_size(j->model);
     pldr_session_params sp = pldr_session_default_params();
     sp.context_length = PROMPT + STEPS;
+    sp.kv_format = j->kv_format;
     pldr_session *s = pldr_session_new(j->model, &sp);
     if (!s) {
         j->rc = -1;
@@ -142,7 +144,7 @@ static int scenario(const char *dir, const char *name, pldr_gcache_mode mode, pl
 
 /* One session's run (a prompt, then decode steps) on pools of
  * 1 to 4 threads: the same bits every time. */
-static int pool_sizes(const char *dir, const char *name, pldr_gcache_mode mode, pldr_weight_format format) {
+static int pool_sizes(const char *dir, const char *name, pldr_gcache_mode mode, pldr_weight_format format, int kv_format) {
     float *first = NULL;
     int rc = 0, V = 0;
     for (int n = 1; n <= 4 && !rc; n++) {
@@ -154,7 +156,7 @@ static int pool_sizes(const char *dir, const char *name, pldr_gcache_mode mode, 
         }
         pldr_model_set_threads(m, pool);
         V = pldr_model_vocab_size(m);
-        job j = {.model = m, .logits = malloc((size_t)STEPS * V * sizeof(float))};
+        job j = {.model = m, .kv_format = kv_format, .logits = malloc((size_t)STEPS * V * sizeof(float))};
         fill_prompt(&j, 5, 0, V);
         run_job(&j);
         if (j.rc) {
@@ -247,9 +249,10 @@ int main(int argc, char **argv) {
              /* the same, the four sessions sharing one pool of 3 kernel threads */
              scenario(dir, "mode first, concurrent first prefills, q8, one pool of 3", PLDR_GCACHE_FIRST, PLDR_WEIGHTS_Q8, 1, 0, 3) ||
              scenario(dir, "mode prompt, f32, one pool of 3", PLDR_GCACHE_PROMPT, PLDR_WEIGHTS_F32, 0, 0, 3) ||
-             pool_sizes(dir, "pool, mode off, f32", PLDR_GCACHE_OFF, PLDR_WEIGHTS_F32) ||
-             pool_sizes(dir, "pool, mode first, q8", PLDR_GCACHE_FIRST, PLDR_WEIGHTS_Q8) ||
-             pool_sizes(dir, "pool, mode prompt, q4", PLDR_GCACHE_PROMPT, PLDR_WEIGHTS_Q4);
+             pool_sizes(dir, "pool, mode off, f32", PLDR_GCACHE_OFF, PLDR_WEIGHTS_F32, PLDR_KV_F32) ||
+             pool_sizes(dir, "pool, mode first, q8", PLDR_GCACHE_FIRST, PLDR_WEIGHTS_Q8, PLDR_KV_F32) ||
+             pool_sizes(dir, "pool, mode prompt, q4", PLDR_GCACHE_PROMPT, PLDR_WEIGHTS_Q4, PLDR_KV_F32) ||
+             pool_sizes(dir, "pool, mode prompt, q8, KV-cache f16", PLDR_GCACHE_PROMPT, PLDR_WEIGHTS_Q8, PLDR_KV_F16);
     if (rc) return 1;
     printf("ok: sessions of one model on %d threads give what they give one by one, with and without a kernel pool\n", THREADS);
     return 0;
