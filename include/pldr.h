@@ -73,7 +73,7 @@ extern "C" {
 #define PLDR_VERSION "0.2.0"
 /* Bumped whenever a function, a struct layout or an enum value of this header changes in a way
  * that breaks a caller built against the old one (a JavaScript runtime checks it at load). */
-#define PLDR_ABI_VERSION 2
+#define PLDR_ABI_VERSION 3
 
 /* PLDR_VERSION and PLDR_ABI_VERSION of the compiled library (which may differ from the header a
  * caller was built with). */

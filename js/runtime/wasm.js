@@ -10,7 +10,7 @@ import { MAX_THREADS, importedMemory, sharedMemory, startPool } from './threads.
 import { DEFAULT_WASM_URL, WASM_URLS } from './wasm-location.js';
 
 /** The C API these modules call: include/pldr.h PLDR_ABI_VERSION (the module's pldr_abi_version()). */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /**
  * Int32 fields of the C params structs, in their order (include/pldr.h). The structs are sized
