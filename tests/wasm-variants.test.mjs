@@ -12,7 +12,7 @@ import { ROOT } from './helpers/engines.mjs';
 import { skipUnlessCI } from './helpers/skip.mjs';
 import { RELAXED_PROBE_MODULE, chooseVariant, relaxedSimdWorks } from '../js/runtime/features.js';
 import { WASM_URLS } from '../js/runtime/wasm-location.js';
-import { createRuntime } from '../js/runtime/wasm.js';
+import { ABI_VERSION, createRuntime } from '../js/runtime/wasm.js';
 
 const relaxedBuilt = existsSync(join(ROOT, 'dist/pldr-relaxed.wasm'));
 const browserSkip = process.env.PLDR_SKIP_BROWSER === '1' ? 'PLDR_SKIP_BROWSER=1'
@@ -78,11 +78,11 @@ test('Chromium: relaxed SIMD works, the relaxed module is chosen and loads; with
     const rt = await createRuntime();
     return { works: f.relaxedSimdWorks(), chosen: f.chooseVariant(), runtime: rt.variant, abi: rt.x.pldr_abi_version() };
   });
-  assert.deepEqual(await inPage(), { works: true, chosen: 'relaxed', runtime: 'relaxed', abi: 2 });
+  assert.deepEqual(await inPage(), { works: true, chosen: 'relaxed', runtime: 'relaxed', abi: ABI_VERSION });
   await p.route('**/dist/pldr-relaxed.wasm', (route) => route.fulfill({ status: 404, body: 'not here' }));
   try {
     await p.reload(); // a fresh module cache
-    assert.deepEqual(await inPage(), { works: true, chosen: 'relaxed', runtime: 'simd128', abi: 2 });
+    assert.deepEqual(await inPage(), { works: true, chosen: 'relaxed', runtime: 'simd128', abi: ABI_VERSION });
     const forced = await p.evaluate(async () => {
       const { createRuntime } = await import('/js/runtime/wasm.js');
       return createRuntime({ variant: 'relaxed' }).then(() => 'loaded', (err) => `${err.code}: ${err.message}`);
