@@ -46,8 +46,11 @@ export function windowsOf(ids, n) {
   return out;
 }
 
-/** Summed NLL of window[t + 1] under row t of logits [window.length - 1][V] (log-sum-exp in float64). */
-function windowNll(logits, window, V) {
+/**
+ * Summed NLL of window[t + 1] under row t of logits [window.length - 1][V] (log-sum-exp in float64).
+ * @param {Float32Array} logits @param {number[]} window @param {number} V @returns {number}
+ */
+export function windowNll(logits, window, V) {
   let sum = 0;
   for (let t = 0; t + 1 < window.length; t++) {
     const row = logits.subarray(t * V, (t + 1) * V);

@@ -1,6 +1,7 @@
 // Quality of the weight formats on pldr-tiny (real weights), through the product's WebAssembly
 // path: held-out perplexity on the golden windows and how many greedy tokens stay those of f32.
 // Used by bench/run.mjs and asserted by tests/quant.test.mjs.
+import { windowNll } from '../../js/cli/perplexity.mjs';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createRuntime } from '../../js/runtime/wasm.js';
@@ -20,22 +21,8 @@ export async function loadTiny(options, dir = TINY) {
 
 const argmax = (x) => { let b = 0; for (let i = 1; i < x.length; i++) if (x[i] > x[b]) b = i; return b; };
 
-/**
- * Summed negative log-likelihood of window[t+1] under row t of logits ([n][V], n = window.length - 1).
- * @param {Float32Array} logits @param {number[]} window @param {number} V
- */
-export function windowNll(logits, window, V) {
-  let sum = 0;
-  for (let t = 0; t + 1 < window.length; t++) {
-    const row = logits.subarray(t * V, (t + 1) * V);
-    let max = -Infinity;
-    for (const v of row) if (v > max) max = v;
-    let z = 0;
-    for (const v of row) z += Math.exp(v - max);
-    sum += max + Math.log(z) - row[window[t + 1]];
-  }
-  return sum;
-}
+// The NLL of one window: the CLI's (pldr perplexity), so the tests and the bench measure what it reports.
+export { windowNll };
 
 /**
  * Mean negative log-likelihood of ids[1..] given ids[..-1] over the golden windows: one full
