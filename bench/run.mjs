@@ -422,7 +422,7 @@ function markdown(r) {
 
   if (r.variants?.length) {
     L.push('## Relaxed SIMD and the f16 KV-cache (110M shape, headless Chromium)', '');
-    L.push('Both modules in Chromium (Node 20 computes the relaxed dot product wrong and falls back), one fresh page each, the best of the rounds. simd128 = dist/pldr.wasm (emcc); relaxed = dist/pldr-relaxed.wasm (clang-19: q4_0 through i32x4.relaxed_dot_i8x16_i7x16_add_s, f32 through f32x4.relaxed_madd). Tokens per second.', '');
+    L.push('Both modules in Chromium (Node 20 computes the relaxed dot product wrong and falls back), one fresh page each, the best of the rounds. simd128 = dist/pldr.wasm (emcc); relaxed = dist/pldr-relaxed.wasm (clang-19: q4_0 through i16x8.relaxed_dot_i8x16_i7x16_s, f32 through f32x4.relaxed_madd). Tokens per second.', '');
     L.push('| format | module | KV-cache | prefill 128 | decode @16 | decode @256 | decode @1000 |', '| --- | --- | --- | --- | --- | --- | --- |');
     for (const x of r.variants) {
       const d = (c) => f1(x.decode.find((y) => y.ctx === c)?.tok_s, 0);

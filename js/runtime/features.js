@@ -32,13 +32,14 @@ const f32x4 = (v) => [...new Uint8Array(new Float32Array([v, v, v, v]).buffer)];
 
 const DOT_A = [-1, 2, -3, 4, 5, -6, 7, -8, 9, 10, 11, 12, 13, 14, 15, -128];
 const DOT_B = [100, 50, 25, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 127];
-/** lane 0 minus lane 3 of i32x4.relaxed_dot_i8x16_i7x16_add_s(DOT_A, DOT_B, 1000) */
+/** lane 0 minus lane 3 of i32x4.relaxed_dot_i8x16_i7x16_add_s(DOT_A, DOT_B, 1000), plus lane 7 of
+ * i16x8.relaxed_dot_i8x16_i7x16_s(DOT_A, DOT_B) (-128 · 127 + 15 · 11: the int8 operand's sign) */
 const DOT_EXPECTED = (() => {
   const lane = (j) => 1000 + [0, 1, 2, 3].reduce((s, i) => s + DOT_A[4 * j + i] * DOT_B[4 * j + i], 0);
-  return lane(0) - lane(3);
+  return lane(0) - lane(3) + DOT_A[14] * DOT_B[14] + DOT_A[15] * DOT_B[15];
 })();
 
-/** relaxed SIMD: the dot product (0xfd 0x113) checked by running it, and f32x4.relaxed_madd (0xfd 0x105) */
+/** relaxed SIMD: the dot products (0xfd 0x113, 0xfd 0x112) checked by running them, and f32x4.relaxed_madd (0xfd 0x105) */
 const RELAXED_PROBE = moduleWith([
   0x01, 0x01, 0x7b,                                            // one local of type v128
   ...v128(DOT_A), ...v128(DOT_B), ...v128(i32x4(1000)),
@@ -46,6 +47,9 @@ const RELAXED_PROBE = moduleWith([
   0x22, 0x00, 0xfd, 0x1b, 0x00,                                // local.tee 0, i32x4.extract_lane 0
   0x20, 0x00, 0xfd, 0x1b, 0x03,                                // local.get 0, i32x4.extract_lane 3
   0x6b,                                                        // i32.sub
+  ...v128(DOT_A), ...v128(DOT_B),
+  0xfd, 0x92, 0x02,                                            // i16x8.relaxed_dot_i8x16_i7x16_s
+  0xfd, 0x18, 0x07, 0x6a,                                      // i16x8.extract_lane_s 7, i32.add
   ...v128(f32x4(2)), ...v128(f32x4(3)), ...v128(f32x4(4)),
   0xfd, 0x85, 0x02, 0x1a,                                      // f32x4.relaxed_madd, drop
   0x0b,
