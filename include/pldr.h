@@ -567,6 +567,30 @@ int pldr_model_set_threads(pldr_model *model, pldr_threads *pool);
 /* Threads the model's kernels run on: pldr_threads_count of its pool. */
 int pldr_model_threads(const pldr_model *model);
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Tuning for the CPU (never for the results: they are bitwise the same either way) */
+
+/* The relaxed-SIMD WebAssembly build multiplies q4_0 weights in one of two instruction forms
+ * (src/kernels/kernels_simd.c): PLDR_INT8_DOT_I32 (the default; i32x4.relaxed_dot_i8x16_i7x16_add_s,
+ * one instruction on CPUs with an int8 dot product: Arm dotprod, x64 AVX-VNNI) or
+ * PLDR_INT8_DOT_PAIRS16 (i16x8.relaxed_dot_i8x16_i7x16_s pair sums: faster on x64 without
+ * AVX-VNNI). Other builds have one form and ignore the setting. A host times
+ * pldr_int8_dot_probe in both forms and sets the faster, once, before its first model: the
+ * setting is the instance's (every model and pool thread), read by every product after it. */
+typedef enum pldr_int8_dot {
+    PLDR_INT8_DOT_I32 = 0,
+    PLDR_INT8_DOT_PAIRS16 = 1,
+} pldr_int8_dot;
+
+/* PLDR_OK, or PLDR_ERR_INVALID_ARGUMENT for a form that is not a pldr_int8_dot (nothing changes). */
+int pldr_set_int8_dot(int form);
+int pldr_int8_dot_current(void);
+
+/* Runs `iters` (1 .. 1000) q4_0 products of a 64 x 896 matrix and 16 tokens in `form`, for the
+ * host to time; the setting is unchanged afterwards. PLDR_OK, PLDR_ERR_INVALID_ARGUMENT for a bad
+ * form or count, PLDR_ERR_OUT_OF_MEMORY. */
+int pldr_int8_dot_probe(int form, int iters);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,6 +32,7 @@ test('Node without relaxed SIMD: the probe does not validate, the baseline modul
   assert.equal(chooseVariant(), 'simd128');
   const rt = await createRuntime();
   assert.equal(rt.variant, 'simd128');
+  assert.equal(rt.int8Dot, null); // one form of the q4_0 products: nothing to choose
   await assert.rejects(createRuntime({ variant: 'relaxed' }), (err) => {
     assert.equal(err.code, 'E_WASM');
     assert.match(err.message, /pldr-relaxed\.wasm cannot be compiled or started here \(the relaxed-SIMD module needs an engine with relaxed SIMD/);
@@ -76,13 +77,27 @@ test('Chromium: relaxed SIMD works, the relaxed module is chosen and loads; with
     const f = await import('/js/runtime/features.js');
     const { createRuntime } = await import('/js/runtime/wasm.js');
     const rt = await createRuntime();
-    return { works: f.relaxedSimdWorks(), chosen: f.chooseVariant(), runtime: rt.variant, abi: rt.x.pldr_abi_version() };
+    return { works: f.relaxedSimdWorks(), chosen: f.chooseVariant(), runtime: rt.variant, abi: rt.x.pldr_abi_version(),
+      int8Dot: rt.int8Dot, set: rt.int8Dot && rt.x.pldr_int8_dot_current() };
   });
-  assert.deepEqual(await inPage(), { works: true, chosen: 'relaxed', runtime: 'relaxed', abi: ABI_VERSION });
+  const first = await inPage();
+  // the q4_0 form timed at load (tuning.js): either, as long as the module runs the one it reports
+  assert.ok(['i32', 'pairs16'].includes(first.int8Dot), JSON.stringify(first));
+  assert.equal(first.set, first.int8Dot === 'pairs16' ? 1 : 0);
+  assert.deepEqual({ ...first, int8Dot: undefined, set: undefined }, { works: true, chosen: 'relaxed', runtime: 'relaxed', abi: ABI_VERSION, int8Dot: undefined, set: undefined });
+  const calls = await p.evaluate(async () => {
+    const { createRuntime } = await import('/js/runtime/wasm.js');
+    const x = (await createRuntime({ variant: 'relaxed' })).x;
+    return { badForm: x.pldr_set_int8_dot(2), badProbe: x.pldr_int8_dot_probe(0, 0), tooMany: x.pldr_int8_dot_probe(1, 1001),
+      probe: x.pldr_int8_dot_probe(1, 1), after: x.pldr_int8_dot_current(), set: [x.pldr_set_int8_dot(1), x.pldr_int8_dot_current(), x.pldr_set_int8_dot(0), x.pldr_int8_dot_current()] };
+  });
+  const invalid = -1; // PLDR_ERR_INVALID_ARGUMENT
+  assert.deepEqual({ ...calls, after: undefined }, { badForm: invalid, badProbe: invalid, tooMany: invalid, probe: 0, after: undefined, set: [0, 1, 0, 0] });
+  assert.equal(calls.after, first.set); // the probe leaves the setting as it was
   await p.route('**/dist/pldr-relaxed.wasm', (route) => route.fulfill({ status: 404, body: 'not here' }));
   try {
     await p.reload(); // a fresh module cache
-    assert.deepEqual(await inPage(), { works: true, chosen: 'relaxed', runtime: 'simd128', abi: ABI_VERSION });
+    assert.deepEqual(await inPage(), { works: true, chosen: 'relaxed', runtime: 'simd128', abi: ABI_VERSION, int8Dot: null, set: null });
     const forced = await p.evaluate(async () => {
       const { createRuntime } = await import('/js/runtime/wasm.js');
       return createRuntime({ variant: 'relaxed' }).then(() => 'loaded', (err) => `${err.code}: ${err.message}`);

@@ -304,7 +304,8 @@ export class Engine {
       contextUsed: this.session.position,
       contextLength: this.session.contextLength,
       kvCacheFormat: this.session.kvCache,
-      wasmVariant: this.model.rt.variant,
+      // the relaxed module's instructions for the q4_0 products, timed at load ('i32' | 'pairs16'; null elsewhere)
+      int8Dot: this.model.rt.int8Dot,
       memory: { weights: this.model.weightBytes, kvCache: mem.kvCache, scratch: mem.scratch,
         wasmTotal: this.model.rt.x.memory.buffer.byteLength },
     };

@@ -7,6 +7,7 @@ import { EngineError, PldrError } from '../errors.js';
 import { chooseVariant, detectFeatures } from './features.js';
 import { WASM_MEMORY_MAX } from './memory.js';
 import { MAX_THREADS, importedMemory, sharedMemory, startPool } from './threads.js';
+import { tuneInt8Dot } from './tuning.js';
 import { DEFAULT_WASM_URL, WASM_URLS } from './wasm-location.js';
 
 /** The C API these modules call: include/pldr.h PLDR_ABI_VERSION (the module's pldr_abi_version()). */
@@ -72,6 +73,8 @@ export class Runtime {
     this.threads = 1;
     /** why there are fewer threads than asked for ('' when there are not) */
     this.threadsNote = '';
+    /** @type {import('./tuning.js').Int8Dot|null} the relaxed module's form of the q4_0 products (tuning.js), null in the others */
+    this.int8Dot = null;
     /** @type {{pool: number, threads: number, close(): void}|null} */
     this.pool = null;
     /** @type {WebAssembly.Module|null} the compiled module (createRuntime sets it) */
@@ -235,6 +238,7 @@ async function instantiate(url, variant, features) {
   const rt = new Runtime(instance, variant, memory);
   if (shared) rt.memoryLimit = shared.maximum * 65536;
   rt.checkAbi(url.href);
+  rt.int8Dot = tuneInt8Dot(rt.x, variant);
   rt.module = module;
   rt.url = url.href;
   return rt;

@@ -47,6 +47,12 @@ int pk_quantize_row_q4_0(const float *x, void *blocks, int cols);
  * (pack_act, in the lane order of their products). q: [ceil(cols/32) * 32], d: [ceil(cols/32)]. */
 void pk_quantize_act(const float *x, int8_t *q, float *d, int cols);
 
+/* The form of the relaxed build's q4_0 products (pldr_int8_dot, kernels_simd.c): the instance's,
+ * atomic, PK_INT8_DOT_I32 until set. */
+enum { PK_INT8_DOT_I32 = 0, PK_INT8_DOT_PAIRS16 = 1 };
+int pk_int8_dot_form(void);
+void pk_set_int8_dot_form(int form);
+
 /* pk_f16_to_f32 of every binary16 bit pattern (built once, thread-safely: kernels_common.c). */
 const float *pk_f16_table(void);
 

@@ -241,3 +241,9 @@ const float *pk_f16_table(void) {
     if (atomic_load_explicit(&f16_table_state, memory_order_acquire) != TABLE_READY) build_f16_table();
     return f16_table;
 }
+
+/* pldr_int8_dot: a tuning of the instance, read by every q4_0 product (kernels_simd.c). */
+static atomic_int int8_dot_form = PK_INT8_DOT_I32;
+
+int pk_int8_dot_form(void) { return atomic_load_explicit(&int8_dot_form, memory_order_relaxed); }
+void pk_set_int8_dot_form(int form) { atomic_store_explicit(&int8_dot_form, form, memory_order_relaxed); }

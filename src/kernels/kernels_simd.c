@@ -200,21 +200,25 @@ static void matmul_f32(float *Y, const float *X, const float *W, const float *bi
  *         v[2k+17]; the activations carry the missing factor (256, 16, 1, 256). The weights'
  *         offset 8 is taken off once per block: Σ(v-8)x = Σvx - 8Σx.
  *
- * Relaxed (PK_RELAXED), q4_0: i16x8.relaxed_dot_i8x16_i7x16_s multiplies 16 int8 by 16 values of
- * 0..127 — the nibbles are such values as they are — and adds them in pairs into int16 lanes (one
- * pmaddubsw on x64). A block's two halves (positions 0-15 and 16-31, the activations as int8 in
- * their natural order) are added in int16 (|pair| ≤ 2·127·15, so |sum| ≤ 7620: exact), then
- * i32x4.extadd_pairwise_i16x8_s gives lane j the positions 4j..4j+3 and 16+4j..16+4j+3, the
- * baseline's lanes; -2Σx per lane takes the offset 8 off (a quarter of 8Σx, as the baseline), and
- * << 8 the factor 256. Measured in Chromium (110M q4, prefill 128): +17 % over
- * i32x4.relaxed_dot_i8x16_i7x16_add_s, which V8 turns into pmaddubsw + pmaddwd + paddd unless the
- * CPU has AVX-VNNI (one vpdpbusd; AVX-512 VNNI is not used). q8_0 keeps the int16 products in both
- * builds: its codes need the sign of one operand moved to the other (4 more ops per block and
- * token), 16 products for 2 multiplies as dot_i16x8's 8 for 1 — the relaxed q8_0 kernel measured no
- * faster, so there is none.
+ * Relaxed (PK_RELAXED), q4_0, in one of two forms (pk_int8_dot_form; the same integer lanes,
+ * so the same bits). Both multiply 16 int8 by 16 values of 0..127 — the nibbles are such values as
+ * they are — on the activations as int8 in their natural order:
+ *   PK_INT8_DOT_I32: i32x4.relaxed_dot_i8x16_i7x16_add_s adds each group of four products into a
+ *     lane, 2 per block, started from -2Σx in every lane (the offset 8: a quarter of 8Σx per lane,
+ *     as the baseline). One instruction where the CPU has an int8 dot product (Arm dotprod, x64
+ *     AVX-VNNI); else V8 makes it pmaddubsw + pmaddwd + paddd (AVX-512 VNNI is not used).
+ *   PK_INT8_DOT_PAIRS16: i16x8.relaxed_dot_i8x16_i7x16_s (one pmaddubsw on any x64) adds products
+ *     in pairs into int16 lanes; a block's two halves (positions 0-15, 16-31) are added in int16
+ *     (|pair| ≤ 2·127·15, so |sum| ≤ 7620: exact), then i32x4.extadd_pairwise_i16x8_s gives lane j
+ *     the positions 4j..4j+3 and 16+4j..16+4j+3, the baseline's lanes, and -2Σx is added. On x64
+ *     without AVX-VNNI: 110M q4 prefill in Chromium +17 % over the other form.
+ * Then << 8, the factor 256. q8_0 keeps the int16 products in both builds: its codes need the sign
+ * of one operand moved to the other (4 more ops per block and token) — the relaxed q8_0 kernel
+ * measured no faster, so there is none.
  *
  * Either way |lane| < 2^26: no overflow. A row's loaded block is reused for up to 4 tokens. */
 
+#define Q4_PAIRS16 2 /* q4 value of the kernels below: q4_0 through i16x8.relaxed_dot_i8x16_i7x16_s */
 #define ACT_BYTES 64 /* one token's block of activations: 32 int16 (relaxed q4_0: 32 int8) */
 
 typedef struct { /* block-major: the tokens of a block side by side, one pointer walks them all */
@@ -323,10 +327,15 @@ ALWAYS_INLINE wblock load_block(const unsigned char *blk, const unpack_masks *m,
 /* 256·(lane sums), minus the q4_0 offset's share (corr) */
 ALWAYS_INLINE v128_t block_isum(const wblock *w, const unsigned char *x, v128_t corr, const int q4) {
 #if PK_RELAXED
-    if (q4) { /* pair sums of 16-bit products (|.| ≤ 2·127·15), the two halves added in int16 */
+    if (q4 == Q4_PAIRS16) { /* pair sums of 16-bit products (|.| ≤ 2·127·15), the two halves added in int16 */
         v128_t p = wasm_i16x8_add(wasm_i16x8_relaxed_dot_i8x16_i7x16(LOAD(x), w->v[0]),
                                   wasm_i16x8_relaxed_dot_i8x16_i7x16(LOAD(x + 16), w->v[1]));
         return wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_extadd_pairwise_i16x8(p), corr), 8);
+    }
+    if (q4) {
+        v128_t s = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(LOAD(x), w->v[0], corr);
+        s = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(LOAD(x + 16), w->v[1], s);
+        return wasm_i32x4_shl(s, 8);
     }
 #endif
     const int16_t *xt = (const int16_t *)x;
@@ -397,35 +406,30 @@ ALWAYS_INLINE void quant_quad(float *Y, const act_blocks *a, const unsigned char
 /* Decode: quant_quad. Several tokens: one row at a time, tokens in tiles of 4, 2, 1, so a row's
  * unpacked block serves 4 tokens (each row is read once per chunk of tokens). Rows [r0, r1): every
  * path computes a row alike, so any range gives the rows the whole product gives. */
-static void quant_rows(float *Y, const act_blocks *a, const pldr_matrix *W, const float *bias, int n,
-                       int r0, int r1, int q4) {
+ALWAYS_INLINE void quant_rows_of(float *Y, const act_blocks *a, const pldr_matrix *W, const float *bias, int n,
+                                 int r0, int r1, const int q4) {
     const unsigned char *w = W->data;
     int rows = W->rows;
     size_t row_bytes = pk_matrix_bytes(W->format, 1, W->cols);
     if (n == 1) {
         int q = (r1 - r0) / 4;
-        for (int r = r0; r < r0 + q; r++) {
-            if (q4) quant_quad(Y, a, w, row_bytes, bias, r, q, 1);
-            else quant_quad(Y, a, w, row_bytes, bias, r, q, 0);
-        }
-        for (int r = r0 + 4 * q; r < r1; r++) {
-            if (q4) quant_tile(Y, a, w, row_bytes, rows, bias, r, 0, 1, 1);
-            else quant_tile(Y, a, w, row_bytes, rows, bias, r, 0, 1, 0);
-        }
+        for (int r = r0; r < r0 + q; r++) quant_quad(Y, a, w, row_bytes, bias, r, q, q4);
+        for (int r = r0 + 4 * q; r < r1; r++) quant_tile(Y, a, w, row_bytes, rows, bias, r, 0, 1, q4);
         return;
     }
     for (int r = r0; r < r1; r++) {
         int t = 0;
-        if (q4) {
-            for (; t + 4 <= n; t += 4) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 4, 1);
-            for (; t + 2 <= n; t += 2) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 2, 1);
-            for (; t < n; t++) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 1, 1);
-        } else {
-            for (; t + 4 <= n; t += 4) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 4, 0);
-            for (; t + 2 <= n; t += 2) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 2, 0);
-            for (; t < n; t++) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 1, 0);
-        }
+        for (; t + 4 <= n; t += 4) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 4, q4);
+        for (; t + 2 <= n; t += 2) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 2, q4);
+        for (; t < n; t++) quant_tile(Y, a, w, row_bytes, rows, bias, r, t, 1, q4);
     }
+}
+
+static void quant_rows(float *Y, const act_blocks *a, const pldr_matrix *W, const float *bias, int n,
+                       int r0, int r1, int q4) {
+    if (!q4) quant_rows_of(Y, a, W, bias, n, r0, r1, 0);
+    else if (PK_RELAXED && pk_int8_dot_form() == PK_INT8_DOT_PAIRS16) quant_rows_of(Y, a, W, bias, n, r0, r1, Q4_PAIRS16);
+    else quant_rows_of(Y, a, W, bias, n, r0, r1, 1);
 }
 
 /* Activations of up to ACT_CHUNK tokens at a time, packed in the caller's work memory: each
