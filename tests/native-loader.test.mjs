@@ -116,3 +116,16 @@ test('native loader: a shape dimension of 1e20 is refused by the header rules (n
   writeFileSync(join(dir, 'model.safetensors'), Buffer.concat([length, json, ...tensors.filter((t) => t !== bias).map((t) => Buffer.from(t.data.buffer))]));
   assertRefused(generate(dir), /tensor "final_layer\.bias": "shape" must be an array of integers from 0 to 2147483647/);
 });
+
+test('native loader: a config.json that is not JSON is refused naming the file and the byte', { skip }, () => {
+  const { dir } = folder('bad-config', SMALL);
+  for (const [text, pattern] of [
+    ['{"num_layers": 1,}', /config\.json is not valid JSON: invalid JSON object at byte 17/],
+    ['num_layers = 1', /config\.json is not valid JSON: invalid JSON value at byte 0/],
+    ['{"num_layers": 1', /config\.json is not valid JSON: .* at byte 16/],
+    ['[1, 2]', /config\.json is not a JSON object/],
+  ]) {
+    writeFileSync(join(dir, 'config.json'), text);
+    assertRefused(generate(dir), pattern);
+  }
+});

@@ -8,7 +8,7 @@
 #include <string.h>
 
 typedef struct {
-    const char *p, *end;
+    const char *start, *p, *end;
     char *err;
     size_t err_cap;
     int depth;
@@ -21,7 +21,10 @@ static void skip_ws(reader *r) {
 }
 
 static json *fail(reader *r, const char *what) {
-    if (r->err && !r->err[0]) snprintf(r->err, r->err_cap, "%s", what);
+    if (r->err && !r->err[0]) {
+        if (!strcmp(what, "out of memory")) snprintf(r->err, r->err_cap, "%s", what);
+        else snprintf(r->err, r->err_cap, "%s at byte %zu", what, (size_t)(r->p - r->start));
+    }
     return NULL;
 }
 
@@ -207,7 +210,7 @@ static json *parse_value(reader *r) {
 
 json *json_parse(const char *text, size_t len, char *err, size_t err_cap) {
     if (err && err_cap) err[0] = 0;
-    reader r = {text, text + len, err, err_cap, 0};
+    reader r = {text, text, text + len, err, err_cap, 0};
     json *j = parse_value(&r);
     skip_ws(&r);
     if (j && r.p != r.end) {

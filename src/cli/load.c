@@ -380,9 +380,11 @@ static int apply_config_value(pldr_model *m, const char *key, const json *v, int
 }
 
 int apply_config(pldr_model *m, const char *text, size_t len, char *err, size_t cap) {
-    json *cfg = json_parse(text, len, err, cap);
+    char jerr[128];
+    json *cfg = json_parse(text, len, jerr, sizeof jerr);
     if (!cfg || cfg->type != JSON_OBJECT) {
-        if (cfg) snprintf(err, cap, "config.json is not a JSON object");
+        snprintf(err, cap, "config.json %s", cfg ? "is not a JSON object" : "is not valid JSON: ");
+        if (!cfg) snprintf(err + strlen(err), cap - strlen(err), "%s", jerr);
         json_free(cfg);
         return -1;
     }
