@@ -211,7 +211,7 @@ static void matmul_f32(float *Y, const float *X, const float *W, const float *bi
  *     in pairs into int16 lanes; a block's two halves (positions 0-15, 16-31) are added in int16
  *     (|pair| ≤ 2·127·15, so |sum| ≤ 7620: exact), then i32x4.extadd_pairwise_i16x8_s gives lane j
  *     the positions 4j..4j+3 and 16+4j..16+4j+3, the baseline's lanes, and -2Σx is added. On x64
- *     without AVX-VNNI: 110M q4 prefill in Chromium +17 % over the other form.
+ *     without AVX-VNNI: 110M q4 prefill in Chromium +6 to +17 % over the other form.
  * Then << 8, the factor 256. q8_0 keeps the int16 products in both builds: its codes need the sign
  * of one operand moved to the other (4 more ops per block and token) — the relaxed q8_0 kernel
  * measured no faster, so there is none.
