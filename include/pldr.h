@@ -85,7 +85,7 @@ int pldr_abi_version(void);
 
 typedef enum pldr_status {
     PLDR_OK = 0,
-    PLDR_IGNORED = 1,                  /* pldr_model_set_hparam: a key that changes nothing (harmless) */
+    PLDR_IGNORED = 1,                  /* a key (pldr_model_set_hparam) or a setting (pldr_int8_dot_probe) that changes nothing */
     PLDR_ERR_INVALID_ARGUMENT = -1,    /* NULL pointer, negative size, option out of range */
     PLDR_ERR_OUT_OF_MEMORY = -2,
     PLDR_ERR_BAD_CONFIG = -3,          /* hyperparameters missing, inconsistent or unsupported */
@@ -587,8 +587,8 @@ int pldr_set_int8_dot(int form);
 int pldr_int8_dot_current(void);
 
 /* Runs `iters` (1 .. 1000) q4_0 products of a 64 x 896 matrix and 16 tokens in `form`, for the
- * host to time; the setting is unchanged afterwards. PLDR_OK, PLDR_ERR_INVALID_ARGUMENT for a bad
- * form or count, PLDR_ERR_OUT_OF_MEMORY. */
+ * host to time; the setting is unchanged afterwards. PLDR_OK, PLDR_IGNORED (running nothing) in a
+ * build with one form, PLDR_ERR_INVALID_ARGUMENT for a bad form or count, PLDR_ERR_OUT_OF_MEMORY. */
 int pldr_int8_dot_probe(int form, int iters);
 
 #ifdef __cplusplus

@@ -33,6 +33,8 @@ test('Node without relaxed SIMD: the probe does not validate, the baseline modul
   const rt = await createRuntime();
   assert.equal(rt.variant, 'simd128');
   assert.equal(rt.int8Dot, null); // one form of the q4_0 products: nothing to choose
+  assert.equal(rt.x.pldr_int8_dot_probe(0, 1), 1); // PLDR_IGNORED: the probe runs nothing
+  assert.equal(rt.x.pldr_int8_dot_probe(0, 0), -1); // an invalid count is still an error
   await assert.rejects(createRuntime({ variant: 'relaxed' }), (err) => {
     assert.equal(err.code, 'E_WASM');
     assert.match(err.message, /pldr-relaxed\.wasm cannot be compiled or started here \(the relaxed-SIMD module needs an engine with relaxed SIMD/);

@@ -14,11 +14,14 @@ const MARGIN = 0.95; // pairs16 only when faster by 5 %: i32 is what relaxed SIM
 /** @type {Int8Dot|undefined} the choice of this process or page: its CPU does not change */
 let chosen;
 
-/** Milliseconds of one probe of `form`, or null when the module cannot run it. */
+/** Milliseconds of one probe of `form`, or null when the module cannot run it or has one form. */
 function timeProbe(x, form, iters) {
   const t0 = performance.now();
   return x.pldr_int8_dot_probe(form, iters) === 0 ? performance.now() - t0 : null;
 }
+
+/** Whether the module has both forms (pldr_int8_dot_probe answers PLDR_IGNORED = 1 where not). */
+const hasForms = (x) => typeof x.pldr_int8_dot_probe === 'function' && x.pldr_int8_dot_probe(0, 1) === 0;
 
 /** The faster form on this CPU (timed once, then cached), or null when the probe fails. */
 function measure(x) {
@@ -32,12 +35,12 @@ function measure(x) {
 
 /**
  * Sets the faster form in a relaxed module's instance (exports x) and returns it; null for a
- * module without the choice (the baseline and the threaded baseline have one form).
+ * module without the choice (the baseline modules have one form: their probe runs nothing).
  * @param {Record<string, Function>} x @param {string} variant
  * @returns {Int8Dot|null}
  */
 export function tuneInt8Dot(x, variant) {
-  if (!(variant.endsWith('relaxed') || variant === 'custom') || typeof x.pldr_int8_dot_probe !== 'function') return null;
+  if (!(variant.endsWith('relaxed') || variant === 'custom') || !hasForms(x)) return null;
   const form = chosen ?? measure(x);
   if (form === null) return null;
   chosen = form;

@@ -20,6 +20,7 @@ enum { PROBE_ROWS = 64, PROBE_COLS = 896, PROBE_TOKENS = 16 };
 
 int pldr_int8_dot_probe(int form, int iters) {
     if (!valid_form(form) || iters < 1 || iters > 1000) return PLDR_ERR_INVALID_ARGUMENT;
+    if (!PK_INT8_DOT_FORMS) return PLDR_IGNORED;
     size_t row_bytes = pk_matrix_bytes(PLDR_DTYPE_Q4_0, 1, PROBE_COLS);
     unsigned char *w = malloc(row_bytes * PROBE_ROWS);
     float *x = malloc(sizeof(float) * PROBE_TOKENS * PROBE_COLS), *y = malloc(sizeof(float) * PROBE_TOKENS * PROBE_ROWS);
