@@ -466,9 +466,9 @@ static int digest(void) {
     for (int f = 0; f < 2; f++) {
         uint64_t h = digest_of(f);
         if (f) {
-            pk_set_int8_dot_form(PK_INT8_DOT_PAIRS16);
+            pk_set_int8_dot_form(PLDR_INT8_DOT_PAIRS16);
             uint64_t h16 = digest_of(f);
-            pk_set_int8_dot_form(PK_INT8_DOT_I32);
+            pk_set_int8_dot_form(PLDR_INT8_DOT_I32);
             if (h16 != h) {
                 printf("FAIL: q4_0 products differ between the int8 dot forms (%016llx, %016llx)\n",
                        (unsigned long long)h, (unsigned long long)h16);

@@ -36,11 +36,11 @@ function measure(x) {
 /**
  * Sets the faster form in a relaxed module's instance (exports x) and returns it; null for a
  * module without the choice (the baseline modules have one form: their probe runs nothing).
- * @param {Record<string, Function>} x @param {string} variant
+ * @param {Record<string, Function>} x
  * @returns {Int8Dot|null}
  */
-export function tuneInt8Dot(x, variant) {
-  if (!(variant.endsWith('relaxed') || variant === 'custom') || !hasForms(x)) return null;
+export function tuneInt8Dot(x) {
+  if (!hasForms(x)) return null;
   const form = chosen ?? measure(x);
   if (form === null) return null;
   chosen = form;

@@ -238,7 +238,7 @@ async function instantiate(url, variant, features) {
   const rt = new Runtime(instance, variant, memory);
   if (shared) rt.memoryLimit = shared.maximum * 65536;
   rt.checkAbi(url.href);
-  rt.int8Dot = tuneInt8Dot(rt.x, variant);
+  rt.int8Dot = tuneInt8Dot(rt.x);
   rt.module = module;
   rt.url = url.href;
   return rt;

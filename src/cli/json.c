@@ -20,11 +20,14 @@ static void skip_ws(reader *r) {
     while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r')) r->p++;
 }
 
+/* A syntax error, where it was found (the first error is kept). */
 static json *fail(reader *r, const char *what) {
-    if (r->err && !r->err[0]) {
-        if (!strcmp(what, "out of memory")) snprintf(r->err, r->err_cap, "%s", what);
-        else snprintf(r->err, r->err_cap, "%s at byte %zu", what, (size_t)(r->p - r->start));
-    }
+    if (r->err && !r->err[0]) snprintf(r->err, r->err_cap, "%s at byte %zu", what, (size_t)(r->p - r->start));
+    return NULL;
+}
+
+static json *fail_oom(reader *r) {
+    if (r->err && !r->err[0]) snprintf(r->err, r->err_cap, "out of memory");
     return NULL;
 }
 
@@ -71,7 +74,7 @@ static size_t utf8_length(const unsigned char *p, const unsigned char *end) {
 static char *parse_string_raw(reader *r) {
     r->p++; /* opening quote */
     char *out = malloc((size_t)(r->end - r->p) + 1), *o = out;
-    if (!out) { fail(r, "out of memory"); return NULL; }
+    if (!out) { fail_oom(r); return NULL; }
     while (r->p < r->end && *r->p != '"') {
         unsigned char c = (unsigned char)*r->p;
         if (c < 0x20) { free(out); fail(r, "control character in a JSON string"); return NULL; }
@@ -142,7 +145,7 @@ static json *new_node(json_type t) {
 
 static json *parse_container(reader *r, int is_object) {
     json *node = new_node(is_object ? JSON_OBJECT : JSON_ARRAY), **tail;
-    if (!node) return fail(r, "out of memory");
+    if (!node) return fail_oom(r);
     tail = &node->child;
     r->p++;
     skip_ws(r);
@@ -192,7 +195,7 @@ static json *parse_value(reader *r) {
         size_t n = number_length(r->p, r->end);
         char *buf = n ? malloc(n + 1) : NULL;
         if (!buf) {
-            j = fail(r, n ? "out of memory" : "invalid JSON number");
+            j = n ? fail_oom(r) : fail(r, "invalid JSON number");
         } else {
             memcpy(buf, r->p, n);
             buf[n] = 0;

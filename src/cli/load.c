@@ -383,8 +383,8 @@ int apply_config(pldr_model *m, const char *text, size_t len, char *err, size_t 
     char jerr[128];
     json *cfg = json_parse(text, len, jerr, sizeof jerr);
     if (!cfg || cfg->type != JSON_OBJECT) {
-        snprintf(err, cap, "config.json %s", cfg ? "is not a JSON object" : "is not valid JSON: ");
-        if (!cfg) snprintf(err + strlen(err), cap - strlen(err), "%s", jerr);
+        if (cfg) snprintf(err, cap, "config.json is not a JSON object");
+        else snprintf(err, cap, "config.json is not valid JSON: %s", jerr);
         json_free(cfg);
         return -1;
     }

@@ -47,14 +47,8 @@ int pk_quantize_row_q4_0(const float *x, void *blocks, int cols);
  * (pack_act, in the lane order of their products). q: [ceil(cols/32) * 32], d: [ceil(cols/32)]. */
 void pk_quantize_act(const float *x, int8_t *q, float *d, int cols);
 
-/* The form of the relaxed build's q4_0 products (pldr_int8_dot, kernels_simd.c): the instance's,
- * atomic, PK_INT8_DOT_I32 until set. */
-enum { PK_INT8_DOT_I32 = 0, PK_INT8_DOT_PAIRS16 = 1 };
-#if defined(__wasm_relaxed_simd__) && !defined(PLDR_SCALAR)
-#define PK_INT8_DOT_FORMS 1 /* this build has both forms */
-#else
-#define PK_INT8_DOT_FORMS 0
-#endif
+/* The form of the relaxed build's q4_0 products (a pldr_int8_dot value, kernels_simd.c): the
+ * instance's, atomic, PLDR_INT8_DOT_I32 until set. */
 int pk_int8_dot_form(void);
 void pk_set_int8_dot_form(int form);
 

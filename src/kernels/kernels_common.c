@@ -243,7 +243,7 @@ const float *pk_f16_table(void) {
 }
 
 /* pldr_int8_dot: a tuning of the instance, read by every q4_0 product (kernels_simd.c). */
-static atomic_int int8_dot_form = PK_INT8_DOT_I32;
+static atomic_int int8_dot_form = PLDR_INT8_DOT_I32;
 
 int pk_int8_dot_form(void) { return atomic_load_explicit(&int8_dot_form, memory_order_relaxed); }
 void pk_set_int8_dot_form(int form) { atomic_store_explicit(&int8_dot_form, form, memory_order_relaxed); }

@@ -203,11 +203,11 @@ static void matmul_f32(float *Y, const float *X, const float *W, const float *bi
  * Relaxed (PK_RELAXED), q4_0, in one of two forms (pk_int8_dot_form; the same integer lanes,
  * so the same bits). Both multiply 16 int8 by 16 values of 0..127 — the nibbles are such values as
  * they are — on the activations as int8 in their natural order:
- *   PK_INT8_DOT_I32: i32x4.relaxed_dot_i8x16_i7x16_add_s adds each group of four products into a
+ *   PLDR_INT8_DOT_I32: i32x4.relaxed_dot_i8x16_i7x16_add_s adds each group of four products into a
  *     lane, 2 per block, started from -2Σx in every lane (the offset 8: a quarter of 8Σx per lane,
  *     as the baseline). One instruction where the CPU has an int8 dot product (Arm dotprod, x64
  *     AVX-VNNI); else V8 makes it pmaddubsw + pmaddwd + paddd (AVX-512 VNNI is not used).
- *   PK_INT8_DOT_PAIRS16: i16x8.relaxed_dot_i8x16_i7x16_s (one pmaddubsw on any x64) adds products
+ *   PLDR_INT8_DOT_PAIRS16: i16x8.relaxed_dot_i8x16_i7x16_s (one pmaddubsw on any x64) adds products
  *     in pairs into int16 lanes; a block's two halves (positions 0-15, 16-31) are added in int16
  *     (|pair| ≤ 2·127·15, so |sum| ≤ 7620: exact), then i32x4.extadd_pairwise_i16x8_s gives lane j
  *     the positions 4j..4j+3 and 16+4j..16+4j+3, the baseline's lanes, and -2Σx is added. On x64
@@ -428,7 +428,7 @@ ALWAYS_INLINE void quant_rows_of(float *Y, const act_blocks *a, const pldr_matri
 static void quant_rows(float *Y, const act_blocks *a, const pldr_matrix *W, const float *bias, int n,
                        int r0, int r1, int q4) {
     if (!q4) quant_rows_of(Y, a, W, bias, n, r0, r1, 0);
-    else if (PK_RELAXED && pk_int8_dot_form() == PK_INT8_DOT_PAIRS16) quant_rows_of(Y, a, W, bias, n, r0, r1, Q4_PAIRS16);
+    else if (PK_RELAXED && pk_int8_dot_form() == PLDR_INT8_DOT_PAIRS16) quant_rows_of(Y, a, W, bias, n, r0, r1, Q4_PAIRS16);
     else quant_rows_of(Y, a, W, bias, n, r0, r1, 1);
 }
 

@@ -3,8 +3,8 @@
  * all builds run the same source.
  *
  * PK_RELAXED is 1 in the relaxed-SIMD build (-mrelaxed-simd, dist/pldr-relaxed.wasm): the kernels
- * then use i16x8.relaxed_dot_i8x16_i7x16_s for the q4_0 products (integer, so the same bits as
- * the baseline) and f32x4.relaxed_madd for float32 (fused where the CPU has FMA: the last
+ * then use the relaxed int8 dot products for q4_0 (integer, so the same bits as the baseline; two
+ * forms, chosen at run time: pk_int8_dot_form) and f32x4.relaxed_madd for float32 (fused where the CPU has FMA: the last
  * bits may differ from the baseline's multiply-then-add). */
 #ifndef PLDR_SIMD_H
 #define PLDR_SIMD_H
