@@ -9,6 +9,7 @@
 import { AbortError, LoadError, PldrError } from '../errors.js';
 import { GENERATE_OPTIONS, Generation, checkGenerateOptions } from '../generation/generation.js';
 import { toError } from './error-transfer.js';
+import { hostThreads } from '../runtime/thread-host.js';
 
 /**
  * @typedef {import('./worker.js').ModelInfo} ModelInfo
@@ -76,11 +77,14 @@ export class PldrWorker extends EventTarget {
   #active = 0;
   /** @type {Error|null} set when the worker died */
   #failure = null;
+  /** the engine's thread workers, started by this page (thread-host.js) */
+  #threads;
 
   /** @param {{workerUrl?: string|URL}} [options] */
   constructor({ workerUrl = WORKER_URL } = {}) {
     super();
     this.#worker = startWorker(new URL(String(workerUrl), globalThis.location?.href));
+    this.#threads = hostThreads(this.#worker);
     this.#worker.addEventListener('message', (event) => this.#receive(event.data));
     this.#worker.addEventListener('error', (event) => {
       event.preventDefault?.();
@@ -110,6 +114,7 @@ export class PldrWorker extends EventTarget {
 
   #fail(err) {
     this.#failure = err;
+    this.#threads.terminate();
     for (const handler of [...this.#handlers.values()]) handler({ type: 'error', error: err });
     this.dispatchEvent(Object.assign(new Event('error'), { error: err }));
   }
@@ -282,6 +287,7 @@ export class PldrWorker extends EventTarget {
   /** Ends the worker; the client cannot be used afterwards. */
   terminate() {
     this.#worker.terminate();
+    this.#threads.terminate();
     this.#fail(new PldrError('E_WORKER', 'the engine worker was terminated'));
   }
 }

@@ -16,6 +16,8 @@
 //                  {type: 'notice', id, kind: 'replacing', needed, held, budget}  the old model is freed first
 //                  {type: 'done', id, result}                   result depends on the request
 //                  {type: 'error', id, error: SerializedError, modelKept?}   (js/browser/error-transfer.js)
+//   and the threads' messages, pldr-thread-* (js/runtime/thread-host.js): the page starts this
+//   engine's thread workers
 //
 // Requests run one at a time in arrival order, except that a load stops whatever runs before it.
 // A load keeps the model loaded before until the new one is ready, so a failed or cancelled load
@@ -27,6 +29,7 @@ import { DEFAULT_LOAD } from '../defaults.js';
 import { serializeError } from './error-transfer.js';
 import { headFigures } from '../generation/deductive.js';
 import { canKeepBoth, safeMemoryBudget } from './memory-budget.js';
+import { threadsFromParent } from '../runtime/thread-host.js';
 
 /**
  * @typedef {{type: 'load', id: number, source: string, options?: {gcache?: string, quant?: string,
@@ -65,10 +68,12 @@ let tail = Promise.resolve();
 const running = new Map();
 
 const post = (message, transfer = []) => self.postMessage(message, transfer);
+/** the page starts the thread workers (thread-host.js: why) */
+const spawnThread = threadsFromParent(self);
 
 self.addEventListener('message', (event) => {
   const request = /** @type {Request} */ (event.data);
-  if (!request || typeof request.type !== 'string') return;
+  if (!request || typeof request.type !== 'string' || request.type.startsWith('pldr-thread-')) return;
   if (request.type === 'stop') return stop(request.id);
   if (request.type === 'load') stop();   // a new model replaces whatever is running
   const entry = { controller: new AbortController(), sampled: 0 };
@@ -119,6 +124,7 @@ async function load({ id, source, options = {} }, signal) {
   const loaded = await PLDR.load(source, {
     ...loadOptions,
     signal,
+    spawnThread,
     onConfig: (config, needed) => makeRoom(id, needed.weights + needed.session, memoryBudget ?? safeMemoryBudget()),
     onProgress: (p) => {
       allFromCache &&= p.fromCache;

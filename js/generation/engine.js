@@ -31,8 +31,10 @@ import { MAX_THREADS } from '../runtime/threads.js';
  *   threads?: number|'auto', wasmUrl?: string|URL, cache?: boolean, cacheDir?: string, name?: string,
  *   template?: Partial<import('./chat-template.js').Template>,
  *   onContextShift?: (info: {dropped: number, kept: number}) => void,
- *   onConfig?: (config: Record<string, any>, needed: {weights: number, session: number}) => void}} LoadOptions
+ *   onConfig?: (config: Record<string, any>, needed: {weights: number, session: number}) => void,
+ *   spawnThread?: import('../runtime/threads.js').SpawnThread}} LoadOptions
  *   onConfig: config.json and the bytes the model and a session will take (pldr_model_memory_needed), before any is taken
+ *   spawnThread: how the threads' workers start (createRuntime; the engine worker has the page start them)
  * @typedef {import('./token-loop.js').GenerationResult & {promptTokens: number, completionTokens: number}} EngineResult
  * @typedef {Generation<{text: string, id: number}, EngineResult>} EngineGeneration
  * @typedef {import('./deductive.js').Figures & {ids: number[], referenceIds: number[],
@@ -69,6 +71,9 @@ function checkLoadOptions(options) {
   if (o.threads !== undefined && o.threads !== 'auto' && !(Number.isInteger(o.threads) && o.threads >= 1 && o.threads <= MAX_THREADS)) {
     throw new PldrError('E_OPTION', `invalid threads ${JSON.stringify(o.threads)}: expected 'auto' or an integer from 1 to ${MAX_THREADS}`);
   }
+  if (o.spawnThread !== undefined && typeof o.spawnThread !== 'function') {
+    throw new PldrError('E_OPTION', `invalid spawnThread: expected a function (js/runtime/thread-host.js threadsFromParent), not ${typeof o.spawnThread}`);
+  }
   return o;
 }
 
@@ -91,7 +96,7 @@ export class PLDR {
   static async load(source, options) {
     options = checkLoadOptions(options);
     const threads = await resolveThreads(options.threads ?? DEFAULT_LOAD.threads);
-    const rt = await createRuntime({ wasmUrl: options.wasmUrl, threads });
+    const rt = await createRuntime({ wasmUrl: options.wasmUrl, threads, spawnThread: options.spawnThread });
     try {
       return await PLDR.#loadOn(rt, source, options);
     } catch (err) {

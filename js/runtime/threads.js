@@ -74,11 +74,33 @@ export function sharedMemory(limits) {
 }
 
 /**
- * A worker running thread-worker.js (a module Web Worker, or a worker_thread) whose messages —
- * and failure to start, as {type: 'error'} — go to onMessage.
- * @param {(message: any) => void} onMessage @returns {Promise<{post(m: any): void, terminate(): void}>}
+ * A module Web Worker running `url` (thread-worker.js), through a blob: URL that imports it: the
+ * worker then shares its creator's service worker (offline, the script comes from the page's
+ * cache) and may import a script of another origin (a CDN) that sends CORS.
+ * @param {URL} url @returns {Worker}
  */
-async function spawnWorker(onMessage, url = WORKER_URL) {
+export function startThreadWorker(url) {
+  try {
+    const code = `import(${JSON.stringify(url.href)}).catch((e) => postMessage({ type: 'error', message: String(e?.message ?? e) }));`;
+    const blob = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
+    const w = new Worker(blob, { type: 'module', name: 'pldr-thread' });
+    setTimeout(() => URL.revokeObjectURL(blob), 60_000);
+    return w;
+  } catch {
+    return new Worker(url, { type: 'module', name: 'pldr-thread' }); // e.g. a CSP without blob: workers
+  }
+}
+
+/**
+ * @typedef {{post(message: any): void, terminate(): void}} ThreadLink
+ * @typedef {(onMessage: (message: any) => void, url: URL) => Promise<ThreadLink>} SpawnThread
+ *   starts a worker running thread-worker.js at url whose messages — and failure to start, as
+ *   {type: 'error'} — go to onMessage (the default: a worker of this thread; thread-host.js: one
+ *   the page starts)
+ */
+
+/** @type {SpawnThread} a worker_thread (Node) or a Web Worker nested in this one */
+async function spawnWorker(onMessage, url) {
   if (isNode) {
     const { Worker } = await import('node:worker_threads');
     // not the engine's --input-type (or -e): a worker started from a file with it fails
@@ -89,17 +111,7 @@ async function spawnWorker(onMessage, url = WORKER_URL) {
     w.unref(); // after the listeners (a listener added later refs it again): a pool left running does not keep the process alive
     return { post: (m) => w.postMessage(m), terminate: () => { w.terminate(); } };
   }
-  // a blob that imports the script: it shares its creator's service worker (offline, the script
-  // comes from the page's cache) and may import a script of another origin (a CDN) that sends CORS
-  let w;
-  try {
-    const code = `import(${JSON.stringify(url.href)}).catch((e) => postMessage({ type: 'error', message: String(e?.message ?? e) }));`;
-    const blob = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
-    w = new Worker(blob, { type: 'module', name: 'pldr-thread' });
-    setTimeout(() => URL.revokeObjectURL(blob), 60_000);
-  } catch {
-    w = new Worker(url, { type: 'module', name: 'pldr-thread' }); // e.g. a CSP without blob: workers
-  }
+  const w = startThreadWorker(url);
   w.addEventListener('message', (e) => onMessage(e.data));
   w.addEventListener('error', (e) => {
     e.preventDefault?.();
@@ -117,11 +129,12 @@ async function spawnWorker(onMessage, url = WORKER_URL) {
  * (thread-worker.js: pldr_threads_lost); its message goes to onLost.
  * @param {Record<string, Function>} x the exports of the engine's instance
  * @param {WebAssembly.Module} module @param {WebAssembly.Memory} memory @param {number} n
- * @param {{onLost?: (index: number, message: string) => void, workerUrl?: (index: number) => URL}} [options]
- *   workerUrl: the script of thread i (default thread-worker.js; tests give one that fails)
+ * @param {{onLost?: (index: number, message: string) => void, workerUrl?: (index: number) => URL, spawn?: SpawnThread}} [options]
+ *   workerUrl: the script of thread i (default thread-worker.js; tests give one that fails);
+ *   spawn: how a thread's worker is started (default: by this thread)
  * @returns {Promise<{pool: number, threads: number, close(): void}>}
  */
-export async function startPool(x, module, memory, n, { onLost = () => {}, workerUrl = () => WORKER_URL } = {}) {
+export async function startPool(x, module, memory, n, { onLost = () => {}, workerUrl = () => WORKER_URL, spawn = spawnWorker } = {}) {
   const flags = onBrowserMainThread() ? THREADS_FLAGS.CALLER_SPINS : 0;
   const pool = x.pldr_threads_new(n, flags) >>> 0;
   if (!pool) throw new Error(`pldr_threads_new(${n}) failed: out of WebAssembly memory for the pool's stacks`);
@@ -130,13 +143,15 @@ export async function startPool(x, module, memory, n, { onLost = () => {}, worke
     const started = [];
     for (let i = 1; i < n; i++) {
       let settle = () => {};
-      started.push(new Promise((resolve, reject) => {
+      const running = new Promise((resolve, reject) => {
         timers.push(setTimeout(() => reject(new Error(`thread ${i} did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS));
         settle = (m) => {
           if (m?.type === 'ready') resolve();
           else if (m?.type === 'error') reject(new Error(`thread ${i}: ${m.message}`));
         };
-      }));
+      });
+      running.catch(() => {}); // awaited below, or given up with the pool
+      started.push(running);
       const init = { module, memory, pool, index: i, stack: x.pldr_threads_stack(pool, i) >>> 0 };
       let w = null, loaded = false, ready = false;
       const start = () => { // once the worker listens
@@ -147,10 +162,16 @@ export async function startPool(x, module, memory, n, { onLost = () => {}, worke
           settle({ type: 'error', message: `its module and memory cannot be sent to it (${err?.message ?? err})` });
         }
       };
-      w = await spawnWorker((m) => {
+      const spawned = spawn((m) => {
         if (m?.type === 'loaded') { loaded = true; start(); } else if (!ready) { ready = m?.type === 'ready'; settle(m); }
         else if (m?.type === 'error') onLost(i, m.message);
       }, workerUrl(i));
+      try {
+        w = await Promise.race([spawned, running.then(() => spawned)]); // a spawner that never answers times out
+      } catch (err) {
+        spawned.then((late) => late.terminate(), () => {});
+        throw err;
+      }
       workers.push(w);
       start();
     }

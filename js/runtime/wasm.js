@@ -276,7 +276,9 @@ function variantOf(url) {
  * shared memory) the next best is: the single-thread choice, then the baseline (whose own failure
  * is then reported). `variant` asks for one module (no fallback); `wasmUrl` for a module file
  * (a threaded one is recognised by the shared memory it imports).
- * @param {{wasmUrl?: string|URL, variant?: import('./features.js').WasmVariant, threads?: number}} [options]
+ * spawnThread: how the pool's workers are started (thread-host.js threadsFromParent: by the page)
+ * @param {{wasmUrl?: string|URL, variant?: import('./features.js').WasmVariant, threads?: number,
+ *   spawnThread?: import('./threads.js').SpawnThread}} [options]
  * @returns {Promise<Runtime>}
  */
 export async function createRuntime(options = {}) {
@@ -311,7 +313,8 @@ export async function createRuntime(options = {}) {
   }
   if (wanted > 1 && rt.shared) {
     try {
-      rt.pool = await startPool(rt.x, rt.module, rt.x.memory, wanted, { onLost: (i, message) => rt.noteLostThread(i, message) });
+      rt.pool = await startPool(rt.x, rt.module, rt.x.memory, wanted,
+        { onLost: (i, message) => rt.noteLostThread(i, message), spawn: options.spawnThread });
       rt.threads = wanted;
     } catch (err) {
       rt.threadsNote = `the thread pool could not start (${err.message})`;
