@@ -28,6 +28,8 @@ export { createRuntime } from './runtime/wasm.js';
 export { detectFeatures } from './runtime/features.js';
 export { Model } from './runtime/model.js';
 export { Session } from './runtime/session.js';
+// an engine in a worker of your own, on threads the page starts (README: Threads)
+export { hostThreads, threadsFromParent } from './runtime/thread-host.js';
 
 // The engine in a Web Worker (browsers): the same API over messages, and the chat controller
 // that the chat page and <pldr-chat> render (for your own chat UI)

@@ -191,6 +191,21 @@ test('a pool thread that fails inside the pool: the others take its share, the b
   assert.equal(rt.pool, null);
 });
 
+test('a spawner that fails or never answers: startPool rejects naming the thread, in time', async () => {
+  const rt = await createRuntime({ wasmUrl: WASM_URLS.threads });
+  await assert.rejects(startPool(rt.x, rt.module, rt.x.memory, 2, { spawn: () => new Promise(() => {}), startTimeoutMs: 300 }),
+    /^Error: thread 1 did not start within 0\.3 s$/);
+  await assert.rejects(startPool(rt.x, rt.module, rt.x.memory, 3, { spawn: async () => { throw new Error('no workers here'); } }),
+    /^Error: no workers here$/);
+  let terminated = 0;
+  const late = { post() {}, terminate() { terminated++; } };
+  await assert.rejects(startPool(rt.x, rt.module, rt.x.memory, 2, {
+    spawn: () => new Promise((resolve) => setTimeout(() => resolve(late), 400)), startTimeoutMs: 100 }), /did not start within/);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(terminated, 1, 'a thread that the spawner starts after the time-out is ended');
+  rt.close();
+});
+
 test('memory: a pool counts its threads\' work memory; a shared memory reserved smaller than 4 GiB is the limit PLDR.load checks', async () => {
   const config = configFor(RELEASE);
   const rt1 = await createRuntime(), rt3 = await createRuntime({ threads: 3 });

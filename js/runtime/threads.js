@@ -129,12 +129,15 @@ async function spawnWorker(onMessage, url) {
  * (thread-worker.js: pldr_threads_lost); its message goes to onLost.
  * @param {Record<string, Function>} x the exports of the engine's instance
  * @param {WebAssembly.Module} module @param {WebAssembly.Memory} memory @param {number} n
- * @param {{onLost?: (index: number, message: string) => void, workerUrl?: (index: number) => URL, spawn?: SpawnThread}} [options]
+ * @param {{onLost?: (index: number, message: string) => void, workerUrl?: (index: number) => URL, spawn?: SpawnThread,
+ *   startTimeoutMs?: number}} [options]
  *   workerUrl: the script of thread i (default thread-worker.js; tests give one that fails);
- *   spawn: how a thread's worker is started (default: by this thread)
+ *   spawn: how a thread's worker is started (default: by this thread); startTimeoutMs: how long
+ *   each may take to start (spawned, instantiated, ready)
  * @returns {Promise<{pool: number, threads: number, close(): void}>}
  */
-export async function startPool(x, module, memory, n, { onLost = () => {}, workerUrl = () => WORKER_URL, spawn = spawnWorker } = {}) {
+export async function startPool(x, module, memory, n, { onLost = () => {}, workerUrl = () => WORKER_URL, spawn = spawnWorker,
+  startTimeoutMs = START_TIMEOUT_MS } = {}) {
   const flags = onBrowserMainThread() ? THREADS_FLAGS.CALLER_SPINS : 0;
   const pool = x.pldr_threads_new(n, flags) >>> 0;
   if (!pool) throw new Error(`pldr_threads_new(${n}) failed: out of WebAssembly memory for the pool's stacks`);
@@ -144,7 +147,7 @@ export async function startPool(x, module, memory, n, { onLost = () => {}, worke
     for (let i = 1; i < n; i++) {
       let settle = () => {};
       const running = new Promise((resolve, reject) => {
-        timers.push(setTimeout(() => reject(new Error(`thread ${i} did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS));
+        timers.push(setTimeout(() => reject(new Error(`thread ${i} did not start within ${startTimeoutMs / 1000} s`)), startTimeoutMs));
         settle = (m) => {
           if (m?.type === 'ready') resolve();
           else if (m?.type === 'error') reject(new Error(`thread ${i}: ${m.message}`));
