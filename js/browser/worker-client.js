@@ -10,6 +10,7 @@ import { AbortError, LoadError, PldrError } from '../errors.js';
 import { GENERATE_OPTIONS, Generation, checkGenerateOptions } from '../generation/generation.js';
 import { toError } from './error-transfer.js';
 import { hostThreads } from '../runtime/thread-host.js';
+import { startBlobWorker } from '../runtime/blob-worker.js';
 
 /**
  * @typedef {import('./worker.js').ModelInfo} ModelInfo
@@ -30,25 +31,8 @@ const WORKER_OPTIONS = GENERATE_OPTIONS.filter((name) => name !== 'onLogits');
 
 export const WORKER_URL = new URL('./worker.js', import.meta.url);
 
-/**
- * Starts the module worker. Through a blob: URL that imports the real script, so that (1) the
- * worker shares the page's service worker (a blob worker inherits its creator's controller; a
- * worker at its own URL is matched against scopes by that URL) and the engine's files load
- * offline, and (2) a page may load this module from another origin that sends CORS headers.
- * @param {URL} url
- * @returns {Worker}
- */
-function startWorker(url) {
-  try {
-    const code = blobWorkerCode(url);
-    const blob = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
-    const worker = new Worker(blob, { type: 'module', name: 'pldr-engine' });
-    setTimeout(() => URL.revokeObjectURL(blob), 60_000);
-    return worker;
-  } catch {
-    return new Worker(url, { type: 'module', name: 'pldr-engine' });   // e.g. a CSP without blob: workers
-  }
-}
+/** Starts the engine's module worker (blob-worker.js: why through a blob). @param {URL} url @returns {Worker} */
+const startWorker = (url) => startBlobWorker(blobWorkerCode(url), url, 'pldr-engine');
 
 /**
  * The blob worker's script: a dynamic import() of the real one, not a static `import '…'`:

@@ -27,7 +27,7 @@ function nextMessage(port) {
 }
 
 /** Instantiates the module on this thread and works for the pool; its last word to the engine. */
-async function run({ module, memory, pool, index, stack }) {
+async function run({ module, memory, pool, index, stack }, engine) {
   let x = null, working = false;
   try {
     const imports = { env: { memory, emscripten_notify_memory_growth() {}, pldr_host_now_ms: () => performance.now() } };
@@ -58,7 +58,7 @@ if (!isNode && init?.port) { // started by the page: the engine is at the other 
   engine.postMessage({ type: 'loaded' });
   init = await next;
 }
-engine.postMessage(await run(init));
+engine.postMessage(await run(init, engine));
 if (!isNode) {
   if (engine !== parent) parent.postMessage({ type: 'closed' });
   self.close();

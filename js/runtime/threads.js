@@ -4,6 +4,7 @@
 // instantiate the same module over the same memory. Node: worker_threads; browsers: module Web
 // Workers, started from the engine's own worker (nested workers).
 import { onBrowserMainThread } from './features.js';
+import { startBlobWorker } from './blob-worker.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 const WORKER_URL = new URL('./thread-worker.js', import.meta.url);
@@ -73,22 +74,10 @@ export function sharedMemory(limits) {
   }
 }
 
-/**
- * A module Web Worker running `url` (thread-worker.js), through a blob: URL that imports it: the
- * worker then shares its creator's service worker (offline, the script comes from the page's
- * cache) and may import a script of another origin (a CDN) that sends CORS.
- * @param {URL} url @returns {Worker}
- */
+/** A module Web Worker running thread-worker.js at `url` (blob-worker.js: why through a blob). @param {URL} url @returns {Worker} */
 export function startThreadWorker(url) {
-  try {
-    const code = `import(${JSON.stringify(url.href)}).catch((e) => postMessage({ type: 'error', message: String(e?.message ?? e) }));`;
-    const blob = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
-    const w = new Worker(blob, { type: 'module', name: 'pldr-thread' });
-    setTimeout(() => URL.revokeObjectURL(blob), 60_000);
-    return w;
-  } catch {
-    return new Worker(url, { type: 'module', name: 'pldr-thread' }); // e.g. a CSP without blob: workers
-  }
+  const code = `import(${JSON.stringify(url.href)}).catch((e) => postMessage({ type: 'error', message: String(e?.message ?? e) }));`;
+  return startBlobWorker(code, url, 'pldr-thread');
 }
 
 /**
